@@ -1,0 +1,1 @@
+"""Backends: the only code that touches hypervisors and host networking."""

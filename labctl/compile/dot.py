@@ -1,0 +1,47 @@
+"""The plan as a Graphviz DOT graph: nodes coloured by role, LANs drawn as hubs."""
+
+from __future__ import annotations
+
+from labctl.compile.plan import LabPlan
+
+ROLE_COLOURS = {
+    "router": "#f4a261",
+    "dns": "#8ecae6",
+    "ldap": "#b5e48c",
+    "kamailio": "#cdb4db",
+    "freeswitch": "#ffafcc",
+    "phone": "#ffe66d",
+    "host": "#dddddd",
+}
+
+
+def _quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def plan_to_dot(plan: LabPlan) -> str:
+    lines = [
+        f"graph {_quote(plan.lab)} {{",
+        "  graph [overlap=false, splines=true, fontname=Helvetica];",
+        "  node [fontname=Helvetica, style=filled];",
+    ]
+    for node in plan.nodes:
+        colour = ROLE_COLOURS.get(node.roles[0], "#dddddd")
+        label = f"{node.name}\n{', '.join(node.roles)}\n{node.address}"
+        lines.append(f"  {_quote('n:' + node.name)} [label={_quote(label)}, shape=box, fillcolor={_quote(colour)}];")
+    address = {(n.name, i.segment): i.address for n in plan.nodes for i in n.interfaces}
+    for bridge in plan.bridges:
+        if bridge.kind == "lan":
+            hub = _quote("lan:" + bridge.segment)
+            hub_label = _quote(f"{bridge.segment}\n{bridge.subnet}")
+            lines.append(f"  {hub} [label={hub_label}, shape=ellipse, fillcolor=white];")
+            for member in bridge.members:
+                lines.append(f"  {_quote('n:' + member)} -- {hub} [label={_quote(address[(member, bridge.segment)])}, fontsize=9];")
+        else:
+            a, b = bridge.members
+            lines.append(
+                f"  {_quote('n:' + a)} -- {_quote('n:' + b)} [label={_quote(bridge.subnet)}, fontsize=9];"
+            )
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,47 @@
+"""The SIP directory: accounts, servers, the LDAP tree they live in, and each phone's settings."""
+
+from __future__ import annotations
+
+from labctl.compile.plan import NodePlan, PhonePlan, SipAccount, SipPlan, SipServer
+from labctl.topology.model import SIP_SERVER_ROLES, NodeSpec, SipSpec
+
+
+def base_dn(domain: str) -> str:
+    return ",".join(f"dc={part}" for part in domain.split("."))
+
+
+def sip_plan(sip: SipSpec | None, nodes: tuple[NodePlan, ...]) -> SipPlan | None:
+    ldap = next((n for n in nodes if n.has("ldap")), None)
+    if sip is None or ldap is None:
+        return None
+    base = base_dn(sip.domain)
+    return SipPlan(
+        domain=sip.domain,
+        ldap_node=ldap.name,
+        ldap_address=ldap.address,
+        base_dn=base,
+        people_dn=f"ou=people,{base}",
+        accounts=tuple(SipAccount(u.name, u.password, u.extension) for u in sip.users),
+        servers=tuple(
+            SipServer(node=n.name, kind=role, address=n.address, fqdn=n.fqdn)
+            for n in nodes
+            for role in SIP_SERVER_ROLES
+            if n.has(role)
+        ),
+    )
+
+
+def phone_plan(node: NodeSpec, sip: SipSpec | None, registrar: NodePlan | None) -> PhonePlan | None:
+    if node.phone is None or sip is None or registrar is None:
+        return None
+    user = next(u for u in sip.users if u.name == node.phone.user)
+    kind = next(r for r in SIP_SERVER_ROLES if registrar.has(r))
+    return PhonePlan(
+        user=user.name,
+        extension=user.extension,
+        password=user.password,
+        registrar=registrar.name,
+        registrar_kind=kind,
+        registrar_fqdn=registrar.fqdn,
+        registrar_address=registrar.address,
+    )

@@ -1,0 +1,42 @@
+"""Errors a user can cause. They are values until the CLI, which prints them in one line each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class LabctlError(Exception):
+    """Base of every error the CLI reports as a clear message (never a traceback)."""
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a topology file, located by line."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class TopologyError(LabctlError):
+    """A topology file is invalid; carries every problem found, in file order."""
+
+    MAX_LINES = 3
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (str(p.path), p.line, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        shown = [str(p) for p in self.problems]
+        if len(shown) <= self.MAX_LINES:
+            return shown
+        rest = len(shown) - (self.MAX_LINES - 1)
+        return shown[: self.MAX_LINES - 1] + [f"... and {rest} more problems"]

@@ -1,0 +1,39 @@
+"""Where things live: the project's data folders and the user's XDG cache and state dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from labctl.errors import LabctlError
+from labctl.topology.suggest import did_you_mean
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(name: str) -> Path:
+    """A project data folder (topologies, vm-recipes, demos); LABCTL_HOME overrides the root."""
+    return Path(os.environ.get("LABCTL_HOME", PROJECT_ROOT)) / name
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "labctl"
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "labctl"
+
+
+def resolve_named(kind: str, folder: str, name_or_path: str) -> Path:
+    """NAME means <folder>/NAME.yaml; anything that looks like a path is taken as one."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        return candidate
+    path = data_dir(folder) / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in data_dir(folder).glob("*.yaml"))
+        hint = did_you_mean(name_or_path, known) or (f" (known: {', '.join(known)})" if known else "")
+        raise LabctlError(f"no {kind} named '{name_or_path}' in {data_dir(folder)}{hint}")
+    return path

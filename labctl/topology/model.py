@@ -1,0 +1,98 @@
+"""The validated topology: what the user asked for, with defaults applied and names checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROLES = ("router", "dns", "ldap", "kamailio", "freeswitch", "phone", "host")
+SIP_SERVER_ROLES = ("kamailio", "freeswitch")
+
+
+@dataclass(frozen=True)
+class Netem:
+    """Impairment on one attachment, in tc-netem syntax ('50ms', '1%')."""
+
+    delay: str | None = None
+    jitter: str | None = None
+    loss: str | None = None
+
+    def is_empty(self) -> bool:
+        return self.delay is None and self.jitter is None and self.loss is None
+
+
+@dataclass(frozen=True)
+class PhoneSpec:
+    user: str
+    registrar: str
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    roles: tuple[str, ...]
+    memory: int
+    vcpus: int
+    image: str
+    phone: PhoneSpec | None = None
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A point-to-point link between two nodes."""
+
+    a: str
+    b: str
+    netem: Netem = field(default_factory=Netem)
+
+
+@dataclass(frozen=True)
+class LanSpec:
+    """A named broadcast segment."""
+
+    name: str
+    members: tuple[str, ...]
+    netem: Netem = field(default_factory=Netem)
+
+
+@dataclass(frozen=True)
+class Addressing:
+    loopback: str = "10.0.0.0/24"
+    p2p: str = "10.255.0.0/24"
+    lan: str = "10.10.0.0/16"
+
+
+@dataclass(frozen=True)
+class SipUser:
+    name: str
+    password: str
+    extension: str
+
+
+@dataclass(frozen=True)
+class SipSpec:
+    domain: str
+    users: tuple[SipUser, ...]
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    description: str
+    domain: str
+    nodes: tuple[NodeSpec, ...]
+    links: tuple[LinkSpec, ...]
+    lans: tuple[LanSpec, ...]
+    addressing: Addressing
+    sip: SipSpec | None
+    demo: str | None
+    source: Path
+
+    def node(self, name: str) -> NodeSpec:
+        return next(n for n in self.nodes if n.name == name)
+
+    def with_role(self, role: str) -> list[NodeSpec]:
+        return [n for n in self.nodes if n.has(role)]

@@ -1,0 +1,438 @@
+"""Turn a parsed YAML document into a Topology, or a TopologyError naming every culprit by line."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from labctl.errors import Problem, TopologyError
+from labctl.topology import graph
+from labctl.topology.model import (
+    ROLES,
+    SIP_SERVER_ROLES,
+    Addressing,
+    LanSpec,
+    LinkSpec,
+    Netem,
+    NodeSpec,
+    PhoneSpec,
+    SipSpec,
+    SipUser,
+    Topology,
+)
+from labctl.topology.suggest import did_you_mean, unknown
+from labctl.topology.yamlsource import Key, SourceDoc, load_yaml
+
+LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
+DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
+PERCENT = re.compile(r"^\d+(\.\d+)?%$")
+EXTENSION = re.compile(r"^[0-9]{2,10}$")
+LAB_NAME_MAX = 16
+NODE_NAME_MAX = 24
+LAN_NAME_MAX = 15  # LAN names become interface names inside nodes (IFNAMSIZ)
+LAN_PREFIX = 24
+P2P_PREFIX = 30
+
+TOP_KEYS = ("name", "description", "domain", "defaults", "nodes", "links", "lans", "addressing", "sip", "demo")
+DEFAULT_KEYS = ("memory", "vcpus", "image")
+NODE_KEYS = ("roles", "memory", "vcpus", "image", "phone")
+PHONE_KEYS = ("user", "registrar")
+NETEM_KEYS = ("delay", "jitter", "loss")
+LINK_KEYS = ("endpoints", *NETEM_KEYS)
+LAN_KEYS = ("nodes", *NETEM_KEYS)
+ADDRESSING_KEYS = ("loopback", "p2p", "lan")
+SIP_KEYS = ("domain", "users")
+SIP_USER_KEYS = ("password", "extension")
+BUILTIN_DEFAULTS: dict[str, Any] = {"memory": 384, "vcpus": 1, "image": "debian12-lab"}
+
+
+class _Checker:
+    """Collects problems while reading the document; every read names its key path."""
+
+    def __init__(self, doc: SourceDoc) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def problem(self, key: Key, message: str) -> None:
+        self.problems.append(Problem(self.doc.path, self.doc.line(key), message))
+
+    def mapping(self, value: Any, key: Key, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(key, f"{what} must be a mapping, not {_kind(value)}")
+            return {}
+        for name in value:
+            if name not in allowed:
+                self.problem(key + (name,), unknown(f"key in {what}", name, allowed))
+        return value
+
+    def label(self, value: Any, key: Key, what: str, limit: int) -> bool:
+        if not isinstance(value, str) or not LABEL.match(value):
+            self.problem(key, f"{what} '{value}' must be a DNS label: a lowercase letter, then letters, digits or '-'")
+            return False
+        if len(value) > limit:
+            self.problem(key, f"{what} '{value}' is {len(value)} characters long; at most {limit} are allowed")
+            return False
+        return True
+
+    def positive_int(self, value: Any, key: Key, what: str, minimum: int) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, f"{what} must be a whole number, not '{value}'")
+            return None
+        if value < minimum:
+            self.problem(key, f"{what} must be at least {minimum}, not {value}")
+            return None
+        return value
+
+    def string(self, value: Any, key: Key, what: str) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
+            self.problem(key, f"{what} must be a non-empty string, not '{value}'")
+            return None
+        return str(value)
+
+    def matching(self, value: Any, key: Key, what: str, pattern: re.Pattern[str], example: str) -> str | None:
+        text = self.string(value, key, what)
+        if text is not None and not pattern.match(text):
+            self.problem(key, f"{what} '{text}' is not valid (expected something like '{example}')")
+            return None
+        return text
+
+    def netem(self, spec: dict[str, Any], key: Key) -> Netem:
+        checks: dict[str, tuple[re.Pattern[str], str]] = {
+            "delay": (DURATION, "50ms"),
+            "jitter": (DURATION, "5ms"),
+            "loss": (PERCENT, "1%"),
+        }
+        values = {
+            name: self.matching(spec[name], key + (name,), name, *checks[name])
+            for name in NETEM_KEYS
+            if name in spec
+        }
+        if values.get("jitter") and not values.get("delay"):
+            self.problem(key + ("jitter",), "jitter needs a delay as well")
+        return Netem(**values)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "empty"
+    return f"'{value}'"
+
+
+def parse_topology(doc: SourceDoc) -> Topology:
+    """Validate `doc` completely, raising one TopologyError with every problem found."""
+    check = _Checker(doc)
+    if not isinstance(doc.value, dict):
+        check.problem((), f"a topology must be a mapping with 'name' and 'nodes', not {_kind(doc.value)}")
+        raise TopologyError(check.problems)
+    top = check.mapping(doc.value, (), TOP_KEYS, "the topology")
+    for required in ("name", "nodes"):
+        if required not in top:
+            check.problem((), f"missing required key '{required}'")
+
+    name = top.get("name", "lab")
+    if "name" in top:
+        check.label(name, ("name",), "lab name", LAB_NAME_MAX)
+    domain = top.get("domain", f"{name}.lab")
+    if "domain" in top:
+        check.matching(domain, ("domain",), "domain", DOMAIN, "voip.lab")
+    description = str(top.get("description") or "")
+
+    defaults = _defaults(check, top.get("defaults"))
+    nodes = _nodes(check, top.get("nodes"), defaults)
+    node_names = {n.name for n in nodes}
+    links = _links(check, top.get("links"), node_names)
+    lans = _lans(check, top.get("lans"), node_names)
+    addressing = _addressing(check, top.get("addressing"), len(nodes), len(links), lans)
+    sip = _sip(check, top.get("sip"))
+    demo = None
+    if top.get("demo") is not None:
+        demo = check.string(top["demo"], ("demo",), "demo")
+
+    topo = Topology(
+        name=str(name),
+        description=description,
+        domain=str(domain),
+        nodes=tuple(nodes),
+        links=tuple(links),
+        lans=tuple(lans),
+        addressing=addressing,
+        sip=sip,
+        demo=demo,
+        source=doc.path,
+    )
+    _cross_checks(check, topo)
+    if check.problems:
+        raise TopologyError(check.problems)
+    return topo
+
+
+def _defaults(check: _Checker, value: Any) -> dict[str, Any]:
+    spec = check.mapping(value, ("defaults",), DEFAULT_KEYS, "defaults")
+    result = dict(BUILTIN_DEFAULTS)
+    for name in DEFAULT_KEYS:
+        if name in spec:
+            result[name] = _node_attr(check, name, spec[name], ("defaults", name))
+    return result
+
+
+def _node_attr(check: _Checker, name: str, value: Any, key: Key) -> Any:
+    if name == "memory":
+        return check.positive_int(value, key, "memory (MiB)", 1)
+    if name == "vcpus":
+        return check.positive_int(value, key, "vcpus", 1)
+    return check.string(value, key, "image")
+
+
+def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSpec]:
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not value:
+        check.problem(("nodes",), "'nodes' must be a mapping of node names to their settings")
+        return []
+    result = []
+    for name, raw in value.items():
+        key: Key = ("nodes", name)
+        check.label(name, key, "node name", NODE_NAME_MAX)
+        spec = check.mapping(raw, key, NODE_KEYS, f"node '{name}'")
+        roles = _roles(check, spec.get("roles", ["host"]), key + ("roles",))
+        attrs = {
+            attr: _node_attr(check, attr, spec[attr], key + (attr,)) if attr in spec else defaults[attr]
+            for attr in DEFAULT_KEYS
+        }
+        phone = None
+        if "phone" in spec:
+            phone_spec = check.mapping(spec["phone"], key + ("phone",), PHONE_KEYS, f"phone of '{name}'")
+            for required in PHONE_KEYS:
+                if required not in phone_spec:
+                    check.problem(key + ("phone",), f"phone of '{name}' is missing '{required}'")
+            if all(k in phone_spec for k in PHONE_KEYS):
+                phone = PhoneSpec(user=str(phone_spec["user"]), registrar=str(phone_spec["registrar"]))
+        result.append(
+            NodeSpec(
+                name=str(name),
+                roles=roles,
+                memory=attrs["memory"] or 1,
+                vcpus=attrs["vcpus"] or 1,
+                image=attrs["image"] or "",
+                phone=phone,
+            )
+        )
+    return result
+
+
+def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        check.problem(key, f"roles must be a non-empty list, not {_kind(value)}")
+        return ("host",)
+    roles: list[str] = []
+    for i, role in enumerate(value):
+        if role not in ROLES:
+            check.problem(key + (i,), unknown("role", role, ROLES))
+        elif role in roles:
+            check.problem(key + (i,), f"role '{role}' is listed twice")
+        else:
+            roles.append(role)
+    return tuple(roles) or ("host",)
+
+
+def _member(check: _Checker, value: Any, key: Key, nodes: set[str], where: str) -> str | None:
+    if value not in nodes:
+        check.problem(key, unknown(f"node in {where}", value, nodes))
+        return None
+    return str(value)
+
+
+def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        check.problem(("links",), "'links' must be a list of node pairs such as [r1, r2]")
+        return []
+    result: list[LinkSpec] = []
+    seen: set[frozenset[str]] = set()
+    for i, raw in enumerate(value):
+        key: Key = ("links", i)
+        netem = Netem()
+        if isinstance(raw, dict):
+            spec = check.mapping(raw, key, LINK_KEYS, "link")
+            netem = check.netem(spec, key)
+            raw = spec.get("endpoints")
+            key = key + ("endpoints",)
+        if not isinstance(raw, list) or len(raw) != 2:
+            check.problem(key, f"a link needs exactly two nodes, not {_kind(raw)}")
+            continue
+        a, b = (_member(check, raw[j], key + (j,), nodes, "link") for j in (0, 1))
+        if a is None or b is None:
+            continue
+        if a == b:
+            check.problem(key, f"link from '{a}' to itself; a link joins two distinct nodes")
+            continue
+        pair = frozenset((a, b))
+        if pair in seen:
+            check.problem(key, f"link between '{a}' and '{b}' is listed twice")
+            continue
+        seen.add(pair)
+        result.append(LinkSpec(a=a, b=b, netem=netem))
+    return result
+
+
+def _lans(check: _Checker, value: Any, nodes: set[str]) -> list[LanSpec]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        check.problem(("lans",), "'lans' must be a mapping of LAN names to lists of nodes")
+        return []
+    result = []
+    for name, raw in value.items():
+        key: Key = ("lans", name)
+        if not check.label(name, key, "LAN name", LAN_NAME_MAX):
+            continue
+        if name in nodes:
+            check.problem(key, f"LAN '{name}' has the name of a node; give it another name")
+            continue
+        netem = Netem()
+        if isinstance(raw, dict):
+            spec = check.mapping(raw, key, LAN_KEYS, f"LAN '{name}'")
+            netem = check.netem(spec, key)
+            raw = spec.get("nodes")
+        if not isinstance(raw, list) or not raw:
+            check.problem(key, f"LAN '{name}' must list its nodes, not {_kind(raw)}")
+            continue
+        members: list[str] = []
+        for i, member in enumerate(raw):
+            node = _member(check, member, key + (i,), nodes, f"LAN '{name}'")
+            if node is None:
+                continue
+            if node in members:
+                check.problem(key + (i,), f"node '{node}' is listed twice in LAN '{name}'")
+                continue
+            members.append(node)
+        if len(members) > 253:
+            check.problem(key, f"LAN '{name}' has {len(members)} nodes; a /24 holds at most 253")
+        result.append(LanSpec(name=str(name), members=tuple(members), netem=netem))
+    return result
+
+
+def _addressing(
+    check: _Checker, value: Any, n_nodes: int, n_links: int, lans: list[LanSpec]
+) -> Addressing:
+    spec = check.mapping(value, ("addressing",), ADDRESSING_KEYS, "addressing")
+    defaults = Addressing()
+    pools: dict[str, ipaddress.IPv4Network] = {}
+    for name in ADDRESSING_KEYS:
+        raw = spec.get(name, getattr(defaults, name))
+        key: Key = ("addressing", name)
+        try:
+            pools[name] = ipaddress.IPv4Network(str(raw), strict=True)
+        except ValueError as exc:
+            check.problem(key, f"address pool {name} '{raw}' is not an IPv4 network: {exc}")
+    needs: dict[str, tuple[Callable[[ipaddress.IPv4Network], int], int, str]] = {
+        "loopback": (_host_count, n_nodes, f"{n_nodes} nodes (one /32 each)"),
+        "p2p": (lambda net: _subnet_count(net, P2P_PREFIX), n_links, f"{n_links} links (one /30 each)"),
+        "lan": (lambda net: _subnet_count(net, LAN_PREFIX), len(lans), f"{len(lans)} LANs (one /24 each)"),
+    }
+    for name, net in pools.items():
+        capacity, need, what = needs[name]
+        if capacity(net) < need:
+            check.problem(("addressing", name), f"address pool {name} {net} is too small for {what}")
+    names = list(pools)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            if pools[first].overlaps(pools[second]):
+                check.problem(
+                    ("addressing", second),
+                    f"address pool {second} {pools[second]} overlaps pool {first} {pools[first]}",
+                )
+    return Addressing(**{name: str(net) for name, net in pools.items()})
+
+
+def _host_count(net: ipaddress.IPv4Network) -> int:
+    return 1 if net.prefixlen == 32 else net.num_addresses - 2
+
+
+def _subnet_count(net: ipaddress.IPv4Network, prefix: int) -> int:
+    return 0 if net.prefixlen > prefix else 2 ** (prefix - net.prefixlen)
+
+
+def _sip(check: _Checker, value: Any) -> SipSpec | None:
+    if value is None:
+        return None
+    spec = check.mapping(value, ("sip",), SIP_KEYS, "sip")
+    domain = check.matching(spec.get("domain"), ("sip", "domain"), "sip domain", DOMAIN, "voip.lab") or "sip.lab"
+    raw_users = spec.get("users")
+    if not isinstance(raw_users, dict) or not raw_users:
+        check.problem(("sip", "users"), "sip needs 'users': a mapping of user names to password and extension")
+        return SipSpec(domain=domain, users=())
+    users: list[SipUser] = []
+    extensions: dict[str, str] = {}
+    for name, raw in raw_users.items():
+        key: Key = ("sip", "users", name)
+        check.label(name, key, "SIP user name", 32)
+        user = check.mapping(raw, key, SIP_USER_KEYS, f"SIP user '{name}'")
+        password = check.string(user.get("password"), key + ("password",), f"password of SIP user '{name}'")
+        extension = check.matching(
+            user.get("extension"), key + ("extension",), f"extension of SIP user '{name}'", EXTENSION, "1001"
+        )
+        if password is not None and len(password) < 4:
+            check.problem(key + ("password",), f"password of SIP user '{name}' is shorter than 4 characters")
+        if extension is not None:
+            if extension in extensions:
+                check.problem(
+                    key + ("extension",),
+                    f"extension {extension} of '{name}' is already used by '{extensions[extension]}'",
+                )
+            extensions[extension] = str(name)
+        users.append(SipUser(name=str(name), password=password or "", extension=extension or ""))
+    return SipSpec(domain=domain, users=tuple(users))
+
+
+def _cross_checks(check: _Checker, topo: Topology) -> None:
+    """Rules that relate several parts of the topology to each other."""
+    by_name = {n.name: n for n in topo.nodes}
+    sip_users = {u.name for u in topo.sip.users} if topo.sip else set()
+    sip_servers = [n.name for n in topo.nodes if any(n.has(r) for r in SIP_SERVER_ROLES)]
+    for node in topo.nodes:
+        key: Key = ("nodes", node.name)
+        if node.phone and not node.has("phone"):
+            check.problem(key + ("phone",), f"node '{node.name}' has a phone block but not the 'phone' role")
+        if node.has("phone"):
+            if topo.sip is None:
+                check.problem(key + ("roles",), f"phone '{node.name}' needs a 'sip:' section with its user")
+            if node.phone is None:
+                check.problem(key, f"phone '{node.name}' needs a 'phone:' block with 'user' and 'registrar'")
+            else:
+                if topo.sip is not None and node.phone.user not in sip_users:
+                    check.problem(key + ("phone", "user"), unknown("SIP user", node.phone.user, sip_users))
+                registrar = by_name.get(node.phone.registrar)
+                if registrar is None or not any(registrar.has(r) for r in SIP_SERVER_ROLES):
+                    hint = did_you_mean(node.phone.registrar, sip_servers)
+                    check.problem(
+                        key + ("phone", "registrar"),
+                        f"registrar '{node.phone.registrar}' of phone '{node.name}' is not a kamailio or "
+                        f"freeswitch node{hint}",
+                    )
+        for role in SIP_SERVER_ROLES:
+            if node.has(role) and not topo.with_role("ldap"):
+                check.problem(key + ("roles",), f"{role} on '{node.name}' needs a node with the 'ldap' role")
+            if node.has(role) and topo.sip is None:
+                check.problem(key + ("roles",), f"{role} on '{node.name}' needs a 'sip:' section")
+    if not check.problems:
+        for name, message in graph.unreachable_nodes(topo):
+            check.problem(("nodes", name), message)
+
+
+def load_topology(path: Path, text: str | None = None) -> Topology:
+    """Load and validate a topology file."""
+    return parse_topology(load_yaml(path, text))

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from labctl.cli import host_cmds, topology_cmds
+from labctl.cli import demo_cmds, host_cmds, image_cmds, lab_cmds, topology_cmds
 from labctl.cli.output import err_console
 from labctl.errors import LabctlError
 
@@ -19,11 +19,14 @@ app = typer.Typer(
 )
 topology_cmds.register(app)
 host_cmds.register(app)
+lab_cmds.register(app)
+image_cmds.register(app)
+demo_cmds.register(app)
 
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        app()
     except LabctlError as exc:
         for line in exc.lines():
             err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
@@ -31,15 +34,3 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]")
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("[red]aborted[/red]")
-        sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

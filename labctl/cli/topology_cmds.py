@@ -35,8 +35,7 @@ def validate(topology: TopologyArg) -> None:
     topo = load(topology)
     plan = compile_topology(topo)
     console.print(
-        f"[green]ok[/green] {topo.source}: lab '{plan.lab}', {len(plan.nodes)} nodes, "
-        f"{len(plan.bridges)} segments",
+        f"[green]ok[/green] {topo.source}: lab '{plan.lab}', {len(plan.nodes)} nodes, {len(plan.bridges)} segments",
         highlight=False,
     )
 

@@ -11,7 +11,7 @@ from labctl.compile.sip import phone_plan, sip_plan
 from labctl.errors import Problem, TopologyError
 from labctl.topology.model import Topology
 
-__all__ = ["compile_topology", "LabPlan", "NodePlan"]
+__all__ = ["LabPlan", "NodePlan", "compile_topology"]
 
 
 def compile_topology(topo: Topology) -> LabPlan:

@@ -10,7 +10,7 @@ import hashlib
 
 BRIDGE_PREFIX = "lb-"
 TAP_PREFIX = "lt-"
-DOMAIN_PREFIX = "labctl-"
+DOMAIN_PREFIX = "labctl_"  # "_" is not allowed in lab names, so prefixes never overlap
 
 
 def _digest(*parts: str, salt: int = 0) -> bytes:
@@ -33,4 +33,4 @@ def mac_address(lab: str, node: str, interface: str, salt: int = 0) -> str:
 
 
 def domain_name(lab: str, node: str) -> str:
-    return f"{DOMAIN_PREFIX}{lab}-{node}"
+    return f"{DOMAIN_PREFIX}{lab}_{node}"

@@ -18,9 +18,7 @@ AREA = "0.0.0.0"
 def gateways(topo: Topology, ifaces: dict[str, tuple[Interface, ...]]) -> dict[str, tuple[str, str] | None]:
     """non-router node -> (router name, router address) of its default route, or None."""
     routers = {n.name for n in topo.with_role("router")}
-    address_of = {
-        (node, iface.segment): iface.ip for node, items in ifaces.items() for iface in items
-    }
+    address_of = {(node, iface.segment): iface.ip for node, items in ifaces.items() for iface in items}
     members = {seg: [n for n, s in address_of if s == seg] for _, seg in address_of}
     result: dict[str, tuple[str, str] | None] = {}
     for node in topo.nodes:

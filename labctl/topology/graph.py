@@ -30,8 +30,7 @@ def link_segment_name(a: str, b: str) -> str:
 def segments(topo: Topology) -> list[Segment]:
     result = [Segment(lan.name, "lan", lan.members, i) for i, lan in enumerate(topo.lans)]
     result += [
-        Segment(link_segment_name(link.a, link.b), "p2p", (link.a, link.b), i)
-        for i, link in enumerate(topo.links)
+        Segment(link_segment_name(link.a, link.b), "p2p", (link.a, link.b), i) for i, link in enumerate(topo.links)
     ]
     return result
 
@@ -51,9 +50,7 @@ def lab_graph(topo: Topology) -> nx.Graph:
 def routed_components(topo: Topology) -> list[set[str]]:
     """Groups of segment names joined through routers."""
     graph = lab_graph(topo)
-    routed = graph.subgraph(
-        n for n, data in graph.nodes(data=True) if n[0] == "seg" or data.get("router")
-    )
+    routed = graph.subgraph(n for n, data in graph.nodes(data=True) if n[0] == "seg" or data.get("router"))
     return [
         {name for kind, name in comp if kind == "seg"}
         for comp in nx.connected_components(routed)
@@ -77,9 +74,7 @@ def unreachable_nodes(topo: Topology) -> list[tuple[str, str]]:
             if comp is main:
                 continue
             seg_names = sorted(comp)
-            members = sorted(
-                {m for seg in segments(topo) if seg.name in comp for m in seg.members}
-            )
+            members = sorted({m for seg in segments(topo) if seg.name in comp for m in seg.members})
             culprit = members[0]
             problems.append(
                 (

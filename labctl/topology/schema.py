@@ -109,9 +109,7 @@ class _Checker:
             "loss": (PERCENT, "1%"),
         }
         values = {
-            name: self.matching(spec[name], key + (name,), name, *checks[name])
-            for name in NETEM_KEYS
-            if name in spec
+            name: self.matching(spec[name], key + (name,), name, *checks[name]) for name in NETEM_KEYS if name in spec
         }
         if values.get("jitter") and not values.get("delay"):
             self.problem(key + ("jitter",), "jitter needs a delay as well")
@@ -325,9 +323,7 @@ def _lans(check: _Checker, value: Any, nodes: set[str]) -> list[LanSpec]:
     return result
 
 
-def _addressing(
-    check: _Checker, value: Any, n_nodes: int, n_links: int, lans: list[LanSpec]
-) -> Addressing:
+def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: list[LanSpec]) -> Addressing:
     spec = check.mapping(value, ("addressing",), ADDRESSING_KEYS, "addressing")
     defaults = Addressing()
     pools: dict[str, ipaddress.IPv4Network] = {}

@@ -14,6 +14,8 @@ from labctl.errors import LabctlError
 
 DEFAULT_URI = "qemu:///system"
 MASK_FILE = "/run/labctl-kvm-mask"
+QEMU_CONF = "/etc/libvirt/qemu.conf"
+QEMU_CONF_OVERLAY = "/run/labctl-qemu.conf"
 START_TIMEOUT = 30.0
 
 
@@ -71,7 +73,14 @@ def start(hide_kvm: bool) -> str:
             raise LabctlError(f"libvirtd is running but {uri()} does not answer; check its logs")
         if hide_kvm and os.path.exists("/dev/kvm"):
             open(MASK_FILE, "a").close()
-            script = f"mount --bind {MASK_FILE} /dev/kvm && exec libvirtd -d"
+            # libvirt's per-domain /dev namespace would try to copy the masking mount and fail,
+            # so libvirtd (only it, in its private namespace) also sees a qemu.conf without them.
+            original = open(QEMU_CONF).read() if os.path.exists(QEMU_CONF) else ""
+            with open(QEMU_CONF_OVERLAY, "w") as conf:
+                conf.write(original + "\n# added by labctl for the masked /dev/kvm\nnamespaces = []\n")
+            script = (
+                f"mount --bind {MASK_FILE} /dev/kvm && mount --bind {QEMU_CONF_OVERLAY} {QEMU_CONF} && exec libvirtd -d"
+            )
             subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], check=True)
             how = "started libvirtd with /dev/kvm hidden (KVM is unusable here)"
         else:

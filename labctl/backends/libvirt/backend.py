@@ -1,0 +1,205 @@
+"""LibvirtBackend: one transient QEMU domain per node, one Linux bridge per segment."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import libvirt
+
+from labctl.backends.base import ExecResult, Progress
+from labctl.backends.libvirt import daemon, hostnet, kvm
+from labctl.backends.libvirt.agent import GuestAgent
+from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
+from labctl.compile import naming
+from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
+from labctl.errors import LabctlError
+from labctl.images import ImageArtifacts
+from labctl.lab.state import LabState, NodeState
+
+CONSOLE_TAIL_LINES = 15
+
+
+class LibvirtBackend:
+    name = "libvirt"
+
+    def __init__(self, images: dict[str, ImageArtifacts] | None = None) -> None:
+        self.uri = daemon.uri()
+        self.images = images or {}
+        self._conn: libvirt.virConnect | None = None
+        self._lock = threading.Lock()
+
+    # -- host ---------------------------------------------------------------------------
+    @property
+    def conn(self) -> libvirt.virConnect:
+        with self._lock:
+            if self._conn is None:
+                daemon.quiet_libvirt()
+                try:
+                    self._conn = libvirt.open(self.uri)
+                except libvirt.libvirtError:
+                    raise LabctlError(f"libvirtd is not reachable at {self.uri}; {daemon.how_to_start()}") from None
+            return self._conn
+
+    def check_host(self) -> None:
+        _ = self.conn
+        if os.geteuid() != 0:
+            raise LabctlError("labctl must run as root to create bridges and domains")
+
+    def accel(self) -> str:
+        return "kvm" if kvm.kvm_verdict().usable else "tcg"
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def create(self, plan: LabPlan, state: LabState, progress: Progress) -> None:
+        for bridge in plan.bridges:
+            state.record("bridges", bridge.name)
+            hostnet.create_bridge(bridge.name, hostnet.bridge_alias(plan.lab, bridge.segment))
+        progress("", f"{len(plan.bridges)} bridges ready")
+        for node in plan.nodes:
+            self._start_node(plan, node, state)
+            progress(node.name, "started")
+        for node in plan.nodes:
+            for iface in node.interfaces:
+                if iface.netem is not None:
+                    hostnet.set_netem(iface.tap, iface.netem)
+
+    def _start_node(self, plan: LabPlan, node: NodePlan, state: LabState) -> None:
+        image = self.images.get(node.image)
+        if image is None:
+            raise LabctlError(f"image '{node.image}' of node '{node.name}' is not built")
+        folder = state.folder / "nodes"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = naming.domain_name(plan.lab, node.name)
+        node_state = NodeState(
+            domain=name,
+            overlay=str(folder / f"{node.name}.qcow2"),
+            console_log=str(folder / f"{node.name}.console.log"),
+        )
+        state.nodes[node.name] = node_state
+        state.record("domains", name)
+        _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
+        boot = BootFiles(str(image.kernel), str(image.initrd), node_state.overlay, node_state.console_log)
+        xml = domain_xml(plan.lab, name, node, boot, state.accel, run_as_root=os.geteuid() == 0)
+        try:
+            domain = self.conn.createXML(xml, 0)
+        except libvirt.libvirtError as exc:
+            raise LabctlError(f"libvirt could not start node '{node.name}': {exc.get_error_message()}") from None
+        node_state.spice_port = _spice_port(domain)
+        state.save()
+
+    def wait_ready(self, state: LabState, node: str, timeout: float) -> None:
+        agent = self._agent(state, node)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if agent.ping():
+                return
+            time.sleep(1)
+        tail = _tail(Path(state.nodes[node].console_log), CONSOLE_TAIL_LINES)
+        raise LabctlError(
+            f"node '{node}' did not answer on its guest agent within {timeout:.0f} s; last console lines:\n{tail}"
+        )
+
+    def destroy(self, lab: str, state: LabState | None, progress: Progress) -> list[str]:
+        removed = []
+        names = set(state.domains if state else []) | set(self._domains_of(lab))
+        for name in sorted(names):
+            try:
+                domain = self.conn.lookupByName(name)
+                persistent = domain.isPersistent()
+                if domain.isActive():
+                    domain.destroy()
+                if persistent:
+                    domain.undefine()
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue
+                raise LabctlError(f"cannot remove domain {name}: {exc.get_error_message()}") from None
+            removed.append(f"domain {name}")
+            progress("", f"removed domain {name}")
+        for bridge in sorted(set(state.bridges if state else []) | set(hostnet.bridges_of(lab))):
+            if hostnet.delete_link(bridge):
+                removed.append(f"bridge {bridge}")
+        return removed
+
+    def _domains_of(self, lab: str) -> list[str]:
+        prefix = naming.domain_name(lab, "")
+        return [d.name() for d in self.conn.listAllDomains() if d.name().startswith(prefix)]
+
+    # -- operations on running nodes ----------------------------------------------------
+    def _domain(self, state: LabState, node: str) -> libvirt.virDomain:
+        if node not in state.nodes:
+            known = ", ".join(sorted(state.nodes))
+            raise LabctlError(f"lab '{state.lab}' has no node '{node}' (nodes: {known})")
+        try:
+            return self.conn.lookupByName(state.nodes[node].domain)
+        except libvirt.libvirtError:
+            raise LabctlError(f"node '{node}' of lab '{state.lab}' is not running") from None
+
+    def _agent(self, state: LabState, node: str) -> GuestAgent:
+        return GuestAgent(self._domain(state, node), node)
+
+    def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
+        return self._agent(state, node).exec(["/bin/sh", "-c", command], timeout)
+
+    def write_file(self, state: LabState, node: str, path: str, data: bytes, mode: str, owner: str) -> None:
+        agent = self._agent(state, node)
+        folder = os.path.dirname(path)
+        agent.exec(["/bin/mkdir", "-p", folder], timeout=10)
+        agent.write_file(path, data)
+        result = agent.exec(["/bin/sh", "-c", f"chmod {mode} '{path}' && chown {owner} '{path}'"], timeout=10)
+        if not result.ok:
+            raise LabctlError(f"cannot set mode/owner of {path} on '{node}': {result.stderr.strip()}")
+
+    def _interface(self, state: LabState, node: str, name: str) -> Interface:
+        plan = state.plan
+        for item in plan["nodes"]:
+            if item["name"] == node:
+                for iface in item["interfaces"]:
+                    if iface["name"] == name or iface["segment"] == name:
+                        return Interface(**{k: v for k, v in iface.items() if k != "netem"})
+                names = ", ".join(i["name"] for i in item["interfaces"])
+                raise LabctlError(f"node '{node}' has no interface '{name}' (it has: {names})")
+        raise LabctlError(f"lab '{state.lab}' has no node '{node}'")
+
+    def set_link(self, state: LabState, node: str, interface: str, up: bool) -> None:
+        hostnet.set_state(self._interface(state, node, interface).tap, up)
+
+    def set_netem(self, state: LabState, node: str, interface: str, netem: NetemPlan | None) -> None:
+        hostnet.set_netem(self._interface(state, node, interface).tap, netem)
+
+    def node_status(self, state: LabState, node: str) -> str:
+        try:
+            domain = self.conn.lookupByName(state.nodes[node].domain)
+        except (libvirt.libvirtError, KeyError):
+            return "missing"
+        return "running" if domain.isActive() else "shut off"
+
+    def console(self, state: LabState, node: str) -> None:
+        self._domain(state, node)
+        os.execvp("virsh", ["virsh", "-c", self.uri, "console", "--force", state.nodes[node].domain])
+
+
+def _spice_port(domain: libvirt.virDomain) -> int | None:
+    match = re.search(r"<graphics type='spice' port='(\d+)'", domain.XMLDesc(0))
+    return int(match.group(1)) if match else None
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "  (no console log)"
+    return "\n".join("  " + line for line in text.splitlines()[-lines:])
+
+
+def _run(argv: list[str]) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LabctlError(f"{argv[0]} failed: {result.stderr.strip()}")
+
+
+__all__ = ["METADATA_NS", "LibvirtBackend"]

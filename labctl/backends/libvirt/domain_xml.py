@@ -1,0 +1,83 @@
+"""Libvirt domain XML for one node. Pure: plan and paths in, XML text out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
+
+from labctl.compile.plan import NodePlan
+
+METADATA_NS = "https://labctl.dev/xmlns/node/1"
+TCG_TB_CACHE_MIB = 96  # halves QEMU's RSS under TCG at the same speed (measured)
+KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 systemd.show_status=error"
+
+
+@dataclass(frozen=True)
+class BootFiles:
+    kernel: str
+    initrd: str
+    overlay: str
+    console_log: str
+
+
+def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str, run_as_root: bool) -> str:
+    q = quoteattr
+    kvm = accel == "kvm"
+    features = "<acpi/><apic/>" + ("" if kvm else f"<tcg><tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache></tcg>")
+    cpu = "<cpu mode='host-passthrough'/>" if kvm else "<cpu mode='maximum'/>"
+    nics = "\n".join(
+        f"""    <interface type='bridge'>
+      <source bridge={q(i.bridge)}/>
+      <target dev={q(i.tap)}/>
+      <mac address={q(i.mac)}/>
+      <model type='virtio'/>
+    </interface>"""
+        for i in node.interfaces
+    )
+    seclabel = "<seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>" if run_as_root else ""
+    return f"""<domain type={q("kvm" if kvm else "qemu")}>
+  <name>{name}</name>
+  <title>labctl {lab}/{node.name}</title>
+  <metadata>
+    <labctl:node xmlns:labctl={q(METADATA_NS)} lab={q(lab)} node={q(node.name)}/>
+  </metadata>
+  <memory unit='MiB'>{node.memory}</memory>
+  <vcpu>{node.vcpus}</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{boot.kernel}</kernel>
+    <initrd>{boot.initrd}</initrd>
+    <cmdline>{KERNEL_CMDLINE}</cmdline>
+  </os>
+  <features>{features}</features>
+  {cpu}
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' discard='unmap'/>
+      <source file={q(boot.overlay)}/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+{nics}
+    <serial type='pty'>
+      <log file={q(boot.console_log)} append='on'/>
+      <target port='0'/>
+    </serial>
+    <console type='pty'>
+      <target type='serial' port='0'/>
+    </console>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
+    <graphics type='spice' autoport='yes' listen='127.0.0.1'>
+      <listen type='address' address='127.0.0.1'/>
+    </graphics>
+    <video><model type='virtio' heads='1'/></video>
+    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+    <memballoon model='none'/>
+  </devices>
+  {seclabel}
+</domain>
+"""

@@ -1,0 +1,98 @@
+"""Host-side networking with pyroute2: lab bridges, tap state, netem.
+
+Bridges carry no IP, STP off, forward delay 0, and never pass through the host's
+iptables (br_netfilter would otherwise let a host firewall drop lab traffic). Each bridge's
+ifalias names its lab, so `down` finds them even without saved state.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from labctl.compile.plan import NetemPlan
+from labctl.errors import LabctlError
+
+ALIAS_PREFIX = "labctl:"
+
+
+def bridge_alias(lab: str, segment: str) -> str:
+    return f"{ALIAS_PREFIX}{lab}:{segment}"
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def create_bridge(name: str, alias: str) -> None:
+    with IPRoute() as ipr:
+        if _index(ipr, name) is None:
+            try:
+                ipr.link(
+                    "add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0,
+                    br_nf_call_iptables=0, br_nf_call_arptables=0, br_nf_call_ip6tables=0,
+                )  # fmt: skip
+            except NetlinkError as exc:
+                raise LabctlError(f"cannot create bridge {name}: {exc.args[1] if len(exc.args) > 1 else exc}") from None
+        index = _index(ipr, name)
+        ipr.link("set", index=index, ifalias=alias)
+        ipr.link("set", index=index, state="up")
+
+
+def delete_link(name: str) -> bool:
+    with IPRoute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return False
+        ipr.link("del", index=index)
+        return True
+
+
+def bridges_of(lab: str) -> list[str]:
+    """Bridges whose alias says they belong to `lab`."""
+    prefix = f"{ALIAS_PREFIX}{lab}:"
+    with IPRoute() as ipr:
+        return sorted(
+            link.get_attr("IFLA_IFNAME")
+            for link in ipr.get_links()
+            if (link.get_attr("IFLA_IFALIAS") or "").startswith(prefix)
+        )
+
+
+def exists(name: str) -> bool:
+    with IPRoute() as ipr:
+        return _index(ipr, name) is not None
+
+
+def set_state(name: str, up: bool) -> None:
+    with IPRoute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            raise LabctlError(f"host interface {name} does not exist (is the lab running?)")
+        ipr.link("set", index=index, state="up" if up else "down")
+
+
+def is_up(name: str) -> bool:
+    with IPRoute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return False
+        return bool(ipr.get_links(index)[0]["flags"] & 1)
+
+
+def set_netem(device: str, netem: NetemPlan | None) -> None:
+    """tc netem on the tap's egress, i.e. on traffic towards the node."""
+    if netem is None:
+        subprocess.run(["tc", "qdisc", "del", "dev", device, "root"], capture_output=True)
+        return
+    argv = ["tc", "qdisc", "replace", "dev", device, "root", "netem"]
+    if netem.delay:
+        argv += ["delay", netem.delay] + ([netem.jitter] if netem.jitter else [])
+    if netem.loss:
+        argv += ["loss", netem.loss]
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LabctlError(f"tc netem on {device} failed: {result.stderr.strip()}")

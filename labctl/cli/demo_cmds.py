@@ -1,0 +1,64 @@
+"""demo: run a demo's checks against a running lab."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from labctl.backends.base import Backend
+from labctl.backends.libvirt.backend import LibvirtBackend
+from labctl.cli.output import console, err_console
+from labctl.demo.checks import check_types
+from labctl.demo.report import junit_xml, result_line, table
+from labctl.demo.runner import run_demo as run_checks
+from labctl.demo.spec import load_demo
+from labctl.lab.saved_plan import saved_plan
+from labctl.lab.state import LabState
+from labctl.paths import data_dir
+
+demo_app = typer.Typer(help="Verify running labs with declarative checks.", no_args_is_help=True)
+
+
+def run_demo(backend: Backend, state: LabState, demo: str, as_json: bool, junit: str | None) -> int:
+    """Run `demo` on the lab; print the report; return the exit code (0 all passed, 1 otherwise)."""
+    spec = load_demo(demo, check_types())
+    plan = saved_plan(state)
+    if not as_json:
+        err_console.print(f"[bold]running demo {spec.name}[/bold] ({len(spec.checks)} checks)")
+    report = run_checks(backend, state, plan, spec, lambda r: None if as_json else err_console.print(result_line(r)))
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        console.print(table(report))
+    if junit:
+        Path(junit).write_text(junit_xml(report))
+    return 0 if report.passed else 1
+
+
+@demo_app.command("run")
+def run(
+    demo: Annotated[str, typer.Argument(help="Demo name (demos/NAME.yaml) or path.")],
+    lab: Annotated[str | None, typer.Option(help="Running lab; defaults to the demo's name.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    junit: Annotated[str | None, typer.Option("--junit", help="Also write JUnit XML here.")] = None,
+) -> None:
+    """Run a demo against a running lab. Exit 0 when every check passes, 1 otherwise."""
+    from labctl.cli.lab_cmds import require_state
+
+    state = require_state(lab or Path(demo).stem)
+    raise typer.Exit(run_demo(LibvirtBackend(), state, demo, as_json, junit))
+
+
+@demo_app.command("list")
+def list_demos() -> None:
+    """The demos in demos/."""
+    for path in sorted(data_dir("demos").glob("*.yaml")):
+        spec = load_demo(str(path), check_types())
+        console.print(f"{spec.name:<16} {len(spec.checks):>3} checks  {spec.description}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(demo_app, name="demo")

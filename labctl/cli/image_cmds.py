@@ -1,0 +1,63 @@
+"""image: build, list and remove cached Debian images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from labctl.cli.output import console, print_json
+from labctl.cli.progress import PhaseReporter
+from labctl.images import ImageArtifacts
+from labctl.images.cache import ensure_image, list_images, remove_images
+
+image_app = typer.Typer(help="Build and manage node images.", no_args_is_help=True)
+
+
+def build_with_progress(name: str, reporter: PhaseReporter, rebuild: bool = False) -> ImageArtifacts:
+    with reporter.live(f"building image {name}"):
+        artifacts, built = ensure_image(name, reporter.step, rebuild=rebuild)
+    if built:
+        reporter.phase(f"image {name} built ({artifacts.disk.stat().st_size / 2**20:.0f} MiB qcow2)")
+    return artifacts
+
+
+@image_app.command("build")
+def build(
+    name: Annotated[str, typer.Argument(help="Image recipe in vm-recipes/images/.")] = "debian12-lab",
+    rebuild: Annotated[bool, typer.Option(help="Build even if the cache has these inputs.")] = False,
+) -> None:
+    """Build an image (mmdebstrap -> ext4 -> qcow2) unless its inputs are already cached."""
+    artifacts = build_with_progress(name, PhaseReporter(), rebuild)
+    console.print(f"{artifacts.name} {artifacts.digest[:12]} {artifacts.disk}", highlight=False)
+
+
+@image_app.command("list")
+def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Images in the cache."""
+    images = list_images()
+    if as_json:
+        print_json([{"name": i.name, "digest": i.digest, "folder": str(i.folder), "size_bytes": i.size_bytes,
+                     "built": i.built, "current": i.current} for i in images])  # fmt: skip
+        return
+    table = Table("image", "digest", "size", "built", "current")
+    for i in images:
+        table.add_row(
+            i.name, i.digest[:12], f"{i.size_bytes / 2**20:.0f} MiB", i.built, "yes" if i.current else "stale"
+        )
+    console.print(table)
+
+
+@image_app.command("rm")
+def rm(
+    name: Annotated[str | None, typer.Argument(help="Remove only this image's builds.")] = None,
+    stale: Annotated[bool, typer.Option(help="Keep the build matching today's recipe.")] = False,
+) -> None:
+    """Remove cached images."""
+    for folder in remove_images(name, stale):
+        console.print(f"removed {folder}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(image_app, name="image")

@@ -1,0 +1,1 @@
+"""SIP checks (registered by the VoIP recipes' issue)."""

@@ -1,0 +1,59 @@
+"""Demo definitions: demos/<name>.yaml, a list of checks, each `- <check type>: {params}`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labctl.errors import Problem, TopologyError
+from labctl.paths import resolve_named
+from labctl.topology.suggest import unknown
+from labctl.topology.yamlsource import load_yaml
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    type: str
+    params: dict[str, Any]
+    line: int
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    name: str
+    description: str
+    checks: tuple[CheckSpec, ...]
+    source: Path
+
+
+def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
+    path = resolve_named("demo", "demos", name_or_path)
+    doc = load_yaml(path)
+    problems: list[Problem] = []
+    spec = doc.value if isinstance(doc.value, dict) else {}
+    if not isinstance(doc.value, dict) or not isinstance(spec.get("checks"), list):
+        raise TopologyError([Problem(path, 1, "a demo is a mapping with a 'checks' list")])
+    for key in spec:
+        if key not in ("name", "description", "checks"):
+            problems.append(
+                Problem(path, doc.line((key,)), unknown("key in demo", key, ("name", "description", "checks")))
+            )
+    checks = []
+    for i, entry in enumerate(spec["checks"]):
+        line = doc.line(("checks", i))
+        if not isinstance(entry, dict) or len(entry) != 1:
+            problems.append(Problem(path, line, "each check is one mapping: `- <check type>: {parameters}`"))
+            continue
+        ((kind, params),) = entry.items()
+        if kind not in check_types:
+            problems.append(Problem(path, line, unknown("check type", kind, check_types)))
+            continue
+        if params is not None and not isinstance(params, dict):
+            problems.append(Problem(path, line, f"parameters of {kind} must be a mapping"))
+            continue
+        checks.append(CheckSpec(type=kind, params=params or {}, line=line))
+    if problems:
+        raise TopologyError(problems)
+    return DemoSpec(name=str(spec.get("name", path.stem)), description=str(spec.get("description", "")),
+                    checks=tuple(checks), source=path)  # fmt: skip

@@ -1,0 +1,166 @@
+"""Build an image as a readable sequence of steps, each an external command spelled out:
+
+    mmdebstrap (tree) -> mke2fs -d (ext4, no loop mount) -> qemu-img convert (compressed qcow2)
+
+plus the kernel and initrd beside it for direct kernel boot, and a manifest of exact versions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from labctl.errors import LabctlError
+from labctl.images import ImageArtifacts
+from labctl.images.recipe import ImageRecipe
+
+SOURCE_DATE_EPOCH = 1700000000  # fixed, so the same inputs give the same timestamps
+BOOT_MASKED_UNITS = (
+    "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer", "e2scrub_all.timer", "fstrim.timer",
+    "systemd-networkd-wait-online.service", "dpkg-db-backup.timer",
+)  # fmt: skip
+
+Step = Callable[[str], None]
+
+
+def _run(argv: list[str], log: Path, env: dict[str, str] | None = None, on_line: Step | None = None) -> None:
+    """Run a build command, appending its output to the build log; raise with the log's tail on failure."""
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(argv)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if on_line is not None:
+                on_line(line.rstrip())
+        code = proc.wait()
+    if code != 0:
+        tail = "\n".join("  " + line for line in log.read_text(errors="replace").splitlines()[-12:])
+        raise LabctlError(f"{argv[0]} failed (exit {code}); full log in {log}:\n{tail}")
+
+
+def _hooks(recipe: ImageRecipe) -> list[str]:
+    """mmdebstrap --customize-hook shell snippets; "$1" is the tree."""
+    disable = " ".join(recipe.disable_services)
+    masked = " ".join(BOOT_MASKED_UNITS)
+    getty = "ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM"
+    dropin = '"$1/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"'
+    return [
+        'echo lab > "$1/etc/hostname"',
+        'printf "/dev/vda / ext4 defaults,noatime 0 1\\n" > "$1/etc/fstab"',
+        'chroot "$1" passwd -d root',
+        'mkdir -p "$1/etc/systemd/system/serial-getty@ttyS0.service.d"',
+        f"printf '%s\\n' '[Service]' 'ExecStart=' '{getty}' > {dropin}",
+        'chroot "$1" systemctl enable systemd-networkd',
+        f'for s in {disable}; do chroot "$1" systemctl disable "$s" 2>/dev/null || true; done',
+        f'chroot "$1" systemctl mask {masked}',
+        'rm -f "$1/etc/resolv.conf"; : > "$1/etc/resolv.conf"',
+        'rm -rf "$1/var/lib/apt/lists/"* "$1/var/cache/apt/"*.bin',
+    ]
+
+
+def debootstrap(recipe: ImageRecipe, tree: Path, apt_cache: Path, log: Path, step: Step) -> None:
+    apt_cache.mkdir(parents=True, exist_ok=True)
+    argv = [
+        "mmdebstrap", f"--variant={recipe.variant}", "--mode=root", "--format=directory",
+        f"--components={','.join(recipe.components)}",
+        f"--include={','.join((recipe.kernel, *recipe.packages))}",
+        "--skip=essential/unlink",
+        "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
+        f"--setup-hook=sync-in {apt_cache} /var/cache/apt/archives/",
+        f"--customize-hook=sync-out /var/cache/apt/archives {apt_cache}",
+    ]  # fmt: skip
+    argv += [f"--customize-hook={hook}" for hook in _hooks(recipe)]
+    argv += ['--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb', recipe.suite, str(tree), recipe.source()]
+
+    def on_line(line: str) -> None:
+        if line.startswith("I: "):
+            step(line[3:][:70])
+
+    _run(argv, log, env={"SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)}, on_line=on_line)
+
+
+def installed_packages(tree: Path) -> list[str]:
+    result = subprocess.run(
+        ["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f", "${Package}=${Version}\\n"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return sorted(result.stdout.split())
+
+
+def boot_files(tree: Path, dest: Path) -> tuple[Path, Path]:
+    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
+    initrds = sorted((tree / "boot").glob("initrd.img-*"))
+    if not kernels or not initrds:
+        raise LabctlError(f"the image has no kernel or initrd in {tree / 'boot'}")
+    kernel, initrd = dest / "vmlinuz", dest / "initrd.img"
+    shutil.copyfile(kernels[-1], kernel)
+    shutil.copyfile(initrds[-1], initrd)
+    return kernel, initrd
+
+
+def make_ext4(tree: Path, raw: Path, size_mib: int, fs_uuid: str, log: Path) -> None:
+    argv = ["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), "-L", "labroot", "-U", fs_uuid,
+            "-E", f"hash_seed={fs_uuid},root_owner=0:0", str(raw), f"{size_mib}M"]  # fmt: skip
+    _run(argv, log, env={"E2FSPROGS_FAKE_TIME": str(SOURCE_DATE_EPOCH), "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)})
+
+
+def to_qcow2(raw: Path, disk: Path, log: Path) -> None:
+    _run(["qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", str(raw), str(disk)], log)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(recipe: ImageRecipe, work: Path, apt_cache: Path, step: Step) -> ImageArtifacts:
+    """Build into `work` (an empty folder); the caller moves it into the cache on success."""
+    digest = recipe.digest()
+    log = work / "build.log"
+    tree, raw, disk = work / "tree", work / "root.raw", work / "disk.qcow2"
+    step("mmdebstrap: resolving and installing packages")
+    debootstrap(recipe, tree, apt_cache, log, step)
+    packages = installed_packages(tree)
+    kernel, initrd = boot_files(tree, work)
+    step("mke2fs: writing the ext4 filesystem")
+    make_ext4(tree, raw, recipe.size_mib, str(uuid.UUID(digest[:32])), log)
+    shutil.rmtree(tree)
+    step("qemu-img: compressing to qcow2")
+    to_qcow2(raw, disk, log)
+    raw.unlink()
+    step("writing the manifest")
+    manifest = work / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "name": recipe.name,
+                "input_digest": digest,
+                "suite": recipe.suite,
+                "mirror": recipe.mirror,
+                "snapshot": recipe.snapshot,
+                "kernel_package": recipe.kernel,
+                "qcow2_sha256": sha256_file(disk),
+                "kernel_sha256": sha256_file(kernel),
+                "initrd_sha256": sha256_file(initrd),
+                "built": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "packages": packages,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return ImageArtifacts(recipe.name, digest, disk, kernel, initrd, manifest)

@@ -1,0 +1,92 @@
+"""Push rendered recipes to nodes, wave by wave: files, then commands, then the readiness probe."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from labctl.backends.base import Backend, Progress
+from labctl.compile.plan import LabPlan
+from labctl.errors import LabctlError
+from labctl.lab.state import LabState, lab_secrets
+from labctl.render.recipe import load_recipes
+from labctl.render.render import RoleStep, render_node, role_order
+
+SECRET_NAMES = ("ldap_admin", "ldap_reader")
+COMMAND_TIMEOUT = 180.0
+MAX_PARALLEL = 8
+
+
+def _tail(text: str, lines: int = 4) -> str:
+    return " | ".join(text.strip().splitlines()[-lines:])
+
+
+def apply_step(backend: Backend, state: LabState, node: str, step: RoleStep, progress: Progress) -> None:
+    if step.skip_when:
+        skip = backend.exec(state, node, step.skip_when, timeout=30)
+        if skip.ok:
+            progress(node, f"{step.role}: skipped ({_tail(skip.stdout) or 'skip_when holds'})")
+            return
+    for file in step.files:
+        backend.write_file(state, node, file.path, file.content.encode(), file.mode, file.owner)
+    for command in step.commands:
+        result = backend.exec(state, node, command, timeout=COMMAND_TIMEOUT)
+        if not result.ok:
+            detail = _tail(result.stderr) or _tail(result.stdout) or "no output"
+            raise LabctlError(f"node '{node}', role {step.role}: `{command}` exited {result.exit_code}: {detail}")
+    if step.ready is not None:
+        wait_until(backend, state, node, step.ready.command, step.ready.timeout, step.ready.interval,
+                   what=f"role {step.role} to be ready")  # fmt: skip
+    progress(node, f"{step.role}: ready")
+
+
+def wait_until(
+    backend: Backend, state: LabState, node: str, command: str, timeout: float, interval: float, what: str
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        result = backend.exec(state, node, command, timeout=max(timeout, 10))
+        if result.ok:
+            return
+        last = _tail(result.stderr) or _tail(result.stdout)
+        if time.monotonic() > deadline:
+            raise LabctlError(
+                f"node '{node}': timed out after {timeout:.0f} s waiting for {what} "
+                f"(`{shlex.split(command)[0] if command.strip() else command}` ...){': ' + last if last else ''}"
+            )
+        time.sleep(interval)
+
+
+def run_parallel(jobs: list[tuple[str, Callable[[], None]]]) -> None:
+    """Run jobs at once; raise the first failure (by job order) after all have finished."""
+    if not jobs:
+        return
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(jobs))) as pool:
+        futures = [(name, pool.submit(job)) for name, job in jobs]
+        errors = [(name, f.exception()) for name, f in futures if f.exception() is not None]
+    if errors:
+        _, first = errors[0]
+        assert first is not None
+        raise first
+
+
+def configure(backend: Backend, plan: LabPlan, state: LabState, progress: Progress) -> None:
+    roles = {role for node in plan.nodes for role in node.roles}
+    recipes = load_recipes(roles)
+    secrets = lab_secrets(plan.lab, SECRET_NAMES)
+    rendered = {node.name: render_node(plan, node, recipes, secrets) for node in plan.nodes}
+    for wave in role_order(recipes, roles):
+        jobs: list[tuple[str, Callable[[], None]]] = []
+        for node in plan.nodes:
+            for role in wave:
+                step = rendered[node.name].get(role)
+                if step is not None:
+                    jobs.append((node.name, _bind(backend, state, node.name, step, progress)))
+        run_parallel(jobs)
+
+
+def _bind(backend: Backend, state: LabState, node: str, step: RoleStep, progress: Progress) -> Callable[[], None]:
+    return lambda: apply_step(backend, state, node, step, progress)

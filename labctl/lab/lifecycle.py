@@ -1,0 +1,102 @@
+"""up and down: take a plan to a running, configured lab and back to nothing."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+from labctl.backends.base import Backend, Progress
+from labctl.compile.plan import LabPlan
+from labctl.errors import LabctlError
+from labctl.lab.configure import configure, run_parallel
+from labctl.lab.state import LabState, lab_lock, load_state, remove_folder
+
+AGENT_TIMEOUT = 240.0
+
+
+@dataclass
+class UpResult:
+    state: LabState
+    seconds: float
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM gets the same clean teardown as Ctrl-C."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def up(
+    backend: Backend,
+    plan: LabPlan,
+    topology: str,
+    progress: Progress,
+    phase: Callable[[str], None],
+    keep_on_failure: bool = False,
+) -> UpResult:
+    start = time.monotonic()
+    with lab_lock(plan.lab), _sigterm_as_interrupt():
+        existing = load_state(plan.lab)
+        if existing is not None:
+            raise LabctlError(
+                f"lab '{plan.lab}' is already up (phase {existing.phase}); `labctl down {plan.lab}` removes it"
+            )
+        backend.check_host()
+        state = LabState(lab=plan.lab, backend=backend.name, topology=topology, plan=plan.to_dict())
+        state.accel = backend.accel()
+        state.save()
+        try:
+            phase(f"starting {len(plan.nodes)} nodes ({state.accel.upper()})")
+            backend.create(plan, state, progress)
+            phase("waiting for guest agents")
+            run_parallel([(n.name, _waiter(backend, state, n.name, progress)) for n in plan.nodes])
+            phase("configuring nodes")
+            state.phase = "configuring"
+            state.save()
+            configure(backend, plan, state, progress)
+            state.phase = "up"
+            state.save()
+        except BaseException as exc:
+            state.phase = "failed"
+            state.save()
+            if keep_on_failure and not isinstance(exc, KeyboardInterrupt):
+                raise
+            phase("removing the half-built lab")
+            _teardown(backend, plan.lab, state, lambda _n, _m: None)
+            if isinstance(exc, KeyboardInterrupt):
+                raise LabctlError(f"interrupted; lab '{plan.lab}' was removed") from None
+            raise
+    return UpResult(state=state, seconds=time.monotonic() - start)
+
+
+def _waiter(backend: Backend, state: LabState, node: str, progress: Progress) -> Callable[[], None]:
+    def wait() -> None:
+        backend.wait_ready(state, node, AGENT_TIMEOUT)
+        progress(node, "agent ready")
+
+    return wait
+
+
+def _teardown(backend: Backend, lab: str, state: LabState | None, progress: Progress) -> list[str]:
+    removed = backend.destroy(lab, state, progress)
+    remove_folder(lab)
+    return removed
+
+
+def down(backend: Backend, lab: str, progress: Progress) -> list[str]:
+    """Remove everything of `lab`; safe to run again, and after a crash."""
+    with lab_lock(lab):
+        state = load_state(lab)
+        return _teardown(backend, lab, state, progress)

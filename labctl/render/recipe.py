@@ -1,0 +1,103 @@
+"""Recipes are data: vm-recipes/<role>/recipe.yaml plus Jinja2 templates beside it.
+
+A manifest names the files to render (paths are templates too; `foreach` repeats an entry
+over a list from the node's context), the commands that start the role, the roles whose
+nodes must be ready first (`after`), and a readiness probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labctl.errors import LabctlError, TopologyError
+from labctl.paths import data_dir
+from labctl.topology.suggest import did_you_mean, unknown
+from labctl.topology.yamlsource import load_yaml
+
+BASE_ROLE = "base"
+MANIFEST = "recipe.yaml"
+FILE_KEYS = {"path", "template", "mode", "owner", "foreach"}
+RECIPE_KEYS = {"description", "after", "files", "commands", "ready", "skip_when"}
+READY_KEYS = {"command", "timeout", "interval"}
+
+
+@dataclass(frozen=True)
+class FileTemplate:
+    path: str  # a template itself
+    template: str  # file name beside the manifest
+    mode: str = "0644"
+    owner: str = "root:root"
+    foreach: str | None = None  # name of a list in the context; each item is `item`
+
+
+@dataclass(frozen=True)
+class ReadyProbe:
+    command: str
+    timeout: float = 60.0
+    interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    role: str
+    description: str
+    after: tuple[str, ...]
+    files: tuple[FileTemplate, ...]
+    commands: tuple[str, ...]
+    ready: ReadyProbe | None
+    skip_when: str | None  # a shell test run on the node; when it succeeds the role is skipped
+    templates: dict[str, str]  # file name -> text
+
+
+def recipes_root() -> Path:
+    return data_dir("vm-recipes")
+
+
+def _check_keys(path: Path, line: int, found: dict[str, Any], allowed: set[str], what: str) -> None:
+    from labctl.errors import Problem
+
+    for key in found:
+        if key not in allowed:
+            raise TopologyError([Problem(path, line, unknown(f"key in {what}", key, allowed))])
+
+
+def load_recipe(role: str, root: Path | None = None) -> Recipe:
+    folder = (root or recipes_root()) / role
+    manifest = folder / MANIFEST
+    if not manifest.exists():
+        known = sorted(p.parent.name for p in (root or recipes_root()).glob(f"*/{MANIFEST}"))
+        raise LabctlError(f"no recipe for role '{role}' ({manifest} is missing){did_you_mean(role, known)}")
+    doc = load_yaml(manifest)
+    spec = doc.value if isinstance(doc.value, dict) else {}
+    _check_keys(manifest, 1, spec, RECIPE_KEYS, "recipe")
+    files = []
+    for i, raw in enumerate(spec.get("files") or []):
+        _check_keys(manifest, doc.line(("files", i)), raw, FILE_KEYS, "recipe file")
+        files.append(FileTemplate(**{k: str(v) for k, v in raw.items()}))
+    ready = None
+    if spec.get("ready"):
+        _check_keys(manifest, doc.line(("ready",)), spec["ready"], READY_KEYS, "ready probe")
+        ready = ReadyProbe(**spec["ready"])
+    templates = {f.template: (folder / f.template).read_text() for f in files}
+    return Recipe(
+        role=role,
+        description=str(spec.get("description", "")),
+        after=tuple(spec.get("after") or ()),
+        files=tuple(files),
+        commands=tuple(str(c) for c in spec.get("commands") or ()),
+        ready=ready,
+        skip_when=spec.get("skip_when"),
+        templates=templates,
+    )
+
+
+def load_recipes(roles: set[str], root: Path | None = None) -> dict[str, Recipe]:
+    """The base recipe plus one per role, with `after` references checked."""
+    recipes = {role: load_recipe(role, root) for role in sorted(roles | {BASE_ROLE})}
+    for recipe in recipes.values():
+        for dep in recipe.after:
+            if dep != BASE_ROLE and not (root or recipes_root()).joinpath(dep, MANIFEST).exists():
+                raise LabctlError(f"recipe '{recipe.role}' runs after unknown role '{dep}'")
+    return recipes

@@ -1,0 +1,127 @@
+"""Render recipes for a node: plan in, files and commands out. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import networkx as nx
+
+from labctl.compile.plan import LabPlan, NodePlan
+from labctl.errors import LabctlError
+from labctl.render.recipe import BASE_ROLE, ReadyProbe, Recipe
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str
+    content: str
+    mode: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class RoleStep:
+    """What one role does on one node: write files, run commands, wait until ready."""
+
+    role: str
+    files: tuple[RenderedFile, ...]
+    commands: tuple[str, ...]
+    ready: ReadyProbe | None
+    skip_when: str | None
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["ip"] = lambda cidr: str(cidr).split("/")[0]
+    env.filters["prefixlen"] = lambda cidr: ipaddress.IPv4Interface(str(cidr)).network.prefixlen
+    env.filters["network"] = lambda cidr: str(ipaddress.IPv4Interface(str(cidr)).network)
+    env.filters["ip_in"] = lambda address, cidr: (
+        ipaddress.IPv4Address(str(address)) in ipaddress.IPv4Interface(str(cidr)).network
+    )
+    return env
+
+
+_ENV = _environment()
+
+
+def role_order(recipes: Mapping[str, Recipe], roles: set[str]) -> list[list[str]]:
+    """Waves of roles: each wave starts once every node's roles of earlier waves are ready."""
+    graph = nx.DiGraph()
+    graph.add_node(BASE_ROLE)
+    for role in roles:
+        graph.add_edge(BASE_ROLE, role)
+        for dep in recipes[role].after:
+            if dep in roles or dep == BASE_ROLE:
+                graph.add_edge(dep, role)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = " -> ".join(edge[0] for edge in nx.find_cycle(graph))
+        raise LabctlError(f"recipes wait for each other in a cycle: {cycle}")
+    return [sorted(generation) for generation in nx.topological_generations(graph)]
+
+
+def context(plan: LabPlan, node: NodePlan, secrets: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "lab": plan,
+        "node": node,
+        "secrets": dict(secrets),
+        "interfaces": list(node.interfaces),
+        "dns_servers": list(plan.dns.server_addresses),
+        "routers": [n for n in plan.nodes if n.has("router")],
+    }
+
+
+def _render(text: str, ctx: Mapping[str, Any], where: str) -> str:
+    try:
+        return _ENV.from_string(text).render(ctx)
+    except jinja2.TemplateError as exc:
+        line = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+        raise LabctlError(f"recipe template {where}{line}: {exc.message or exc}") from None
+
+
+def render_step(recipe: Recipe, ctx: Mapping[str, Any]) -> RoleStep:
+    files: list[RenderedFile] = []
+    for spec in recipe.files:
+        items = ctx[spec.foreach] if spec.foreach else [None]
+        for item in items:
+            item_ctx = {**ctx, "item": item}
+            where = f"{recipe.role}/{spec.template}"
+            files.append(
+                RenderedFile(
+                    path=_render(spec.path, item_ctx, where + " (path)").strip(),
+                    content=_render(recipe.templates[spec.template], item_ctx, where),
+                    mode=spec.mode,
+                    owner=spec.owner,
+                )
+            )
+    commands = tuple(
+        rendered
+        for command in recipe.commands
+        if (rendered := _render(command, ctx, f"{recipe.role}/recipe.yaml (commands)").strip())
+    )
+    ready = recipe.ready
+    if ready is not None:
+        ready = ReadyProbe(
+            command=_render(ready.command, ctx, f"{recipe.role}/recipe.yaml (ready)").strip(),
+            timeout=ready.timeout,
+            interval=ready.interval,
+        )
+    return RoleStep(role=recipe.role, files=tuple(files), commands=commands, ready=ready, skip_when=recipe.skip_when)
+
+
+def render_node(
+    plan: LabPlan, node: NodePlan, recipes: Mapping[str, Recipe], secrets: Mapping[str, str]
+) -> dict[str, RoleStep]:
+    """role -> step, for the base recipe and each of the node's roles."""
+    ctx = context(plan, node, secrets)
+    roles = [BASE_ROLE, *(r for r in node.roles if r in recipes and r != BASE_ROLE)]
+    return {role: render_step(recipes[role], ctx) for role in roles}

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from labctl.cli import demo_cmds, host_cmds, image_cmds, lab_cmds, topology_cmds
+from labctl.cli import demo_cmds, host_cmds, image_cmds, lab_cmds, link_cmds, topology_cmds
 from labctl.cli.output import err_console
 from labctl.errors import LabctlError
 
@@ -22,6 +22,7 @@ host_cmds.register(app)
 lab_cmds.register(app)
 image_cmds.register(app)
 demo_cmds.register(app)
+link_cmds.register(app)
 
 
 def main() -> None:

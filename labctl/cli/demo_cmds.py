@@ -15,6 +15,7 @@ from labctl.demo.checks import check_types
 from labctl.demo.report import junit_xml, result_line, table
 from labctl.demo.runner import run_demo as run_checks
 from labctl.demo.spec import load_demo
+from labctl.lab.links import effective_plan
 from labctl.lab.saved_plan import saved_plan
 from labctl.lab.state import LabState
 from labctl.paths import data_dir
@@ -25,7 +26,7 @@ demo_app = typer.Typer(help="Verify running labs with declarative checks.", no_a
 def run_demo(backend: Backend, state: LabState, demo: str, as_json: bool, junit: str | None) -> int:
     """Run `demo` on the lab; print the report; return the exit code (0 all passed, 1 otherwise)."""
     spec = load_demo(demo, check_types())
-    plan = saved_plan(state)
+    plan = effective_plan(saved_plan(state), state.links_down)
     if not as_json:
         err_console.print(f"[bold]running demo {spec.name}[/bold] ({len(spec.checks)} checks)")
     report = run_checks(backend, state, plan, spec, lambda r: None if as_json else err_console.print(result_line(r)))

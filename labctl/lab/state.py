@@ -47,6 +47,7 @@ class LabState:
     bridges: list[str] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)
     nodes: dict[str, NodeState] = field(default_factory=dict)
+    links_down: list[list[str]] = field(default_factory=list)  # [node, interface] taken down by the user
     format: int = STATE_FORMAT
 
     @property

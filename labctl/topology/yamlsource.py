@@ -2,6 +2,7 @@
 
 PyYAML silently keeps the last of duplicate keys and expands aliases without bound,
 so documents are composed into nodes and converted here, where both are refused.
+Mapping keys keep their text as written: a node called `no` stays 'no', not False.
 """
 
 from __future__ import annotations
@@ -17,16 +18,22 @@ from labctl.errors import Problem, TopologyError
 MAX_VALUES = 20_000
 """More values than this (after alias expansion) is refused: no real topology is that big."""
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
 Key = tuple[str | int, ...]
 
 
 @dataclass
 class SourceDoc:
-    """A parsed document: plain Python values plus the line of each value by its key path."""
+    """A parsed document: plain Python values plus the line of each value by its key path.
+
+    A mapping entry is located at its key, so a block value reports the line that names it.
+    """
 
     path: Path
     value: Any
     lines: dict[Key, int] = field(default_factory=dict)
+    texts: dict[Key, str] = field(default_factory=dict)
 
     def line(self, key: Key) -> int:
         """The line of the value at `key`, or of its nearest located parent."""
@@ -34,40 +41,91 @@ class SourceDoc:
             key = key[:-1]
         return self.lines.get(key, 1)
 
+    def text(self, key: Key) -> str | None:
+        """The text as written of a plain scalar YAML read as something else: `no` (False), `0100` (64)."""
+        return self.texts.get(key)
+
 
 class _Converter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lines: dict[Key, int] = {}
+        self.texts: dict[Key, str] = {}
         self.count = 0
         self.loader = yaml.SafeLoader("")
+        self.merged: dict[int, list[tuple[yaml.Node, yaml.Node]]] = {}
 
     def fail(self, node: yaml.Node, message: str) -> TopologyError:
         return TopologyError([Problem(self.path, node.start_mark.line + 1, message)])
 
-    def convert(self, node: yaml.Node, key: Key) -> Any:
+    def convert(self, node: yaml.Node, key: Key, line: int | None = None) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise self.fail(node, f"document expands to more than {MAX_VALUES} values (alias bomb?)")
-        self.lines[key] = node.start_mark.line + 1
+            raise self.fail(node, f"the document expands to more than {MAX_VALUES} values (an alias bomb?)")
+        self.lines[key] = line or node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, key)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, key + (i,)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        value = self.loader.construct_object(node, deep=True)
+        if not isinstance(value, str) and isinstance(node, yaml.ScalarNode) and node.style is None and node.value:
+            self.texts[key] = node.value
+        return value
 
-    def _mapping(self, node: yaml.MappingNode, key: Key) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            name = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(name, (str, int, bool, float)) or name is None:
-                raise self.fail(key_node, "mapping keys must be plain words")
-            name = str(name) if not isinstance(name, str) else name
-            if name in result:
-                raise self.fail(key_node, f"duplicate key '{name}'")
-            result[name] = self.convert(value_node, key + (name,))
+    def _mapping(self, node: yaml.MappingNode, key: Key) -> dict[str, Any]:
+        own = [(k, v) for k, v in node.value if k.tag != MERGE_TAG]
+        first_line: dict[str, int] = {}
+        for key_node, _ in own:
+            name = self._key_text(key_node)
+            if name in first_line:
+                raise self.fail(key_node, f"duplicate key '{name}' (first on line {first_line[name]})")
+            first_line[name] = key_node.start_mark.line + 1
+        pairs = [(k, v) for k, v in self._merged_pairs(node) if self._key_text(k) not in first_line] + own
+        result: dict[str, Any] = {}
+        for key_node, value_node in pairs:
+            name = self._key_text(key_node)
+            result[name] = self.convert(value_node, key + (name,), key_node.start_mark.line + 1)
         return result
+
+    def _key_text(self, key_node: yaml.Node) -> str:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise self.fail(key_node, "mapping keys must be plain words, not a list or a mapping")
+        return str(key_node.value)
+
+    def _merged_pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+        """Entries brought in by `<<: *anchor`, earlier sources winning, as YAML's merge key says.
+
+        Memoised per node, so nested merges cost their size, not their expansion.
+        """
+        if id(node) in self.merged:
+            return self.merged[id(node)]
+        self.merged[id(node)] = []  # a merge cycle contributes nothing
+        sources: list[yaml.MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != MERGE_TAG:
+                continue
+            items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for item in items:
+                if not isinstance(item, yaml.MappingNode):
+                    raise self.fail(item, "'<<' must merge a mapping or a list of mappings")
+                sources.append(item)
+        pairs: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for source in sources:
+            resolved = {self._key_text(k): (k, v) for k, v in self._merged_pairs(source)}
+            resolved.update((self._key_text(k), (k, v)) for k, v in source.value if k.tag != MERGE_TAG)
+            for name, pair in resolved.items():
+                pairs.setdefault(name, pair)
+        self.merged[id(node)] = list(pairs.values())
+        return self.merged[id(node)]
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or exc.context or "unreadable"
+    if exc.context and exc.context.startswith("expected"):
+        problem = f"{exc.context}, {problem}"
+    if "'\\t'" in problem:
+        problem = "found a tab; YAML indents with spaces only"
+    return f"invalid YAML: {problem}"
 
 
 def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
@@ -84,7 +142,7 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise TopologyError([Problem(path, line, f"invalid YAML: {exc.problem or exc.context}")]) from None
+        raise TopologyError([Problem(path, line, _yaml_message(exc))]) from None
     except yaml.YAMLError as exc:
         raise TopologyError([Problem(path, 1, f"invalid YAML: {exc}")]) from None
     if node is None:
@@ -95,4 +153,4 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         raise TopologyError([Problem(path, mark.line + 1 if mark else 1, f"invalid YAML: {exc.problem}")]) from None
-    return SourceDoc(path=path, value=value, lines=converter.lines)
+    return SourceDoc(path=path, value=value, lines=converter.lines, texts=converter.texts)

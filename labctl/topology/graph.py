@@ -86,15 +86,32 @@ def unreachable_nodes(topo: Topology) -> list[tuple[str, str]]:
     return problems
 
 
+IFNAME_MAX = 15
+RESERVED_INTERFACES = ("lo", "lab0")
+"""Names the guest already uses: the loopback, and the dummy carrying the node's own address."""
+TEMPORARY_INTERFACE_PREFIX = "labtmp"
+"""Interfaces pass through labtmp<N> while being renamed at boot, so no lab name may start so."""
+
+
+def is_reserved_interface(name: str) -> bool:
+    return name in RESERVED_INTERFACES or name.startswith(TEMPORARY_INTERFACE_PREFIX)
+
+
+def peer(node: str, seg: Segment) -> str:
+    """The other end of a link."""
+    return seg.members[1] if seg.members[0] == node else seg.members[0]
+
+
 def interface_label(node: str, seg: Segment) -> str:
     """The name of `node`'s interface on `seg` inside the guest: the LAN name, or the link's peer.
 
-    Interface names are limited to 15 characters, so a long peer name falls back to 'p2p<index>'.
+    A peer name that cannot be an interface name (longer than 15 characters, or one the guest
+    already uses) falls back to 'p2p<index>'.
     """
     if seg.kind == "lan":
         return seg.name
-    peer = seg.members[1] if seg.members[0] == node else seg.members[0]
-    return peer if len(peer) <= 15 else f"p2p{seg.index}"
+    other = peer(node, seg)
+    return other if len(other) <= IFNAME_MAX and not is_reserved_interface(other) else f"p2p{seg.index}"
 
 
 def interfaces_of(topo: Topology, node: str) -> list[tuple[str, Segment]]:

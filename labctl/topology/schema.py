@@ -29,13 +29,14 @@ from labctl.topology.yamlsource import Key, SourceDoc, load_yaml
 LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
 DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
-PERCENT = re.compile(r"^\d+(\.\d+)?%$")
+PERCENT = re.compile(r"^(100(\.0+)?|\d{1,2}(\.\d+)?)%$")
 EXTENSION = re.compile(r"^[0-9]{2,10}$")
 LAB_NAME_MAX = 16
 NODE_NAME_MAX = 24
 LAN_NAME_MAX = 15  # LAN names become interface names inside nodes (IFNAMSIZ)
 LAN_PREFIX = 24
 P2P_PREFIX = 30
+LAN_MEMBERS_MAX = 2 ** (32 - LAN_PREFIX) - 2
 
 TOP_KEYS = ("name", "description", "domain", "defaults", "nodes", "links", "lans", "addressing", "sip", "demo")
 DEFAULT_KEYS = ("memory", "vcpus", "image")
@@ -68,12 +69,19 @@ class _Checker:
             return {}
         for name in value:
             if name not in allowed:
-                self.problem(key + (name,), unknown(f"key in {what}", name, allowed))
+                self.problem(key + (name,), unknown("key", name, allowed, where=f"in {what}"))
         return value
+
+    def as_written(self, value: Any, key: Key) -> Any:
+        """The scalar's own text where YAML would change it: node 'no' is not False, extension 0100 not 64."""
+        text = self.doc.text(key)
+        return value if text is None or isinstance(value, (dict, list)) else text
 
     def label(self, value: Any, key: Key, what: str, limit: int) -> bool:
         if not isinstance(value, str) or not LABEL.match(value):
-            self.problem(key, f"{what} '{value}' must be a DNS label: a lowercase letter, then letters, digits or '-'")
+            self.problem(
+                key, f"{what} {_kind(value)} must be a DNS label: a lowercase letter, then letters, digits or '-'"
+            )
             return False
         if len(value) > limit:
             self.problem(key, f"{what} '{value}' is {len(value)} characters long; at most {limit} are allowed")
@@ -82,7 +90,7 @@ class _Checker:
 
     def positive_int(self, value: Any, key: Key, what: str, minimum: int) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, f"{what} must be a whole number, not '{value}'")
+            self.problem(key, f"{what} must be a whole number, not {_kind(value)}")
             return None
         if value < minimum:
             self.problem(key, f"{what} must be at least {minimum}, not {value}")
@@ -91,36 +99,36 @@ class _Checker:
 
     def string(self, value: Any, key: Key, what: str) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
-            self.problem(key, f"{what} must be a non-empty string, not '{value}'")
+            self.problem(key, f"{what} must be a non-empty string, not {_kind(value)}")
             return None
         return str(value)
 
-    def matching(self, value: Any, key: Key, what: str, pattern: re.Pattern[str], example: str) -> str | None:
+    def matching(self, value: Any, key: Key, what: str, pattern: re.Pattern[str], expected: str) -> str | None:
         text = self.string(value, key, what)
         if text is not None and not pattern.match(text):
-            self.problem(key, f"{what} '{text}' is not valid (expected something like '{example}')")
+            self.problem(key, f"{what} '{text}' is not valid (expected {expected})")
             return None
         return text
 
     def netem(self, spec: dict[str, Any], key: Key) -> Netem:
         checks: dict[str, tuple[re.Pattern[str], str]] = {
-            "delay": (DURATION, "50ms"),
-            "jitter": (DURATION, "5ms"),
-            "loss": (PERCENT, "1%"),
+            "delay": (DURATION, "a duration such as '50ms'"),
+            "jitter": (DURATION, "a duration such as '5ms'"),
+            "loss": (PERCENT, "a percentage from 0% to 100%, such as '1%'"),
         }
         values = {
             name: self.matching(spec[name], key + (name,), name, *checks[name]) for name in NETEM_KEYS if name in spec
         }
-        if values.get("jitter") and not values.get("delay"):
-            self.problem(key + ("jitter",), "jitter needs a delay as well")
+        if "jitter" in spec and "delay" not in spec:
+            self.problem(key + ("jitter",), f"jitter {_kind(spec['jitter'])} needs a delay as well")
         return Netem(**values)
 
 
 def _kind(value: Any) -> str:
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     if isinstance(value, dict):
-        return "a mapping"
+        return "a mapping" if value else "an empty mapping"
     if value is None:
         return "empty"
     return f"'{value}'"
@@ -142,8 +150,10 @@ def parse_topology(doc: SourceDoc) -> Topology:
         check.label(name, ("name",), "lab name", LAB_NAME_MAX)
     domain = top.get("domain", f"{name}.lab")
     if "domain" in top:
-        check.matching(domain, ("domain",), "domain", DOMAIN, "voip.lab")
-    description = str(top.get("description") or "")
+        check.matching(domain, ("domain",), "domain", DOMAIN, "a domain such as 'voip.lab'")
+    description = ""
+    if top.get("description") is not None:
+        description = check.string(top["description"], ("description",), "description") or ""
 
     defaults = _defaults(check, top.get("defaults"))
     nodes = _nodes(check, top.get("nodes"), defaults)
@@ -214,7 +224,10 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
                 if required not in phone_spec:
                     check.problem(key + ("phone",), f"phone of '{name}' is missing '{required}'")
             if all(k in phone_spec for k in PHONE_KEYS):
-                phone = PhoneSpec(user=str(phone_spec["user"]), registrar=str(phone_spec["registrar"]))
+                phone = PhoneSpec(
+                    user=str(check.as_written(phone_spec["user"], key + ("phone", "user"))),
+                    registrar=str(check.as_written(phone_spec["registrar"], key + ("phone", "registrar"))),
+                )
         result.append(
             NodeSpec(
                 name=str(name),
@@ -231,8 +244,11 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
 def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not value:
-        check.problem(key, f"roles must be a non-empty list, not {_kind(value)}")
+    if value == []:
+        check.problem(key, f"roles of '{key[1]}' is an empty list; leave 'roles' out for a plain host")
+        return ("host",)
+    if not isinstance(value, list):
+        check.problem(key, f"roles of '{key[1]}' must be a list of roles, not {_kind(value)}")
         return ("host",)
     roles: list[str] = []
     for i, role in enumerate(value):
@@ -246,8 +262,9 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
 
 
 def _member(check: _Checker, value: Any, key: Key, nodes: set[str], where: str) -> str | None:
-    if value not in nodes:
-        check.problem(key, unknown(f"node in {where}", value, nodes))
+    value = check.as_written(value, key)
+    if not isinstance(value, str) or value not in nodes:
+        check.problem(key, unknown("node", value, nodes, where=f"in {where}"))
         return None
     return str(value)
 
@@ -256,7 +273,7 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
     if value is None:
         return []
     if not isinstance(value, list):
-        check.problem(("links",), "'links' must be a list of node pairs such as [r1, r2]")
+        check.problem(("links",), "'links' must be a list of node pairs, not {_kind(value)}")
         return []
     result: list[LinkSpec] = []
     seen: set[frozenset[str]] = set()
@@ -268,8 +285,14 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
             netem = check.netem(spec, key)
             raw = spec.get("endpoints")
             key = key + ("endpoints",)
-        if not isinstance(raw, list) or len(raw) != 2:
+        if not isinstance(raw, list):
             check.problem(key, f"a link needs exactly two nodes, not {_kind(raw)}")
+            continue
+        if len(raw) != 2:
+            listed = ", ".join(str(check.as_written(v, key + (j,))) for j, v in enumerate(raw))
+            found = f"{len(raw)} ({listed})" if raw else "none"
+            hint = "; a LAN joins more" if len(raw) > 2 else ""
+            check.problem(key, f"a link needs exactly two nodes, not {found}{hint}")
             continue
         a, b = (_member(check, raw[j], key + (j,), nodes, "link") for j in (0, 1))
         if a is None or b is None:
@@ -300,6 +323,9 @@ def _lans(check: _Checker, value: Any, nodes: set[str]) -> list[LanSpec]:
         if name in nodes:
             check.problem(key, f"LAN '{name}' has the name of a node; give it another name")
             continue
+        if graph.is_reserved_interface(name):
+            check.problem(key, f"LAN name '{name}' is taken by an interface every node already has")
+            continue
         netem = Netem()
         if isinstance(raw, dict):
             spec = check.mapping(raw, key, LAN_KEYS, f"LAN '{name}'")
@@ -317,8 +343,10 @@ def _lans(check: _Checker, value: Any, nodes: set[str]) -> list[LanSpec]:
                 check.problem(key + (i,), f"node '{node}' is listed twice in LAN '{name}'")
                 continue
             members.append(node)
-        if len(members) > 253:
-            check.problem(key, f"LAN '{name}' has {len(members)} nodes; a /24 holds at most 253")
+        if len(members) > LAN_MEMBERS_MAX:
+            check.problem(
+                key, f"LAN '{name}' has {len(members)} nodes; a /{LAN_PREFIX} holds at most {LAN_MEMBERS_MAX}"
+            )
         result.append(LanSpec(name=str(name), members=tuple(members), netem=netem))
     return result
 
@@ -355,7 +383,8 @@ def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: l
 
 
 def _host_count(net: ipaddress.IPv4Network) -> int:
-    return 1 if net.prefixlen == 32 else net.num_addresses - 2
+    """Usable addresses, as ipaddress.hosts() yields them (a /31 has two, a /32 one)."""
+    return net.num_addresses if net.prefixlen >= 31 else net.num_addresses - 2
 
 
 def _subnet_count(net: ipaddress.IPv4Network, prefix: int) -> int:
@@ -366,7 +395,10 @@ def _sip(check: _Checker, value: Any) -> SipSpec | None:
     if value is None:
         return None
     spec = check.mapping(value, ("sip",), SIP_KEYS, "sip")
-    domain = check.matching(spec.get("domain"), ("sip", "domain"), "sip domain", DOMAIN, "voip.lab") or "sip.lab"
+    domain = (
+        check.matching(spec.get("domain"), ("sip", "domain"), "sip domain", DOMAIN, "a domain such as 'voip.lab'")
+        or "sip.lab"
+    )
     raw_users = spec.get("users")
     if not isinstance(raw_users, dict) or not raw_users:
         check.problem(("sip", "users"), "sip needs 'users': a mapping of user names to password and extension")
@@ -379,7 +411,11 @@ def _sip(check: _Checker, value: Any) -> SipSpec | None:
         user = check.mapping(raw, key, SIP_USER_KEYS, f"SIP user '{name}'")
         password = check.string(user.get("password"), key + ("password",), f"password of SIP user '{name}'")
         extension = check.matching(
-            user.get("extension"), key + ("extension",), f"extension of SIP user '{name}'", EXTENSION, "1001"
+            check.as_written(user.get("extension"), key + ("extension",)),
+            key + ("extension",),
+            f"extension of SIP user '{name}'",
+            EXTENSION,
+            "2 to 10 digits, such as '1001'",
         )
         if password is not None and len(password) < 4:
             check.problem(key + ("password",), f"password of SIP user '{name}' is shorter than 4 characters")
@@ -425,8 +461,34 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
             if node.has(role) and topo.sip is None:
                 check.problem(key + ("roles",), f"{role} on '{node.name}' needs a 'sip:' section")
     if not check.problems:
+        _interface_names(check, topo)
+    if not check.problems:
         for name, message in graph.unreachable_nodes(topo):
             check.problem(("nodes", name), message)
+
+
+def _interface_names(check: _Checker, topo: Topology) -> None:
+    """Interface names must be unique on each node and free in the guest; their DNS names unique in the lab."""
+    owners = {n.name: f"node '{n.name}'" for n in topo.nodes}
+    for node in topo.nodes:
+        key: Key = ("nodes", node.name)
+        seen: dict[str, str] = {}
+        for label, seg in graph.interfaces_of(topo, node.name):
+            where = f"LAN '{seg.name}'" if seg.kind == "lan" else f"the link to '{graph.peer(node.name, seg)}'"
+            if label in seen:
+                check.problem(
+                    key, f"node '{node.name}' would have two interfaces named '{label}' ({seen[label]} and {where})"
+                )
+                continue
+            seen[label] = where
+            dns_name = f"{node.name}-{label}"
+            if dns_name in owners:
+                check.problem(
+                    key,
+                    f"DNS name '{dns_name}' of the interface of '{node.name}' on {where} "
+                    f"is already taken by {owners[dns_name]}",
+                )
+            owners[dns_name] = f"the interface of '{node.name}' on {where}"
 
 
 def load_topology(path: Path, text: str | None = None) -> Topology:

@@ -1,0 +1,61 @@
+"""Shared fixtures for unit tests, and the `--regen-golden` option.
+
+Golden plans live in tests/golden/; after an intended change to the compiler, rewrite them with
+
+    .venv/bin/pytest tests/unit/compile/test_golden.py --regen-golden
+
+and review the diff before committing.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from labctl.compile import compile_topology
+from labctl.compile.plan import LabPlan
+from labctl.topology.model import Topology
+from labctl.topology.schema import load_topology
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/*.plan.json from the current compiler instead of comparing",
+    )
+
+
+@pytest.fixture
+def regen_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("regen_golden", default=False))
+
+
+TopologyLoader = Callable[[str], Topology]
+PlanCompiler = Callable[[str], LabPlan]
+
+
+@pytest.fixture
+def topology() -> TopologyLoader:
+    """Build a Topology from YAML text (dedented), reported as 'test.yaml'."""
+
+    def load(text: str) -> Topology:
+        return load_topology(Path("test.yaml"), textwrap.dedent(text))
+
+    return load
+
+
+@pytest.fixture
+def plan(topology: TopologyLoader) -> PlanCompiler:
+    """Compile YAML text straight to a LabPlan."""
+
+    def compile_text(text: str) -> LabPlan:
+        return compile_topology(topology(text))
+
+    return compile_text

@@ -20,8 +20,6 @@ from labctl.compile.plan import LabPlan
 from labctl.topology.model import Topology
 from labctl.topology.schema import load_topology
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

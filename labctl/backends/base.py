@@ -23,6 +23,14 @@ class ExecResult:
         return self.exit_code == 0
 
 
+@dataclass(frozen=True)
+class FileSpec:
+    path: str
+    data: bytes
+    mode: str = "0644"
+    owner: str = "root:root"
+
+
 Progress = Callable[[str, str], None]
 """progress(node, message): how a backend tells the CLI what it is doing, without knowing about terminals."""
 
@@ -48,8 +56,8 @@ class Backend(Protocol):
     def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
         """Run a shell command on the node."""
 
-    def write_file(self, state: LabState, node: str, path: str, data: bytes, mode: str, owner: str) -> None:
-        """Write a file on the node."""
+    def write_files(self, state: LabState, node: str, files: list[FileSpec]) -> None:
+        """Write files on the node, creating folders, then setting mode and owner."""
 
     def set_link(self, state: LabState, node: str, interface: str, up: bool) -> None:
         """Take one attachment down or up."""

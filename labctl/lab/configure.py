@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from labctl.backends.base import Backend, Progress
+from labctl.backends.base import Backend, FileSpec, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab.state import LabState, lab_secrets
@@ -29,8 +29,7 @@ def apply_step(backend: Backend, state: LabState, node: str, step: RoleStep, pro
         if skip.ok:
             progress(node, f"{step.role}: skipped ({_tail(skip.stdout) or 'skip_when holds'})")
             return
-    for file in step.files:
-        backend.write_file(state, node, file.path, file.content.encode(), file.mode, file.owner)
+    backend.write_files(state, node, [FileSpec(f.path, f.content.encode(), f.mode, f.owner) for f in step.files])
     for command in step.commands:
         result = backend.exec(state, node, command, timeout=COMMAND_TIMEOUT)
         if not result.ok:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import threading
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import libvirt
 
-from labctl.backends.base import ExecResult, Progress
+from labctl.backends.base import ExecResult, FileSpec, Progress
 from labctl.backends.libvirt import daemon, hostnet, kvm
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
@@ -22,6 +23,7 @@ from labctl.images import ImageArtifacts
 from labctl.lab.state import LabState, NodeState
 
 CONSOLE_TAIL_LINES = 15
+SETUP_TIMEOUT = 60.0
 
 
 class LibvirtBackend:
@@ -145,14 +147,19 @@ class LibvirtBackend:
     def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
         return self._agent(state, node).exec(["/bin/sh", "-c", command], timeout)
 
-    def write_file(self, state: LabState, node: str, path: str, data: bytes, mode: str, owner: str) -> None:
+    def write_files(self, state: LabState, node: str, files: list[FileSpec]) -> None:
+        """Three agent round trips in all, plus one guest-file write per file: under TCG every
+        process spawned in the guest costs, so folders, modes and owners go in one shell each."""
+        if not files:
+            return
         agent = self._agent(state, node)
-        folder = os.path.dirname(path)
-        agent.exec(["/bin/mkdir", "-p", folder], timeout=10)
-        agent.write_file(path, data)
-        result = agent.exec(["/bin/sh", "-c", f"chmod {mode} '{path}' && chown {owner} '{path}'"], timeout=10)
-        if not result.ok:
-            raise LabctlError(f"cannot set mode/owner of {path} on '{node}': {result.stderr.strip()}")
+        folders = sorted({os.path.dirname(f.path) for f in files})
+        _check(agent.exec(["/bin/mkdir", "-p", *folders], timeout=SETUP_TIMEOUT), node, "mkdir")
+        for file in files:
+            agent.write_file(file.path, file.data)
+        script = "; ".join(f"chmod {f.mode} {shlex.quote(f.path)} && chown {f.owner} {shlex.quote(f.path)} || exit 1"
+                           for f in files)  # fmt: skip
+        _check(agent.exec(["/bin/sh", "-c", script], timeout=SETUP_TIMEOUT), node, "chmod/chown")
 
     def _interface(self, state: LabState, node: str, name: str) -> Interface:
         plan = state.plan
@@ -181,6 +188,11 @@ class LibvirtBackend:
     def console(self, state: LabState, node: str) -> None:
         self._domain(state, node)
         os.execvp("virsh", ["virsh", "-c", self.uri, "console", "--force", state.nodes[node].domain])
+
+
+def _check(result: ExecResult, node: str, what: str) -> None:
+    if not result.ok:
+        raise LabctlError(f"{what} on '{node}' failed: {result.stderr.strip() or result.stdout.strip()}")
 
 
 def _spice_port(domain: libvirt.virDomain) -> int | None:

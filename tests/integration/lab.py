@@ -1,0 +1,58 @@
+"""Helpers for integration tests: run the real CLI, and look for anything a lab left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from labctl.compile.naming import domain_name
+from labctl.paths import state_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def labctl(*args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "labctl", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"labctl {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def plan_of(topology: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(labctl("plan", topology, "--json").stdout)
+    return data
+
+
+def host_links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
+def domains() -> set[str]:
+    out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True, text=True)
+    return {line.strip() for line in out.stdout.splitlines() if line.strip()}
+
+
+def leftovers(plan: dict[str, Any]) -> list[str]:
+    """Everything of the lab that still exists on the host."""
+    lab = plan["lab"]
+    found = [f"domain {d}" for d in domains() if d.startswith(domain_name(lab, ""))]
+    links = host_links()
+    found += [f"bridge {b['name']}" for b in plan["bridges"] if b["name"] in links]
+    found += [f"tap {i['tap']}" for n in plan["nodes"] for i in n["interfaces"] if i["tap"] in links]
+    if (state_dir() / lab).exists():
+        found.append(f"state folder {state_dir() / lab}")
+    return found
+
+
+def write_topology(folder: Path, name: str, body: str) -> str:
+    path = folder / f"{name}.yaml"
+    path.write_text(body)
+    return str(path)

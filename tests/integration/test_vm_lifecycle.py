@@ -1,0 +1,136 @@
+"""The VM backend on a 3-node line a -- r -- b: up, exec, status, down, crashes, two labs at once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labctl.paths import state_dir
+from tests.integration.lab import ROOT, labctl, leftovers, plan_of, write_topology
+
+PAIR = """
+name: pair
+description: two hosts on one LAN, with the same node names as the line lab
+nodes: {a: {}, b: {}}
+lans: {net: [a, b]}
+addressing: {lan: 10.77.0.0/16}
+"""
+
+
+@pytest.fixture(scope="module")
+def line() -> Iterator[dict[str, Any]]:
+    plan = plan_of("line")
+    labctl("down", "line", check=False)
+    labctl("up", "line", "--no-verify")
+    yield plan
+    labctl("down", "line", check=False)
+
+
+def test_exec_shows_planned_addresses(line: dict[str, Any]) -> None:
+    for node in ("a", "b"):
+        out = labctl("exec", node, "--", "ip", "-br", "addr").stdout
+        planned = next(n for n in line["nodes"] if n["name"] == node)
+        for iface in planned["interfaces"]:
+            assert any(
+                row.split()[0] == iface["name"] and iface["address"] in row for row in out.splitlines()
+            ), f"{node}: {iface['name']} {iface['address']} missing from:\n{out}"
+        assert planned["loopback"] in out
+
+
+def test_neighbours_and_far_side_ping_by_name(line: dict[str, Any]) -> None:
+    labctl("exec", "a", "--", "ping", "-c1", "-W3", "r")
+    labctl("exec", "a", "--", "ping", "-c1", "-W3", "b")
+    labctl("exec", "b", "--", "ping", "-c1", "-W3", "a")
+
+
+def test_exec_returns_exit_code_and_stderr(line: dict[str, Any]) -> None:
+    result = labctl("exec", "a", "--", "sh", "-c", "echo oops >&2; exit 7", check=False)
+    assert result.returncode == 7
+    assert "oops" in result.stderr
+
+
+def test_status_json(line: dict[str, Any]) -> None:
+    data = json.loads(labctl("status", "line", "--json").stdout)
+    assert data["lab"] == "line" and data["phase"] == "up"
+    assert {n["name"]: n["state"] for n in data["nodes"]} == {"a": "running", "r": "running", "b": "running"}
+    assert all(n["spice"] and n["spice"].startswith("spice://127.0.0.1:") for n in data["nodes"])
+
+
+def test_up_twice_is_refused_clearly(line: dict[str, Any]) -> None:
+    result = labctl("up", "line", "--no-verify", check=False)
+    assert result.returncode == 1
+    assert "already up" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_two_labs_side_by_side(line: dict[str, Any], tmp_path: Path) -> None:
+    topo = write_topology(tmp_path, "pair", PAIR)
+    pair = plan_of(topo)
+    try:
+        labctl("up", topo, "--no-verify")
+        ambiguous = labctl("exec", "a", "--", "true", check=False)
+        assert ambiguous.returncode == 1 and "LAB/a" in ambiguous.stderr
+        assert "10.77.0.1/24" in labctl("exec", "pair/a", "--", "ip", "-br", "addr").stdout
+        labctl("exec", "pair/a", "--", "ping", "-c1", "-W3", "b")
+        labctl("down", "pair")
+        assert leftovers(pair) == []
+        labctl("exec", "line/a", "--", "ping", "-c1", "-W3", "b")
+    finally:
+        labctl("down", "pair", check=False)
+
+
+def test_down_leaves_nothing(line: dict[str, Any]) -> None:
+    labctl("down", "line")
+    assert leftovers(line) == []
+    again = labctl("down", "line")
+    assert "nothing to remove" in again.stdout
+
+
+def _start_up(topology: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "labctl", "up", topology, "--no-verify"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _wait_for_domains(lab: str, count: int, timeout: float = 120) -> None:
+    path = state_dir() / lab / "state.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                if len(json.loads(path.read_text())["domains"]) >= count:
+                    return
+            except ValueError:
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"lab {lab} never recorded {count} domains")
+
+
+@pytest.mark.parametrize("how", ["sigkill", "sigint"])
+def test_interrupted_up_leaves_nothing(tmp_path: Path, how: str) -> None:
+    name = f"cut{how[3:]}"
+    topo = write_topology(tmp_path, name, (ROOT / "topologies" / "line.yaml").read_text().replace("name: line", f"name: {name}"))
+    plan = plan_of(topo)
+    labctl("down", name, check=False)
+    proc = _start_up(topo)
+    try:
+        _wait_for_domains(name, 2)
+        proc.send_signal(signal.SIGKILL if how == "sigkill" else signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        if how == "sigint":
+            assert proc.returncode == 1, err
+            assert "interrupted" in err and "Traceback" not in err
+            assert leftovers(plan) == []
+        else:
+            assert leftovers(plan) != [], "SIGKILL should leave the half-built lab for `down` to clean"
+            labctl("down", name)
+            assert leftovers(plan) == []
+    finally:
+        proc.kill()
+        labctl("down", name, check=False)

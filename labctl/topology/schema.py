@@ -367,6 +367,11 @@ def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: l
         "p2p": (lambda net: _subnet_count(net, P2P_PREFIX), n_links, f"{n_links} links (one /30 each)"),
         "lan": (lambda net: _subnet_count(net, LAN_PREFIX), len(lans), f"{len(lans)} LANs (one /24 each)"),
     }
+    for name, net in list(pools.items()):
+        unusable = _unusable(net)
+        if unusable:
+            check.problem(("addressing", name), f"address pool {name} {net} is {unusable}, not usable in a lab")
+            del pools[name]
     for name, net in pools.items():
         capacity, need, what = needs[name]
         if capacity(net) < need:
@@ -380,6 +385,17 @@ def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: l
                     f"address pool {second} {pools[second]} overlaps pool {first} {pools[first]}",
                 )
     return Addressing(**{name: str(net) for name, net in pools.items()})
+
+
+def _unusable(net: ipaddress.IPv4Network) -> str | None:
+    kinds = {
+        "loopback": net.is_loopback,
+        "multicast": net.is_multicast,
+        "link-local": net.is_link_local,
+        "reserved": net.is_reserved,
+        "this-network": net.subnet_of(ipaddress.IPv4Network("0.0.0.0/8")),
+    }
+    return next((f"{kind} address space" for kind, found in kinds.items() if found), None)
 
 
 def _host_count(net: ipaddress.IPv4Network) -> int:

@@ -19,6 +19,7 @@ MAX_VALUES = 20_000
 """More values than this (after alias expansion) is refused: no real topology is that big."""
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 Key = tuple[str | int, ...]
 
@@ -63,6 +64,8 @@ class _Converter:
         if self.count > MAX_VALUES:
             raise self.fail(node, f"the document expands to more than {MAX_VALUES} values (an alias bomb?)")
         self.lines[key] = line or node.start_mark.line + 1
+        if isinstance(node, yaml.CollectionNode) and node.tag not in COLLECTION_TAGS:
+            raise self.fail(node, f"invalid YAML: tag '{node.tag}' is not supported")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, key)
         if isinstance(node, yaml.SequenceNode):
@@ -145,12 +148,15 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
         raise TopologyError([Problem(path, line, _yaml_message(exc))]) from None
     except yaml.YAMLError as exc:
         raise TopologyError([Problem(path, 1, f"invalid YAML: {exc}")]) from None
+    empty = TopologyError([Problem(path, 1, "the file is empty; expected a mapping with 'name' and 'nodes'")])
     if node is None:
-        raise TopologyError([Problem(path, 1, "the file is empty; expected a mapping with 'name' and 'nodes'")])
+        raise empty
     converter = _Converter(path)
     try:
         value = converter.convert(node, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         raise TopologyError([Problem(path, mark.line + 1 if mark else 1, f"invalid YAML: {exc.problem}")]) from None
+    if value is None:
+        raise empty
     return SourceDoc(path=path, value=value, lines=converter.lines, texts=converter.texts)

@@ -35,12 +35,8 @@ def regen_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("regen_golden", default=False))
 
 
-TopologyLoader = Callable[[str], Topology]
-PlanCompiler = Callable[[str], LabPlan]
-
-
 @pytest.fixture
-def topology() -> TopologyLoader:
+def topology() -> Callable[[str], Topology]:
     """Build a Topology from YAML text (dedented), reported as 'test.yaml'."""
 
     def load(text: str) -> Topology:
@@ -50,7 +46,7 @@ def topology() -> TopologyLoader:
 
 
 @pytest.fixture
-def plan(topology: TopologyLoader) -> PlanCompiler:
+def plan(topology: Callable[[str], Topology]) -> Callable[[str], LabPlan]:
     """Compile YAML text straight to a LabPlan."""
 
     def compile_text(text: str) -> LabPlan:

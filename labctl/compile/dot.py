@@ -37,9 +37,8 @@ def plan_to_dot(plan: LabPlan) -> str:
             hub_label = _quote(f"{bridge.segment}\n{bridge.subnet}")
             lines.append(f"  {hub} [label={hub_label}, shape=ellipse, fillcolor=white];")
             for member in bridge.members:
-                lines.append(
-                    f"  {_quote('n:' + member)} -- {hub} [label={_quote(address[(member, bridge.segment)])}, fontsize=9];"
-                )
+                label = _quote(address[(member, bridge.segment)])
+                lines.append(f"  {_quote('n:' + member)} -- {hub} [label={label}, fontsize=9];")
         else:
             a, b = bridge.members
             lines.append(f"  {_quote('n:' + a)} -- {_quote('n:' + b)} [label={_quote(bridge.subnet)}, fontsize=9];")

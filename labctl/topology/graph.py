@@ -68,21 +68,31 @@ def unreachable_nodes(topo: Topology) -> list[tuple[str, str]]:
         if graph.degree(("node", node.name)) == 0:
             problems.append((node.name, f"node '{node.name}' is on no link or LAN, so no other node can reach it"))
     components = routed_components(topo)
-    if len(components) > 1:
-        main = max(components, key=lambda c: (len(c), sorted(c)))
-        for comp in components:
-            if comp is main:
-                continue
-            seg_names = sorted(comp)
-            members = sorted({m for seg in segments(topo) if seg.name in comp for m in seg.members})
-            culprit = members[0]
-            problems.append(
-                (
-                    culprit,
-                    f"node '{culprit}' (on {', '.join(repr(s) for s in seg_names)}) cannot reach "
-                    f"the rest of the lab: no router joins that segment to the others",
-                )
+    if len(components) < 2:
+        return problems
+    order = {seg.name: i for i, seg in enumerate(segments(topo))}
+    members = {seg.name: seg.members for seg in segments(topo)}
+
+    def nodes_on(comp: set[str]) -> set[str]:
+        return {m for seg in comp for m in members[seg]}
+
+    components.sort(key=lambda comp: min(order[seg] for seg in comp))
+    main = max(components, key=lambda comp: len(nodes_on(comp)))  # the first of the largest
+    for comp in components:
+        if comp is main:
+            continue
+        on_comp = nodes_on(comp)
+        cut_off = [n.name for n in topo.nodes if n.name in on_comp and n.name not in nodes_on(main)]
+        culprit = (cut_off or [n.name for n in topo.nodes if n.name in on_comp])[0]
+        seg_names = sorted(comp, key=order.__getitem__)
+        problems.append(
+            (
+                culprit,
+                f"node '{culprit}' (on {', '.join(repr(s) for s in seg_names)}) cannot reach "
+                f"the rest of the lab: no router joins {'that segment' if len(comp) == 1 else 'those segments'} "
+                "to the others",
             )
+        )
     return problems
 
 

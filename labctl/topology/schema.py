@@ -72,6 +72,9 @@ class _Checker:
                 self.problem(key + (name,), unknown("key", name, allowed, where=f"in {what}"))
         return value
 
+    def present(self, key: Key) -> bool:
+        return key in self.doc.lines
+
     def as_written(self, value: Any, key: Key) -> Any:
         """The scalar's own text where YAML would change it: node 'no' is not False, extension 0100 not 64."""
         text = self.doc.text(key)
@@ -223,11 +226,18 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
             for required in PHONE_KEYS:
                 if required not in phone_spec:
                     check.problem(key + ("phone",), f"phone of '{name}' is missing '{required}'")
-            if all(k in phone_spec for k in PHONE_KEYS):
-                phone = PhoneSpec(
-                    user=str(check.as_written(phone_spec["user"], key + ("phone", "user"))),
-                    registrar=str(check.as_written(phone_spec["registrar"], key + ("phone", "registrar"))),
+            fields = {
+                field: check.string(
+                    check.as_written(phone_spec[field], key + ("phone", field)),
+                    key + ("phone", field),
+                    f"{field} of phone '{name}'",
                 )
+                for field in PHONE_KEYS
+                if field in phone_spec
+            }
+            user, registrar = fields.get("user"), fields.get("registrar")
+            if user is not None and registrar is not None:
+                phone = PhoneSpec(user=user, registrar=registrar)
         result.append(
             NodeSpec(
                 name=str(name),
@@ -252,7 +262,9 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
         return ("host",)
     roles: list[str] = []
     for i, role in enumerate(value):
-        if role not in ROLES:
+        if not isinstance(role, str):
+            check.problem(key + (i,), f"expected a role name, not {_kind(role)}")
+        elif role not in ROLES:
             check.problem(key + (i,), unknown("role", role, ROLES))
         elif role in roles:
             check.problem(key + (i,), f"role '{role}' is listed twice")
@@ -263,7 +275,10 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
 
 def _member(check: _Checker, value: Any, key: Key, nodes: set[str], where: str) -> str | None:
     value = check.as_written(value, key)
-    if not isinstance(value, str) or value not in nodes:
+    if not isinstance(value, str):
+        check.problem(key, f"expected a node name in {where}, not {_kind(value)}")
+        return None
+    if value not in nodes:
         check.problem(key, unknown("node", value, nodes, where=f"in {where}"))
         return None
     return str(value)
@@ -273,7 +288,7 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
     if value is None:
         return []
     if not isinstance(value, list):
-        check.problem(("links",), "'links' must be a list of node pairs, not {_kind(value)}")
+        check.problem(("links",), f"'links' must be a list of node pairs, not {_kind(value)}")
         return []
     result: list[LinkSpec] = []
     seen: set[frozenset[str]] = set()
@@ -358,8 +373,11 @@ def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: l
     for name in ADDRESSING_KEYS:
         raw = spec.get(name, getattr(defaults, name))
         key: Key = ("addressing", name)
+        if not isinstance(raw, str):
+            check.problem(key, f"address pool {name} must be a network such as '10.0.0.0/24', not {_kind(raw)}")
+            continue
         try:
-            pools[name] = ipaddress.IPv4Network(str(raw), strict=True)
+            pools[name] = ipaddress.IPv4Network(raw, strict=True)
         except ValueError as exc:
             check.problem(key, f"address pool {name} '{raw}' is not an IPv4 network: {exc}")
     needs: dict[str, tuple[Callable[[ipaddress.IPv4Network], int], int, str]] = {
@@ -459,7 +477,8 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
             if topo.sip is None:
                 check.problem(key + ("roles",), f"phone '{node.name}' needs a 'sip:' section with its user")
             if node.phone is None:
-                check.problem(key, f"phone '{node.name}' needs a 'phone:' block with 'user' and 'registrar'")
+                if not check.present(key + ("phone",)):
+                    check.problem(key, f"phone '{node.name}' needs a 'phone:' block with 'user' and 'registrar'")
             else:
                 if topo.sip is not None and node.phone.user not in sip_users:
                     check.problem(key + ("phone", "user"), unknown("SIP user", node.phone.user, sip_users))

@@ -1,0 +1,1 @@
+"""load: topology YAML in, a validated Topology out, or a TopologyError naming each culprit by line."""

@@ -32,6 +32,7 @@ class Probe:
     timeout: float = 30.0
     interval: float = 2.0
     command_timeout: float = 60.0
+    skip_unless: tuple[str, str] | None = None  # (node, command): SKIPPED with its output when it fails
 
 
 @dataclass

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from labctl.backends.base import Backend
 from labctl.compile.plan import LabPlan
 from labctl.demo.checks import check_types, probes_for
-from labctl.demo.model import FAIL, PASS, Probe, Report, Result, Verdict
+from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Report, Result, Verdict
 from labctl.demo.spec import DemoSpec
 from labctl.errors import LabctlError
 from labctl.lab.state import LabState
@@ -20,6 +20,12 @@ MAX_PARALLEL = 6
 
 def run_probe(backend: Backend, state: LabState, probe: Probe) -> Result:
     start = time.monotonic()
+    if probe.skip_unless is not None:
+        node, command = probe.skip_unless
+        gate = backend.exec(state, node, command, timeout=probe.command_timeout)
+        if not gate.ok:
+            reason = (gate.stdout.strip() or gate.stderr.strip() or f"precondition failed on {node}").splitlines()[0]
+            return Result(probe.check, probe.subject, SKIPPED, reason, time.monotonic() - start, 0)
     attempts = 0
     verdict = Verdict(FAIL, "not run")
     while True:

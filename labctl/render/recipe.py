@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import LabctlError, TopologyError
+from labctl.errors import LabctlError, Problem, TopologyError
 from labctl.paths import data_dir
 from labctl.topology.suggest import did_you_mean, unknown
+from labctl.topology.model import ROLES
 from labctl.topology.yamlsource import load_yaml
 
 BASE_ROLE = "base"
@@ -56,8 +57,6 @@ def recipes_root() -> Path:
 
 
 def _check_keys(path: Path, line: int, found: dict[str, Any], allowed: set[str], what: str) -> None:
-    from labctl.errors import Problem
-
     for key in found:
         if key not in allowed:
             raise TopologyError([Problem(path, line, unknown(f"key in {what}", key, allowed))])
@@ -71,16 +70,27 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
         raise LabctlError(f"no recipe for role '{role}' ({manifest} is missing){did_you_mean(role, known)}")
     doc = load_yaml(manifest)
     spec = doc.value if isinstance(doc.value, dict) else {}
-    _check_keys(manifest, 1, spec, RECIPE_KEYS, "recipe")
+    for key in spec:
+        _check_keys(manifest, doc.line((key,)), {key: None}, RECIPE_KEYS, "recipe")
     files = []
     for i, raw in enumerate(spec.get("files") or []):
-        _check_keys(manifest, doc.line(("files", i)), raw, FILE_KEYS, "recipe file")
+        line = doc.line(("files", i))
+        if not isinstance(raw, dict) or not {"path", "template"} <= set(raw):
+            raise TopologyError([Problem(manifest, line, "each recipe file is a mapping with 'path' and 'template'")])
+        _check_keys(manifest, line, raw, FILE_KEYS, "recipe file")
         files.append(FileTemplate(**{k: str(v) for k, v in raw.items()}))
     ready = None
     if spec.get("ready"):
-        _check_keys(manifest, doc.line(("ready",)), spec["ready"], READY_KEYS, "ready probe")
+        line = doc.line(("ready",))
+        if not isinstance(spec["ready"], dict) or "command" not in spec["ready"]:
+            raise TopologyError([Problem(manifest, line, "the ready probe is a mapping with a 'command'")])
+        _check_keys(manifest, line, spec["ready"], READY_KEYS, "ready probe")
         ready = ReadyProbe(**spec["ready"])
-    templates = {f.template: (folder / f.template).read_text() for f in files}
+    templates = {}
+    for f in files:
+        if not (folder / f.template).is_file():
+            raise LabctlError(f"recipe {role}: template {f.template} is missing ({folder / f.template})")
+        templates[f.template] = (folder / f.template).read_text()
     return Recipe(
         role=role,
         description=str(spec.get("description", "")),
@@ -98,6 +108,6 @@ def load_recipes(roles: set[str], root: Path | None = None) -> dict[str, Recipe]
     recipes = {role: load_recipe(role, root) for role in sorted(roles | {BASE_ROLE})}
     for recipe in recipes.values():
         for dep in recipe.after:
-            if dep != BASE_ROLE and not (root or recipes_root()).joinpath(dep, MANIFEST).exists():
+            if dep != BASE_ROLE and dep not in ROLES:
                 raise LabctlError(f"recipe '{recipe.role}' runs after unknown role '{dep}'")
     return recipes

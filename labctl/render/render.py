@@ -13,6 +13,7 @@ import networkx as nx
 from labctl.compile.plan import LabPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.render.recipe import BASE_ROLE, ReadyProbe, Recipe
+from labctl.topology.suggest import unknown
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def role_order(recipes: Mapping[str, Recipe], roles: set[str]) -> list[list[str]
             if dep in roles or dep == BASE_ROLE:
                 graph.add_edge(dep, role)
     if not nx.is_directed_acyclic_graph(graph):
-        cycle = " -> ".join(edge[0] for edge in nx.find_cycle(graph))
+        edges = nx.find_cycle(graph)
+        cycle = " -> ".join([edge[0] for edge in edges] + [edges[0][0]])
         raise LabctlError(f"recipes wait for each other in a cycle: {cycle}")
     return [sorted(generation) for generation in nx.topological_generations(graph)]
 
@@ -91,10 +93,12 @@ def _render(text: str, ctx: Mapping[str, Any], where: str) -> str:
 def render_step(recipe: Recipe, ctx: Mapping[str, Any]) -> RoleStep:
     files: list[RenderedFile] = []
     for spec in recipe.files:
+        where = f"{recipe.role}/{spec.template}"
+        if spec.foreach and spec.foreach not in ctx:
+            raise LabctlError(f"recipe template {where}: " + unknown("list in foreach", spec.foreach, sorted(ctx)))
         items = ctx[spec.foreach] if spec.foreach else [None]
         for item in items:
             item_ctx = {**ctx, "item": item}
-            where = f"{recipe.role}/{spec.template}"
             files.append(
                 RenderedFile(
                     path=_render(spec.path, item_ctx, where + " (path)").strip(),

@@ -1,8 +1,9 @@
 """Shared fixtures for unit tests, and the `--regen-golden` option.
 
-Golden plans live in tests/golden/; after an intended change to the compiler, rewrite them with
+Golden plans live in tests/golden/, golden renders in tests/golden/rendered/; after an intended
+change to the compiler or to a recipe, rewrite them with
 
-    .venv/bin/pytest tests/unit/compile/test_golden.py --regen-golden
+    .venv/bin/pytest tests/unit/compile/test_golden.py tests/unit/render/test_render.py --regen-golden
 
 and review the diff before committing.
 """
@@ -26,7 +27,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--regen-golden",
         action="store_true",
         default=False,
-        help="rewrite tests/golden/*.plan.json from the current compiler instead of comparing",
+        help="rewrite the golden plans and renders under tests/golden/ from the current code instead of comparing",
     )
 
 

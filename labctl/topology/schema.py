@@ -503,7 +503,7 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
 
 
 def _interface_names(check: _Checker, topo: Topology) -> None:
-    """Interface names must be unique on each node and free in the guest; their DNS names unique in the lab."""
+    """Interface names must be unique on each node, and their DNS names (<node>-<iface>) across the lab."""
     owners = {n.name: f"node '{n.name}'" for n in topo.nodes}
     for node in topo.nodes:
         key: Key = ("nodes", node.name)

@@ -198,23 +198,34 @@ def sipp_command(node: NodePlan, ph: PhonePlan, scenario: str, service: str, pas
     return (
         "rm -f /tmp/labctl-sipp.msg; cd /tmp && "
         + shlex.join(argv)
-        + ' >/dev/null 2>&1; echo "--- exit"; echo $?; echo "--- sip"; '
+        + ' >/dev/null 2>&1; rc=$?; echo "--- exit"; echo $rc; echo "--- sip"; '
         + f"grep -aoE '{SIP_LINE}' /tmp/labctl-sipp.msg"
     )
 
 
-def judge_sipp(expected: str) -> Judge:
+def in_order(codes: list[str], wanted: tuple[str, ...]) -> bool:
+    """`wanted` appears in `codes` as a subsequence."""
+    remaining = iter(codes)
+    return all(any(code == want for code in remaining) for want in wanted)
+
+
+def judge_sipp(expected: str, codes_wanted: tuple[str, ...]) -> Judge:
+    """Pass only when sipp exits 0 *and* its message trace shows the wanted responses in order."""
+
     def judge(result: ExecResult) -> Verdict:
         code = section(result.stdout, "exit").strip()
-        wire = " ".join(c for c, _ in transcript(section(result.stdout, "sip")) if c.isdigit())
-        if code == "0":
+        codes = [c for c, _ in transcript(section(result.stdout, "sip")) if c.isdigit()]
+        wire = " ".join(codes)
+        if code == "0" and in_order(codes, codes_wanted):
             return Verdict(PASS, f"sipp saw {expected} ({wire})")
         return Verdict(FAIL, f"sipp exited {code or '?'}: expected {expected}, saw {wire or 'nothing'}")
 
     return judge
 
 
-def _sipp_check(name: str, scenario: str, expected: str, target_param: bool, wrong_password: bool):  # type: ignore[no-untyped-def]
+def _sipp_check(
+    name: str, scenario: str, expected: str, codes: tuple[str, ...], target_param: bool, wrong_password: bool
+) -> None:
     params = ("from", "to", "password") if target_param else ("from", "password")
 
     @register(name, params)
@@ -229,17 +240,16 @@ def _sipp_check(name: str, scenario: str, expected: str, target_param: bool, wro
             password = str(p.get("password", ph.password + "-wrong" if wrong_password else ph.password))
             probes.append(Probe(check=name, subject=f"{node_name} as {ph.user} -> {service}", node=node_name,
                                 command=sipp_command(node, ph, scenario, service, password),
-                                judge=judge_sipp(expected), skip_unless=registrar_gate(plan, ph),
+                                judge=judge_sipp(expected, codes), skip_unless=registrar_gate(plan, ph),
                                 timeout=float(p.get("timeout", 60)), interval=float(p.get("interval", 3)),
                                 command_timeout=45))  # fmt: skip
         return probes
 
-    return factory
 
-
-_sipp_check("sipp_register", "reg-ok.xml", "401 then 200", target_param=False, wrong_password=False)
-_sipp_check("sipp_invite", "uac-invite.xml", "407, 200, ACK, BYE 200", target_param=True, wrong_password=False)
-_sipp_check("sip_register_rejected", "reg-badpw.xml", "401 then 403 for a wrong password", target_param=False,
-            wrong_password=True)  # fmt: skip
-_sipp_check("sip_invite_unknown", "uac-404.xml", "407 then 404 for an unknown user", target_param=True,
+_sipp_check("sipp_register", "reg-ok.xml", "401 then 200", ("401", "200"), target_param=False, wrong_password=False)
+_sipp_check("sipp_invite", "uac-invite.xml", "407, 200, ACK, BYE 200", ("407", "200", "200"), target_param=True,
             wrong_password=False)  # fmt: skip
+_sipp_check("sip_register_rejected", "reg-badpw.xml", "401 then 403 for a wrong password", ("401", "403"),
+            target_param=False, wrong_password=True)  # fmt: skip
+_sipp_check("sip_invite_unknown", "uac-404.xml", "407 then 404 for an unknown user", ("407", "404"),
+            target_param=True, wrong_password=False)  # fmt: skip

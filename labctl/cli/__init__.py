@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from labctl.cli import demo_cmds, host_cmds, image_cmds, lab_cmds, link_cmds, topology_cmds
 from labctl.cli.output import err_console
@@ -30,7 +31,7 @@ def main() -> None:
         app()
     except LabctlError as exc:
         for line in exc.lines():
-            err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]")

@@ -27,8 +27,12 @@ def start(
 def info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What labctl knows about this host."""
     verdict = kvm.kvm_verdict()
-    data = {"kvm_usable": verdict.usable, "kvm_reason": verdict.reason, "libvirt_uri": daemon.uri(),
-            "libvirtd_reachable": daemon.reachable()}  # fmt: skip
+    data = {
+        "kvm_usable": verdict.usable,
+        "kvm_reason": verdict.reason,
+        "libvirt_uri": daemon.uri(),
+        "libvirtd_reachable": daemon.reachable(),
+    }
     if as_json:
         print_json(data)
         return

@@ -38,8 +38,19 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Images in the cache."""
     images = list_images()
     if as_json:
-        print_json([{"name": i.name, "digest": i.digest, "folder": str(i.folder), "size_bytes": i.size_bytes,
-                     "built": i.built, "current": i.current} for i in images])  # fmt: skip
+        print_json(
+            [
+                {
+                    "name": i.name,
+                    "digest": i.digest,
+                    "folder": str(i.folder),
+                    "size_bytes": i.size_bytes,
+                    "built": i.built,
+                    "current": i.current,
+                }
+                for i in images
+            ]
+        )
         return
     table = Table("image", "digest", "size", "built", "current")
     for i in images:

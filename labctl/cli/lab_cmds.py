@@ -127,13 +127,26 @@ def status_data(state: LabState, backend: Backend) -> dict[str, Any]:
 
 def show_status(state: LabState, backend: Backend) -> None:
     data = status_data(state, backend)
-    table = Table("node", "roles", "state", "address", "interfaces", "spice",
-                  title=f"{data['lab']} ({data['phase']}, {data['accel'].upper()})")  # fmt: skip
+    table = Table(
+        "node",
+        "roles",
+        "state",
+        "address",
+        "interfaces",
+        "spice",
+        title=f"{data['lab']} ({data['phase']}, {data['accel'].upper()})",
+    )
     for node in data["nodes"]:
         ifaces = "\n".join(f"{k} {v}" for k, v in node["interfaces"].items()) or "-"
         colour = "green" if node["state"] == "running" else "red"
-        table.add_row(node["name"], ", ".join(node["roles"]), f"[{colour}]{node['state']}[/{colour}]",
-                      node["address"], ifaces, node["spice"] or "-")  # fmt: skip
+        table.add_row(
+            node["name"],
+            ", ".join(node["roles"]),
+            f"[{colour}]{node['state']}[/{colour}]",
+            node["address"],
+            ifaces,
+            node["spice"] or "-",
+        )
     console.print(table)
 
 
@@ -161,15 +174,25 @@ def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for name in running_labs():
         state = load_state(name)
         if state is not None:
-            rows.append({"lab": name, "phase": state.phase, "nodes": len(state.nodes), "accel": state.accel,
-                         "topology": state.topology, "started": time.strftime("%Y-%m-%d %H:%M:%S",
-                                                                              time.localtime(state.started))})  # fmt: skip
+            rows.append(
+                {
+                    "lab": name,
+                    "phase": state.phase,
+                    "nodes": len(state.nodes),
+                    "accel": state.accel,
+                    "topology": state.topology,
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started)),
+                }
+            )
     if as_json:
         print_json(rows)
         return
     for row in rows:
-        console.print(f"{row['lab']:<16} {row['phase']:<12} {row['nodes']:>3} nodes  {row['accel']}  "
-                      f"since {row['started']}  {row['topology']}", highlight=False)  # fmt: skip
+        console.print(
+            f"{row['lab']:<16} {row['phase']:<12} {row['nodes']:>3} nodes  {row['accel']}  "
+            f"since {row['started']}  {row['topology']}",
+            highlight=False,
+        )
     if not rows:
         console.print("no lab is running")
 

@@ -10,10 +10,10 @@ from labctl.backends.libvirt.backend import LibvirtBackend
 from labctl.cli.lab_cmds import require_state
 from labctl.cli.output import console
 from labctl.compile.plan import NetemPlan
+from labctl.errors import LabctlError
 from labctl.lab.links import attachments
 from labctl.lab.saved_plan import saved_plan
 from labctl.lab.state import LabState, running_labs
-from labctl.errors import LabctlError
 
 link_app = typer.Typer(help="Fail and impair links (A B) or LAN attachments (NODE LAN).", no_args_is_help=True)
 First = Annotated[str, typer.Argument(help="A node (or LAB/NODE).")]

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rich.markup import escape
 from rich.status import Status
 
 from labctl.cli.output import err_console
@@ -25,7 +26,7 @@ class PhaseReporter:
     def phase(self, text: str) -> None:
         if self.quiet:
             return
-        err_console.print(f"[dim]{self._elapsed()}[/dim] [bold]{text}[/bold]", highlight=False)
+        err_console.print(f"[dim]{self._elapsed()}[/dim] [bold]{escape(text)}[/bold]", highlight=False)
         if self.status is not None:
             self.status.update(text)
 
@@ -33,7 +34,7 @@ class PhaseReporter:
         if self.quiet:
             return
         who = f"[cyan]{node}[/cyan]: " if node else ""
-        err_console.print(f"[dim]{self._elapsed()}[/dim]   {who}{text}", highlight=False)
+        err_console.print(f"[dim]{self._elapsed()}[/dim]   {who}{escape(text)}", highlight=False)
 
     def step(self, text: str) -> None:
         if self.status is not None and not self.quiet:

@@ -45,8 +45,14 @@ class Result:
     attempts: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "subject": self.subject, "status": self.status, "detail": self.detail,
-                "seconds": round(self.seconds, 2), "attempts": self.attempts}  # fmt: skip
+        return {
+            "check": self.check,
+            "subject": self.subject,
+            "status": self.status,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 2),
+            "attempts": self.attempts,
+        }
 
 
 @dataclass
@@ -64,5 +70,11 @@ class Report:
         return {s: sum(r.status == s for r in self.results) for s in (PASS, FAIL, SKIPPED)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"demo": self.demo, "lab": self.lab, "passed": self.passed, "seconds": round(self.seconds, 1),
-                "counts": self.counts(), "results": [r.to_dict() for r in self.results]}  # fmt: skip
+        return {
+            "demo": self.demo,
+            "lab": self.lab,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 1),
+            "counts": self.counts(),
+            "results": [r.to_dict() for r in self.results],
+        }

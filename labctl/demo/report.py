@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from xml.etree import ElementTree as ET
 
+from rich.markup import escape
 from rich.table import Table
 
 from labctl.demo.model import FAIL, PASS, SKIPPED, Report, Result
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+"""Characters XML 1.0 cannot carry, even escaped; command output (ANSI colours) may hold them."""
 
 STYLE = {PASS: "[green]PASS[/green]", FAIL: "[red]FAIL[/red]", SKIPPED: "[yellow]SKIPPED[/yellow]"}
 
 
 def result_line(result: Result) -> str:
-    return (
-        f"{STYLE[result.status]} {result.check} {result.subject}: {result.detail} [dim]({result.seconds:.1f} s)[/dim]"
-    )
+    """Rich markup; the check's own text is escaped, since command output may hold '[/...]'."""
+    text = escape(f"{result.check} {result.subject}: {result.detail}")
+    return f"{STYLE[result.status]} {text} [dim]({result.seconds:.1f} s)[/dim]"
 
 
 def table(report: Report) -> Table:
     counts = report.counts()
-    title = (f"demo {report.demo} on {report.lab}: {counts[PASS]} passed, {counts[FAIL]} failed, "
-             f"{counts[SKIPPED]} skipped in {report.seconds:.0f} s")  # fmt: skip
+    title = (
+        f"demo {escape(report.demo)} on {report.lab}: {counts[PASS]} passed, {counts[FAIL]} failed, "
+        f"{counts[SKIPPED]} skipped in {report.seconds:.0f} s"
+    )
     out = Table("check", "subject", "result", "detail", "time", title=title)
     for r in report.results:
-        out.add_row(r.check, r.subject, STYLE[r.status], r.detail, f"{r.seconds:.1f} s")
+        out.add_row(escape(r.check), escape(r.subject), STYLE[r.status], escape(r.detail), f"{r.seconds:.1f} s")
     return out
+
+
+def _xml_text(text: str) -> str:
+    return NOT_XML.sub("?", ANSI.sub("", text))
 
 
 def junit_xml(report: Report) -> str:
@@ -39,12 +51,14 @@ def junit_xml(report: Report) -> str:
         time=f"{report.seconds:.2f}",
     )
     for r in report.results:
-        case = ET.SubElement(suite, "testcase", classname=f"{report.lab}.{r.check}", name=r.subject,
-                             time=f"{r.seconds:.2f}")  # fmt: skip
+        case = ET.SubElement(
+            suite, "testcase", classname=f"{report.lab}.{r.check}", name=_xml_text(r.subject), time=f"{r.seconds:.2f}"
+        )
+        detail = _xml_text(r.detail)
         if r.status == FAIL:
-            ET.SubElement(case, "failure", message=r.detail).text = r.detail
+            ET.SubElement(case, "failure", message=detail).text = detail
         elif r.status == SKIPPED:
-            ET.SubElement(case, "skipped", message=r.detail)
+            ET.SubElement(case, "skipped", message=detail)
     suites = ET.Element("testsuites")
     suites.append(suite)
     ET.indent(suites)

@@ -55,5 +55,9 @@ def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
         checks.append(CheckSpec(type=kind, params=params or {}, line=line))
     if problems:
         raise TopologyError(problems)
-    return DemoSpec(name=str(spec.get("name", path.stem)), description=str(spec.get("description", "")),
-                    checks=tuple(checks), source=path)  # fmt: skip
+    return DemoSpec(
+        name=str(spec.get("name", path.stem)),
+        description=str(spec.get("description", "")),
+        checks=tuple(checks),
+        source=path,
+    )

@@ -23,9 +23,14 @@ from labctl.images.recipe import ImageRecipe
 
 SOURCE_DATE_EPOCH = 1700000000  # fixed, so the same inputs give the same timestamps
 BOOT_MASKED_UNITS = (
-    "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer", "e2scrub_all.timer", "fstrim.timer",
-    "systemd-networkd-wait-online.service", "dpkg-db-backup.timer",
-)  # fmt: skip
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "man-db.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "systemd-networkd-wait-online.service",
+    "dpkg-db-backup.timer",
+)
 
 Step = Callable[[str], None]
 
@@ -72,14 +77,17 @@ def _hooks(recipe: ImageRecipe) -> list[str]:
 def debootstrap(recipe: ImageRecipe, tree: Path, apt_cache: Path, log: Path, step: Step) -> None:
     apt_cache.mkdir(parents=True, exist_ok=True)
     argv = [
-        "mmdebstrap", f"--variant={recipe.variant}", "--mode=root", "--format=directory",
+        "mmdebstrap",
+        f"--variant={recipe.variant}",
+        "--mode=root",
+        "--format=directory",
         f"--components={','.join(recipe.components)}",
         f"--include={','.join((recipe.kernel, *recipe.packages))}",
         "--skip=essential/unlink",
-        "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
+        '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
         f"--setup-hook=sync-in {apt_cache} /var/cache/apt/archives/",
         f"--customize-hook=sync-out /var/cache/apt/archives {apt_cache}",
-    ]  # fmt: skip
+    ]
     argv += [f"--customize-hook={hook}" for hook in _hooks(recipe)]
     argv += ['--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb', recipe.suite, str(tree), recipe.source()]
 
@@ -93,8 +101,10 @@ def debootstrap(recipe: ImageRecipe, tree: Path, apt_cache: Path, log: Path, ste
 def installed_packages(tree: Path) -> list[str]:
     result = subprocess.run(
         ["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f", "${Package}=${Version}\\n"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return sorted(result.stdout.split())
 
 
@@ -110,8 +120,23 @@ def boot_files(tree: Path, dest: Path) -> tuple[Path, Path]:
 
 
 def make_ext4(tree: Path, raw: Path, size_mib: int, fs_uuid: str, log: Path) -> None:
-    argv = ["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), "-L", "labroot", "-U", fs_uuid,
-            "-E", f"hash_seed={fs_uuid},root_owner=0:0", str(raw), f"{size_mib}M"]  # fmt: skip
+    argv = [
+        "mke2fs",
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-d",
+        str(tree),
+        "-L",
+        "labroot",
+        "-U",
+        fs_uuid,
+        "-E",
+        f"hash_seed={fs_uuid},root_owner=0:0",
+        str(raw),
+        f"{size_mib}M",
+    ]
     _run(argv, log, env={"E2FSPROGS_FAKE_TIME": str(SOURCE_DATE_EPOCH), "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)})
 
 

@@ -60,8 +60,11 @@ def load_image_recipe(name: str) -> ImageRecipe:
         raise LabctlError(f"no image recipe '{name}' in {images_dir()}{did_you_mean(name, known_images())}")
     doc = load_yaml(path)
     spec: dict[str, Any] = doc.value if isinstance(doc.value, dict) else {}
-    problems = [Problem(path, doc.line((k,)), unknown("key in image recipe", k, REQUIRED + OPTIONAL))
-                for k in spec if k not in REQUIRED + OPTIONAL]  # fmt: skip
+    problems = [
+        Problem(path, doc.line((k,)), unknown("key in image recipe", k, REQUIRED + OPTIONAL))
+        for k in spec
+        if k not in REQUIRED + OPTIONAL
+    ]
     problems += [Problem(path, 1, f"image recipe needs '{k}'") for k in REQUIRED if k not in spec]
     if problems:
         raise TopologyError(problems)

@@ -36,8 +36,15 @@ def apply_step(backend: Backend, state: LabState, node: str, step: RoleStep, pro
             detail = _tail(result.stderr) or _tail(result.stdout) or "no output"
             raise LabctlError(f"node '{node}', role {step.role}: `{command}` exited {result.exit_code}: {detail}")
     if step.ready is not None:
-        wait_until(backend, state, node, step.ready.command, step.ready.timeout, step.ready.interval,
-                   what=f"role {step.role} to be ready")  # fmt: skip
+        wait_until(
+            backend,
+            state,
+            node,
+            step.ready.command,
+            step.ready.timeout,
+            step.ready.interval,
+            what=f"role {step.role} to be ready",
+        )
     progress(node, f"{step.role}: ready")
 
 

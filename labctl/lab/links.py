@@ -30,7 +30,9 @@ def attachments(plan: LabPlan, first: str, second: str) -> list[tuple[str, str]]
     if second in lans:
         return [(first, lans[second].name)]
     choices = [*lans, *(n for n in nodes if n != first)]
-    raise LabctlError(f"'{second}' is neither a node linked to '{first}' nor a LAN it is on{did_you_mean(second, choices)}")
+    raise LabctlError(
+        f"'{second}' is neither a node linked to '{first}' nor a LAN it is on{did_you_mean(second, choices)}"
+    )
 
 
 def effective_plan(plan: LabPlan, down: list[list[str]]) -> LabPlan:

@@ -13,8 +13,8 @@ from typing import Any
 
 from labctl.errors import LabctlError, Problem, TopologyError
 from labctl.paths import data_dir
-from labctl.topology.suggest import did_you_mean, unknown
 from labctl.topology.model import ROLES
+from labctl.topology.suggest import did_you_mean, unknown
 from labctl.topology.yamlsource import load_yaml
 
 BASE_ROLE = "base"

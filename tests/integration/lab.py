@@ -19,8 +19,9 @@ def labctl(*args: str, timeout: float = 900, check: bool = True) -> subprocess.C
         [sys.executable, "-m", "labctl", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
     )
     if check and result.returncode != 0:
+        command = " ".join(args)
         raise AssertionError(
-            f"labctl {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+            f"labctl {command} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         )
     return result
 

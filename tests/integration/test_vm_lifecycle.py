@@ -39,9 +39,9 @@ def test_exec_shows_planned_addresses(line: dict[str, Any]) -> None:
         out = labctl("exec", node, "--", "ip", "-br", "addr").stdout
         planned = next(n for n in line["nodes"] if n["name"] == node)
         for iface in planned["interfaces"]:
-            assert any(
-                row.split()[0] == iface["name"] and iface["address"] in row for row in out.splitlines()
-            ), f"{node}: {iface['name']} {iface['address']} missing from:\n{out}"
+            assert any(row.split()[0] == iface["name"] and iface["address"] in row for row in out.splitlines()), (
+                f"{node}: {iface['name']} {iface['address']} missing from:\n{out}"
+            )
         assert planned["loopback"] in out
 
 
@@ -94,8 +94,13 @@ def test_down_leaves_nothing(line: dict[str, Any]) -> None:
 
 
 def _start_up(topology: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "labctl", "up", topology, "--no-verify"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "labctl", "up", topology, "--no-verify"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_domains(lab: str, count: int, timeout: float = 120) -> None:
@@ -115,7 +120,9 @@ def _wait_for_domains(lab: str, count: int, timeout: float = 120) -> None:
 @pytest.mark.parametrize("how", ["sigkill", "sigint"])
 def test_interrupted_up_leaves_nothing(tmp_path: Path, how: str) -> None:
     name = f"cut{how[3:]}"
-    topo = write_topology(tmp_path, name, (ROOT / "topologies" / "line.yaml").read_text().replace("name: line", f"name: {name}"))
+    topo = write_topology(
+        tmp_path, name, (ROOT / "topologies" / "line.yaml").read_text().replace("name: line", f"name: {name}")
+    )
     plan = plan_of(topo)
     labctl("down", name, check=False)
     proc = _start_up(topo)

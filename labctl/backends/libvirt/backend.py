@@ -157,8 +157,9 @@ class LibvirtBackend:
         _check(agent.exec(["/bin/mkdir", "-p", *folders], timeout=SETUP_TIMEOUT), node, "mkdir")
         for file in files:
             agent.write_file(file.path, file.data)
-        script = "; ".join(f"chmod {f.mode} {shlex.quote(f.path)} && chown {f.owner} {shlex.quote(f.path)} || exit 1"
-                           for f in files)  # fmt: skip
+        script = "; ".join(
+            f"chmod {f.mode} {shlex.quote(f.path)} && chown {f.owner} {shlex.quote(f.path)} || exit 1" for f in files
+        )
         _check(agent.exec(["/bin/sh", "-c", script], timeout=SETUP_TIMEOUT), node, "chmod/chown")
 
     def _interface(self, state: LabState, node: str, name: str) -> Interface:

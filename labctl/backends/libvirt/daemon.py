@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 from labctl.errors import LabctlError
 
@@ -75,7 +76,7 @@ def start(hide_kvm: bool) -> str:
             open(MASK_FILE, "a").close()
             # libvirt's per-domain /dev namespace would try to copy the masking mount and fail,
             # so libvirtd (only it, in its private namespace) also sees a qemu.conf without them.
-            original = open(QEMU_CONF).read() if os.path.exists(QEMU_CONF) else ""
+            original = Path(QEMU_CONF).read_text() if os.path.exists(QEMU_CONF) else ""
             with open(QEMU_CONF_OVERLAY, "w") as conf:
                 conf.write(original + "\n# added by labctl for the masked /dev/kvm\nnamespaces = []\n")
             script = (

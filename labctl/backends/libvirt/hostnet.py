@@ -32,9 +32,15 @@ def create_bridge(name: str, alias: str) -> None:
         if _index(ipr, name) is None:
             try:
                 ipr.link(
-                    "add", ifname=name, kind="bridge", br_stp_state=0, br_forward_delay=0,
-                    br_nf_call_iptables=0, br_nf_call_arptables=0, br_nf_call_ip6tables=0,
-                )  # fmt: skip
+                    "add",
+                    ifname=name,
+                    kind="bridge",
+                    br_stp_state=0,
+                    br_forward_delay=0,
+                    br_nf_call_iptables=0,
+                    br_nf_call_arptables=0,
+                    br_nf_call_ip6tables=0,
+                )
             except NetlinkError as exc:
                 raise LabctlError(f"cannot create bridge {name}: {exc.args[1] if len(exc.args) > 1 else exc}") from None
         index = _index(ipr, name)

@@ -68,9 +68,23 @@ def probe_kvm(kernel: Path | None = None, timeout: float = PROBE_TIMEOUT) -> Kvm
         raise LabctlError("qemu-system-x86_64 is not installed (apt install qemu-system-x86)")
     kernel = kernel or probe_kernel()
     argv = [
-        qemu, "-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-nographic", "-no-reboot",
-        "-serial", "null", "-kernel", str(kernel), "-append", "panic=-1 console=ttyS0",
-    ]  # fmt: skip
+        qemu,
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-m",
+        "128",
+        "-nodefaults",
+        "-nographic",
+        "-no-reboot",
+        "-serial",
+        "null",
+        "-kernel",
+        str(kernel),
+        "-append",
+        "panic=-1 console=ttyS0",
+    ]
     start = time.monotonic()
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)

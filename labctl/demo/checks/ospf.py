@@ -1,5 +1,5 @@
 """ospf_neighbors: on every router, birdc shows a Full adjacency on each interface that has
-other routers, with exactly the routers the plan puts there."""
+other routers, with exactly the routers the plan puts there (none over a link taken down)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,18 @@ def _judge(expected: dict[str, set[str]]) -> Judge:
             for iface, ids in sorted(expected.items())
             if not ids <= seen.get(iface, set())
         ]
+        extra = [
+            f"{iface}: {', '.join(sorted(ids - expected.get(iface, set())))}"
+            for iface, ids in sorted(seen.items())
+            if not ids <= expected.get(iface, set())
+        ]
+        problems = []
         if missing:
-            return Verdict(FAIL, "no Full adjacency with " + "; ".join(missing))
+            problems.append("no Full adjacency with " + "; ".join(missing))
+        if extra:
+            problems.append("unexpected adjacency with " + "; ".join(extra))
+        if problems:
+            return Verdict(FAIL, "; ".join(problems))
         total = sum(len(v) for v in expected.values())
         return Verdict(PASS, f"{total} adjacencies on {', '.join(sorted(expected))}")
 

@@ -22,7 +22,11 @@ FREESWITCH_MISSING = (
     "FreeSWITCH is not installed on {node}: set LABCTL_SIGNALWIRE_TOKEN or LABCTL_FREESWITCH_DEBS "
     "and rebuild the image (labctl image build --rebuild)"
 )
-SIP_LINE = r"(REGISTER sip:[^ ]+ SIP/2.0|INVITE sip:[^ ]+ SIP/2.0|BYE sip:[^ ]+ SIP/2.0|SIP/2.0 [0-9]{3}[^\r]*|CSeq: [0-9]+ [A-Z]+)"
+SIP_LINE = (
+    r"((REGISTER|INVITE|BYE) sip:[^ ]+ SIP/2.0"  # requests
+    r"|SIP/2.0 [0-9]{3}[^\r]*"  # responses
+    r"|CSeq: [0-9]+ [A-Z]+)"
+)
 RTP_LINE = re.compile(r"^(\d+\.\d+) .*IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.\d+: UDP")
 
 
@@ -66,7 +70,7 @@ def section(text: str, name: str) -> str:
 
 
 # -- sip_register ------------------------------------------------------------------------
-REGISTER_SCRIPT = """
+REGISTER_SCRIPT = f"""
 L=/tmp/labctl-sipreg.txt
 systemctl stop labctl-phone
 timeout 30 tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $L 2>/dev/null & T=$!
@@ -76,8 +80,8 @@ i=0; until linphonecsh status register 2>/dev/null | grep -q '^registered,'; do
   i=$((i+1)); [ $i -gt 40 ] && break; sleep 0.5; done
 sleep 1; kill $T 2>/dev/null; wait $T 2>/dev/null
 echo "--- status"; linphonecsh status register 2>&1 | head -1
-echo "--- sip"; grep -aoE '%s' $L
-""" % SIP_LINE
+echo "--- sip"; grep -aoE '{SIP_LINE}' $L
+"""
 
 
 def judge_register(user: str) -> Judge:
@@ -87,8 +91,11 @@ def judge_register(user: str) -> Judge:
         codes = [code for code, _ in wire if code.isdigit()]
         challenge = next((i for i, c in enumerate(codes) if c in ("401", "407")), None)
         if challenge is None or "200" not in codes[challenge:]:
-            return Verdict(FAIL, f"no 401/407 then 200 for REGISTER on the wire (saw {' '.join(codes) or 'nothing'}); "
-                                 f"linphone says: {status or 'nothing'}")  # fmt: skip
+            return Verdict(
+                FAIL,
+                f"no 401/407 then 200 for REGISTER on the wire (saw {' '.join(codes) or 'nothing'}); "
+                f"linphone says: {status or 'nothing'}",
+            )
         if not status.startswith("registered"):
             return Verdict(FAIL, f"the wire shows {codes[challenge]} then 200, but linphone says: {status}")
         return Verdict(PASS, f"{user}: REGISTER {codes[challenge]} then 200 on the wire; linphone registered")
@@ -102,10 +109,19 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
     probes = []
     for name in names:
         _, ph = phone(plan, name, "sip_register")
-        probes.append(Probe(check="sip_register", subject=f"{name} ({ph.user}@{ph.registrar})", node=name,
-                            command=REGISTER_SCRIPT, judge=judge_register(ph.user), skip_unless=registrar_gate(plan, ph),
-                            timeout=float(params.get("timeout", 90)), interval=float(params.get("interval", 3)),
-                            command_timeout=60))  # fmt: skip
+        probes.append(
+            Probe(
+                check="sip_register",
+                subject=f"{name} ({ph.user}@{ph.registrar})",
+                node=name,
+                command=REGISTER_SCRIPT,
+                judge=judge_register(ph.user),
+                skip_unless=registrar_gate(plan, ph),
+                timeout=float(params.get("timeout", 90)),
+                interval=float(params.get("interval", 3)),
+                command_timeout=60,
+            )
+        )
     return probes
 
 
@@ -113,7 +129,9 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
 CALL_SCRIPT = """
 C=/var/lib/labctl-phone/console.txt; S=/tmp/labctl-call-sip.txt; R=/tmp/labctl-call-rtp.txt
 export HOME=/var/lib/labctl-phone
-linphonecsh status register 2>&1 | grep -q '^registered,' || {{ echo "--- notregistered"; linphonecsh status register 2>&1 | head -1; exit 0; }}
+if ! linphonecsh status register 2>&1 | grep -q '^registered,'; then
+  echo "--- notregistered"; linphonecsh status register 2>&1 | head -1; exit 0
+fi
 n=$(wc -l < $C)
 timeout 40 tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $S 2>/dev/null & T1=$!
 timeout 40 tcpdump -i any -nn -l -tt -q 'udp portrange 7078-7079' > $R 2>/dev/null & T2=$!
@@ -131,8 +149,11 @@ echo "--- rtp"; cat $R
 
 def rtp_seconds(text: str, src: set[str], dst: set[str]) -> tuple[int, float]:
     """(packets, seconds between first and last) from any of `src` to any of `dst`."""
-    times = [float(m.group(1)) for line in text.splitlines()
-             if (m := RTP_LINE.match(line)) and m.group(2) in src and m.group(3) in dst]  # fmt: skip
+    times = [
+        float(m.group(1))
+        for line in text.splitlines()
+        if (m := RTP_LINE.match(line)) and m.group(2) in src and m.group(3) in dst
+    ]
     return len(times), (max(times) - min(times)) if times else 0.0
 
 
@@ -157,12 +178,16 @@ def judge_call(caller: NodePlan, callee: NodePlan, min_media: float) -> Judge:
         if not connected:
             problems.append("linphone never said the call connected")
         if min(sent_s, got_s) < min_media:
-            problems.append(f"RTP {sent} packets/{sent_s:.1f} s out, {got} packets/{got_s:.1f} s back (< {min_media:.0f} s)")
+            problems.append(
+                f"RTP {sent} packets/{sent_s:.1f} s out, {got} packets/{got_s:.1f} s back (< {min_media:.0f} s)"
+            )
         if not bye:
             problems.append("no BYE answered by 200")
         if problems:
             return Verdict(FAIL, "; ".join(problems))
-        return Verdict(PASS, f"200 OK, RTP {sent_s:.1f} s out ({sent} pkts) and {got_s:.1f} s back ({got} pkts), BYE/200")
+        return Verdict(
+            PASS, f"200 OK, RTP {sent_s:.1f} s out ({sent} pkts) and {got_s:.1f} s back ({got} pkts), BYE/200"
+        )
 
     return judge
 
@@ -183,18 +208,49 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
     uri = f"sip:{target}@{plan.sip.domain if plan.sip else ''}"
     script = CALL_SCRIPT.format(call=shlex.quote(f"call {uri}"), media=int(media) + 2, sip=SIP_LINE)
     gate = registrar_gate(plan, cph) or registrar_gate(plan, eph)
-    return [Probe(check="sip_invite", subject=f"{caller_name} -> {callee_name} ({uri})", node=caller_name,
-                  command=script, judge=judge_call(caller, callee, media), skip_unless=gate,
-                  timeout=float(params.get("timeout", 120)), interval=float(params.get("interval", 5)),
-                  command_timeout=90)]  # fmt: skip
+    return [
+        Probe(
+            check="sip_invite",
+            subject=f"{caller_name} -> {callee_name} ({uri})",
+            node=caller_name,
+            command=script,
+            judge=judge_call(caller, callee, media),
+            skip_unless=gate,
+            timeout=float(params.get("timeout", 120)),
+            interval=float(params.get("interval", 5)),
+            command_timeout=90,
+        )
+    ]
 
 
 # -- sipp: an independent client -----------------------------------------------------------
 def sipp_command(node: NodePlan, ph: PhonePlan, scenario: str, service: str, password: str) -> str:
     local = next((i.ip for i in node.interfaces), node.address)
-    argv = ["sipp", f"{ph.registrar_address}:5060", "-sf", f"{SIPP_DIR}/{scenario}", "-s", service, "-au", ph.user,
-            "-ap", password, "-i", local, "-p", str(SIPP_PORT), "-m", "1", "-nostdin", "-timeout", "20s",
-            "-timeout_error", "-trace_msg", "-message_file", "/tmp/labctl-sipp.msg"]  # fmt: skip
+    argv = [
+        "sipp",
+        f"{ph.registrar_address}:5060",
+        "-sf",
+        f"{SIPP_DIR}/{scenario}",
+        "-s",
+        service,
+        "-au",
+        ph.user,
+        "-ap",
+        password,
+        "-i",
+        local,
+        "-p",
+        str(SIPP_PORT),
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "20s",
+        "-timeout_error",
+        "-trace_msg",
+        "-message_file",
+        "/tmp/labctl-sipp.msg",
+    ]
     return (
         "rm -f /tmp/labctl-sipp.msg; cd /tmp && "
         + shlex.join(argv)
@@ -238,18 +294,44 @@ def _sipp_check(
             if target_param and service in {n.name for n in phones(plan)}:
                 service = plan.node(service).phone.user  # type: ignore[union-attr]
             password = str(p.get("password", ph.password + "-wrong" if wrong_password else ph.password))
-            probes.append(Probe(check=name, subject=f"{node_name} as {ph.user} -> {service}", node=node_name,
-                                command=sipp_command(node, ph, scenario, service, password),
-                                judge=judge_sipp(expected, codes), skip_unless=registrar_gate(plan, ph),
-                                timeout=float(p.get("timeout", 60)), interval=float(p.get("interval", 3)),
-                                command_timeout=45))  # fmt: skip
+            probes.append(
+                Probe(
+                    check=name,
+                    subject=f"{node_name} as {ph.user} -> {service}",
+                    node=node_name,
+                    command=sipp_command(node, ph, scenario, service, password),
+                    judge=judge_sipp(expected, codes),
+                    skip_unless=registrar_gate(plan, ph),
+                    timeout=float(p.get("timeout", 60)),
+                    interval=float(p.get("interval", 3)),
+                    command_timeout=45,
+                )
+            )
         return probes
 
 
 _sipp_check("sipp_register", "reg-ok.xml", "401 then 200", ("401", "200"), target_param=False, wrong_password=False)
-_sipp_check("sipp_invite", "uac-invite.xml", "407, 200, ACK, BYE 200", ("407", "200", "200"), target_param=True,
-            wrong_password=False)  # fmt: skip
-_sipp_check("sip_register_rejected", "reg-badpw.xml", "401 then 403 for a wrong password", ("401", "403"),
-            target_param=False, wrong_password=True)  # fmt: skip
-_sipp_check("sip_invite_unknown", "uac-404.xml", "407 then 404 for an unknown user", ("407", "404"),
-            target_param=True, wrong_password=False)  # fmt: skip
+_sipp_check(
+    "sipp_invite",
+    "uac-invite.xml",
+    "407, 200, ACK, BYE 200",
+    ("407", "200", "200"),
+    target_param=True,
+    wrong_password=False,
+)
+_sipp_check(
+    "sip_register_rejected",
+    "reg-badpw.xml",
+    "401 then 403 for a wrong password",
+    ("401", "403"),
+    target_param=False,
+    wrong_password=True,
+)
+_sipp_check(
+    "sip_invite_unknown",
+    "uac-404.xml",
+    "407 then 404 for an unknown user",
+    ("407", "404"),
+    target_param=True,
+    wrong_password=False,
+)

@@ -1,0 +1,69 @@
+"""OSPF and DNS on the ospf-dns ring: the demo passes after `up`, again after a ring link is
+cut (so routing converged, not luck), and a demo expecting a wrong answer fails clearly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.lab import labctl, leftovers, plan_of
+
+
+@pytest.fixture(scope="module")
+def ring() -> Iterator[dict[str, Any]]:
+    plan = plan_of("ospf-dns")
+    labctl("down", "ospf-dns", check=False)
+    up = labctl("up", "ospf-dns", "--junit", "/tmp/labctl-ospf-dns.junit.xml", check=False)
+    assert up.returncode == 0, f"up + demo failed:\n{up.stdout}\n{up.stderr}"
+    yield plan
+    labctl("down", "ospf-dns", check=False)
+    assert leftovers(plan) == []
+
+
+def _demo(*extra: str) -> tuple[int, dict[str, Any]]:
+    result = labctl("demo", "run", "ospf-dns", "--json", *extra, check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_up_ran_the_demo_green(ring: dict[str, Any]) -> None:
+    junit = Path("/tmp/labctl-ospf-dns.junit.xml").read_text()
+    assert "<testsuite" in junit and 'failures="0"' in junit
+
+
+def test_demo_passes_again_after_a_ring_link_goes_down(ring: dict[str, Any]) -> None:
+    labctl("link", "down", "r1", "r2")
+    try:
+        route = labctl("exec", "r1", "--", "ip", "route", "get", "10.0.0.2").stdout
+        code, report = _demo()
+        assert code == 0, report
+        names = {r["subject"] for r in report["results"] if r["check"] == "ospf_neighbors"}
+        assert names == {"r1", "r2", "r3"}
+        # the path from r1 to r2 now goes round through r3
+        route = labctl("exec", "r1", "--", "ip", "route", "get", "10.0.0.2").stdout
+        assert "dev r3" in route, route
+    finally:
+        labctl("link", "up", "r1", "r2")
+
+
+def test_netem_delay_is_applied(ring: dict[str, Any]) -> None:
+    labctl("link", "set", "r2", "r3", "--delay", "200ms")
+    try:
+        out = labctl("exec", "r2", "--", "ping", "-c3", "-i0.3", "-q", "r3-r2").stdout
+        avg = float(out.split("=")[-1].split("/")[1])
+        assert avg >= 350, out  # 200 ms each way
+    finally:
+        labctl("link", "set", "r2", "r3", "--clear")
+
+
+def test_wrong_expectation_fails_with_a_reason(ring: dict[str, Any], tmp_path: Path) -> None:
+    demo = tmp_path / "wrong.yaml"
+    demo.write_text("name: wrong\nchecks:\n  - dns: {from: h1, name: h2, expect: 10.9.9.9, timeout: 4}\n")
+    result = labctl("demo", "run", str(demo), "--lab", "ospf-dns", "--json", check=False)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["passed"] is False
+    assert "expected 10.9.9.9" in report["results"][0]["detail"]

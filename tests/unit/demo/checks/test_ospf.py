@@ -1,0 +1,95 @@
+"""labctl.demo.checks.ospf: which neighbours each router must have, and the judge of birdc's table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from labctl.compile.plan import LabPlan
+from labctl.demo.checks.ospf import expected_neighbors
+from labctl.demo.model import FAIL, PASS
+from labctl.lab.links import effective_plan
+from tests.unit.demo.conftest import Judge, Probes
+
+HEADER = "BIRD 2.0.12 ready.\nlab_ospf:\nRouter ID   \tPri\t     State     \tDTime\tInterface  Router IP\n"
+R1_FULL = HEADER + (
+    "10.0.0.2    \t  1\tFull/PtP  \t 3.512\tr2         10.255.0.2\n"
+    "10.0.0.3    \t  1\tFull/PtP  \t 3.689\tr3         10.255.0.9\n"
+)
+
+THREE_ROUTERS_ON_A_LAN = """\
+name: lan
+nodes:
+  a: {roles: [router]}
+  b: {roles: [router]}
+  c: {roles: [router]}
+lans:
+  core: [a, b, c]
+"""
+
+
+def neighbour(router_id: str, state: str, iface: str, ip: str) -> str:
+    return f"{router_id:<12}\t  1\t{state:<10}\t 3.100\t{iface:<10} {ip}\n"
+
+
+def test_expected_neighbours_are_the_other_routers_per_interface(ospf_dns: LabPlan) -> None:
+    assert expected_neighbors(ospf_dns, ospf_dns.node("r1")) == {"r2": {"10.0.0.2"}, "r3": {"10.0.0.3"}}
+    assert expected_neighbors(ospf_dns, ospf_dns.node("r2")) == {"r1": {"10.0.0.1"}, "r3": {"10.0.0.3"}}
+
+
+def test_a_link_taken_down_is_no_longer_expected(ospf_dns: LabPlan) -> None:
+    cut = effective_plan(ospf_dns, [["r1", "r2"], ["r2", "r1"]])
+    assert expected_neighbors(cut, cut.node("r1")) == {"r3": {"10.0.0.3"}}
+
+
+def test_one_probe_per_router(probes: Probes) -> None:
+    found = probes("ospf_neighbors")
+    assert [p.node for p in found] == ["r1", "r2", "r3"]
+    assert found[0].command == "birdc show ospf neighbors lab_ospf"
+
+
+def test_full_adjacencies_on_every_interface_pass(probes: Probes, judge: Judge) -> None:
+    (probe,) = probes("ospf_neighbors", routers="r1")
+    verdict = judge(probe, R1_FULL)
+    assert (verdict.status, verdict.detail) == (PASS, "2 adjacencies on r2, r3")
+
+
+def test_a_neighbour_still_forming_fails_naming_it(probes: Probes, judge: Judge) -> None:
+    (probe,) = probes("ospf_neighbors", routers="r1")
+    output = HEADER + neighbour("10.0.0.2", "Full/PtP", "r2", "10.255.0.2")
+    output += neighbour("10.0.0.3", "ExStart/PtP", "r3", "10.255.0.9")
+    verdict = judge(probe, output)
+    assert (verdict.status, verdict.detail) == (FAIL, "no Full adjacency with r3: 10.0.0.3")
+
+
+def test_no_neighbours_at_all_fails_naming_every_one(probes: Probes, judge: Judge) -> None:
+    (probe,) = probes("ospf_neighbors", routers="r2")
+    verdict = judge(probe, HEADER)
+    assert (verdict.status, verdict.detail) == (FAIL, "no Full adjacency with r1: 10.0.0.1; r3: 10.0.0.3")
+    down = judge(probe, "", exit_code=1, stderr="Unable to connect to server control socket")
+    assert down.status == FAIL
+
+
+def test_the_right_router_on_the_wrong_interface_fails(probes: Probes, judge: Judge) -> None:
+    (probe,) = probes("ospf_neighbors", routers="r1")
+    output = HEADER + neighbour("10.0.0.2", "Full/PtP", "r3", "10.255.0.9")
+    output += neighbour("10.0.0.3", "Full/PtP", "r2", "10.255.0.2")
+    verdict = judge(probe, output)
+    assert verdict.status == FAIL
+    assert "no Full adjacency with r2: 10.0.0.2; r3: 10.0.0.3" in verdict.detail
+
+
+def test_an_adjacency_over_a_link_taken_down_fails(ospf_dns: LabPlan, probes: Probes, judge: Judge) -> None:
+    cut = effective_plan(ospf_dns, [["r1", "r2"], ["r2", "r1"]])
+    (probe,) = probes("ospf_neighbors", cut, routers="r1")
+    verdict = judge(probe, R1_FULL)
+    assert (verdict.status, verdict.detail) == (FAIL, "unexpected adjacency with r2: 10.0.0.2")
+    assert judge(probe, HEADER + neighbour("10.0.0.3", "Full/PtP", "r3", "10.255.0.9")).status == PASS
+
+
+def test_two_way_between_lan_drothers_counts(plan: Callable[[str], LabPlan], probes: Probes, judge: Judge) -> None:
+    lab = plan(THREE_ROUTERS_ON_A_LAN)
+    b, c = lab.node("b").router_id, lab.node("c").router_id
+    (probe,) = probes("ospf_neighbors", lab, routers="a")
+    output = HEADER + neighbour(b, "Full/DR", "core", "10.10.0.2") + neighbour(c, "2-Way/DROther", "core", "10.10.0.3")
+    assert judge(probe, output).status == PASS
+    assert judge(probe, HEADER + neighbour(b, "Full/DR", "core", "10.10.0.2")).status == FAIL

@@ -1,0 +1,190 @@
+"""labctl.demo.runner: probes are retried until they pass or run out of time, against a fake
+backend (an object with `exec`) and a fake clock, so nothing sleeps."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import cast
+
+import pytest
+
+from labctl.backends.base import Backend, ExecResult
+from labctl.compile.plan import LabPlan
+from labctl.demo import runner
+from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Result, Verdict
+from labctl.demo.spec import CheckSpec, DemoSpec
+from labctl.errors import LabctlError
+from labctl.lab.state import LabState
+from tests.unit.demo.conftest import REPO
+
+Answer = Callable[[str, str], ExecResult]
+STATE = LabState(lab="ring", backend="fake", topology="ospf-dns.yaml", plan={})
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
+class FakeBackend:
+    """Answers exec with `answer(node, command)`; each command takes `cost` seconds of fake time."""
+
+    def __init__(self, answer: Answer, clock: FakeClock, cost: float = 0.0) -> None:
+        self.answer = answer
+        self.clock = clock
+        self.cost = cost
+        self.calls: list[tuple[str, str]] = []
+
+    def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
+        assert state is STATE and timeout > 0
+        self.calls.append((node, command))
+        self.clock.sleep(self.cost)
+        return self.answer(node, command)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(runner, "time", fake)
+    return fake
+
+
+def backend(answer: Answer, clock: FakeClock, cost: float = 0.0) -> FakeBackend:
+    return FakeBackend(answer, clock, cost)
+
+
+def probe(
+    judge: Callable[[ExecResult], Verdict],
+    timeout: float = 10,
+    interval: float = 2,
+    skip_unless: tuple[str, str] | None = None,
+) -> Probe:
+    return Probe("c", "s", "n", "cmd", judge, timeout=timeout, interval=interval, skip_unless=skip_unless)
+
+
+def by_output(result: ExecResult) -> Verdict:
+    return Verdict(PASS, "up") if result.stdout == "up" else Verdict(FAIL, f"saw {result.stdout}")
+
+
+def run(fake: FakeBackend, p: Probe) -> Result:
+    return runner.run_probe(cast(Backend, fake), STATE, p)
+
+
+def test_a_probe_is_retried_until_it_passes(clock: FakeClock) -> None:
+    outputs = iter(["down", "down", "up"])
+    fake = backend(lambda node, command: ExecResult(0, next(outputs), ""), clock)
+    result = run(fake, probe(by_output))
+    assert (result.status, result.detail, result.attempts) == (PASS, "up", 3)
+    assert result.seconds == 4.0  # two intervals
+    assert fake.calls == [("n", "cmd")] * 3
+
+
+def test_a_probe_stops_at_its_timeout_with_the_last_reason(clock: FakeClock) -> None:
+    count = iter(range(1, 100))
+    fake = backend(lambda node, command: ExecResult(1, f"attempt {next(count)}", ""), clock)
+    result = run(fake, probe(by_output, timeout=10, interval=2))
+    assert result.status == FAIL
+    assert result.attempts == 6  # at 0, 2, 4, 6, 8 and 10 s: one more wait would pass the timeout
+    assert result.detail == "saw attempt 6"
+    assert result.seconds == 10.0
+
+
+def test_slow_commands_count_against_the_timeout(clock: FakeClock) -> None:
+    fake = backend(lambda node, command: ExecResult(0, "down", ""), clock, cost=3.0)
+    result = run(fake, probe(by_output, timeout=10, interval=2))
+    assert result.status == FAIL and result.attempts == 3  # starting at 0, 5 and 10 s: none after the timeout
+    assert result.seconds == 13.0
+
+
+def test_skipped_is_final_and_not_retried(clock: FakeClock) -> None:
+    fake = backend(lambda node, command: ExecResult(0, "", ""), clock)
+    result = run(fake, probe(lambda r: Verdict(SKIPPED, "no freeswitch here")))
+    assert (result.status, result.detail, result.attempts) == (SKIPPED, "no freeswitch here", 1)
+
+
+def test_a_failed_precondition_skips_without_running_the_probe(clock: FakeClock) -> None:
+    def answer(node: str, command: str) -> ExecResult:
+        return (
+            ExecResult(1, "FreeSWITCH is not installed on pbx\nmore\n", "")
+            if node == "pbx"
+            else ExecResult(0, "up", "")
+        )
+
+    fake = backend(answer, clock)
+    result = run(fake, probe(by_output, skip_unless=("pbx", "command -v freeswitch")))
+    assert (result.status, result.detail, result.attempts) == (SKIPPED, "FreeSWITCH is not installed on pbx", 0)
+    assert fake.calls == [("pbx", "command -v freeswitch")]
+    silent = backend(lambda node, command: ExecResult(1, "", ""), clock)
+    assert run(silent, probe(by_output, skip_unless=("pbx", "false"))).detail == "precondition failed on pbx"
+
+
+def test_a_met_precondition_runs_the_probe(clock: FakeClock) -> None:
+    fake = backend(lambda node, command: ExecResult(0, "up", ""), clock)
+    result = run(fake, probe(by_output, skip_unless=("pbx", "true")))
+    assert result.status == PASS and fake.calls == [("pbx", "true"), ("n", "cmd")]
+
+
+def test_backend_errors_are_failures_that_are_retried(clock: FakeClock) -> None:
+    attempts: Iterator[LabctlError | ExecResult] = iter(
+        [LabctlError("guest agent on n is not responding\nsecond line"), ExecResult(0, "up", "")]
+    )
+
+    def answer(node: str, command: str) -> ExecResult:
+        item = next(attempts)
+        if isinstance(item, LabctlError):
+            raise item
+        return item
+
+    result = run(backend(answer, clock), probe(by_output))
+    assert (result.status, result.attempts) == (PASS, 2)
+
+    def gone(node: str, command: str) -> ExecResult:
+        raise LabctlError("agent gone\ntrace")
+
+    failing = backend(gone, clock)
+    result = run(failing, probe(by_output, timeout=1))
+    assert (result.status, result.detail) == (FAIL, "agent gone")
+
+
+def test_run_demo_runs_checks_in_order_and_reports_each_result(clock: FakeClock, ospf_dns: LabPlan) -> None:
+    neighbours = {
+        "r1": "10.0.0.2 1 Full/PtP 3.5 r2 10.255.0.2\n10.0.0.3 1 Full/PtP 3.6 r3 10.255.0.9\n",
+        "r2": "10.0.0.1 1 Full/PtP 3.5 r1 10.255.0.1\n10.0.0.3 1 Full/PtP 3.6 r3 10.255.0.6\n",
+        "r3": "10.0.0.2 1 Full/PtP 3.5 r2 10.255.0.5\n",  # r1 missing
+    }
+
+    def answer(node: str, command: str) -> ExecResult:
+        if command.startswith("birdc"):
+            return ExecResult(0, neighbours[node], "")
+        return ExecResult(0, "10.0.0.6\n7\n", "")
+
+    demo = DemoSpec(
+        name="ospf-dns",
+        description="",
+        checks=(
+            CheckSpec("ospf_neighbors", {"timeout": 4, "interval": 1}, 3),
+            CheckSpec("dns", {"from": ["h1", "h2"], "name": "h2"}, 4),
+        ),
+        source=REPO / "demos" / "ospf-dns.yaml",
+    )
+    seen: list[Result] = []
+    report = runner.run_demo(cast(Backend, backend(answer, clock)), STATE, ospf_dns, demo, seen.append)
+    assert [(r.check, r.subject, r.status) for r in report.results] == [
+        ("ospf_neighbors", "r1", PASS),
+        ("ospf_neighbors", "r2", PASS),
+        ("ospf_neighbors", "r3", FAIL),
+        ("dns", "h1: h2", PASS),
+        ("dns", "h2: h2", PASS),
+    ]
+    assert seen == report.results
+    assert report.results[2].detail == "no Full adjacency with r1: 10.0.0.1"
+    assert (report.demo, report.lab, report.passed) == ("ospf-dns", "ring", False)

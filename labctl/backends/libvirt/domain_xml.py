@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from labctl.compile.plan import NodePlan
 
@@ -36,8 +36,8 @@ def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str,
     )
     seclabel = "<seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>" if run_as_root else ""
     return f"""<domain type={q("kvm" if kvm else "qemu")}>
-  <name>{name}</name>
-  <title>labctl {lab}/{node.name}</title>
+  <name>{escape(name)}</name>
+  <title>labctl {escape(lab)}/{escape(node.name)}</title>
   <metadata>
     <labctl:node xmlns:labctl={q(METADATA_NS)} lab={q(lab)} node={q(node.name)}/>
   </metadata>
@@ -45,8 +45,8 @@ def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str,
   <vcpu>{node.vcpus}</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{boot.kernel}</kernel>
-    <initrd>{boot.initrd}</initrd>
+    <kernel>{escape(boot.kernel)}</kernel>
+    <initrd>{escape(boot.initrd)}</initrd>
     <cmdline>{KERNEL_CMDLINE}</cmdline>
   </os>
   <features>{features}</features>

@@ -89,16 +89,24 @@ def is_up(name: str) -> bool:
         return bool(ipr.get_links(index)[0]["flags"] & 1)
 
 
-def set_netem(device: str, netem: NetemPlan | None) -> None:
-    """tc netem on the tap's egress, i.e. on traffic towards the node."""
+def netem_argv(device: str, netem: NetemPlan | None) -> list[str]:
+    """The tc command that puts `netem` on `device`, or takes any qdisc off it when None."""
     if netem is None:
-        subprocess.run(["tc", "qdisc", "del", "dev", device, "root"], capture_output=True)
-        return
+        return ["tc", "qdisc", "del", "dev", device, "root"]
     argv = ["tc", "qdisc", "replace", "dev", device, "root", "netem"]
     if netem.delay:
         argv += ["delay", netem.delay] + ([netem.jitter] if netem.jitter else [])
     if netem.loss:
         argv += ["loss", netem.loss]
+    return argv
+
+
+def set_netem(device: str, netem: NetemPlan | None) -> None:
+    """tc netem on the tap's egress, i.e. on traffic towards the node."""
+    argv = netem_argv(device, netem)
+    if netem is None:
+        subprocess.run(argv, capture_output=True)
+        return
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
         raise LabctlError(f"tc netem on {device} failed: {result.stderr.strip()}")

@@ -1,0 +1,110 @@
+"""labctl.backends.libvirt.domain_xml: the XML libvirt gets for a node, checked by parsing it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from labctl.backends.libvirt.domain_xml import METADATA_NS, TCG_TB_CACHE_MIB, BootFiles, domain_xml
+from labctl.compile import compile_topology
+from labctl.compile.plan import NodePlan
+from labctl.topology.schema import load_topology
+
+REPO = Path(__file__).resolve().parents[4]
+PLAN = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+BOOT = BootFiles("/cache/vmlinuz", "/cache/initrd.img", "/state/ring/r1.qcow2", "/state/ring/r1.console.log")
+
+
+def parse(node: NodePlan, accel: str = "kvm", boot: BootFiles = BOOT, root: bool = False) -> ET.Element:
+    return ET.fromstring(domain_xml("ring", f"labctl-ring-{node.name}", node, boot, accel, run_as_root=root))
+
+
+def one(root: ET.Element, path: str) -> ET.Element:
+    found = root.findall(path)
+    assert len(found) == 1, f"{path}: {len(found)} elements"
+    return found[0]
+
+
+@pytest.mark.parametrize("node", PLAN.nodes, ids=[n.name for n in PLAN.nodes])
+@pytest.mark.parametrize("accel", ["kvm", "tcg"])
+def test_every_node_gives_well_formed_xml(node: NodePlan, accel: str) -> None:
+    root = parse(node, accel)
+    assert root.tag == "domain"
+    assert one(root, "name").text == f"labctl-ring-{node.name}"
+    assert one(root, "memory").text == str(node.memory) and one(root, "memory").get("unit") == "MiB"
+    assert one(root, "vcpu").text == str(node.vcpus)
+    meta = one(root, f"metadata/{{{METADATA_NS}}}node")
+    assert (meta.get("lab"), meta.get("node")) == ("ring", node.name)
+
+
+def test_kvm_passes_the_host_cpu_through() -> None:
+    root = parse(PLAN.node("r1"), "kvm")
+    assert root.get("type") == "kvm"
+    assert one(root, "cpu").attrib == {"mode": "host-passthrough"}
+    assert root.find("features/tcg") is None
+
+
+def test_tcg_emulates_the_maximum_cpu_with_a_small_translation_cache() -> None:
+    root = parse(PLAN.node("r1"), "tcg")
+    assert root.get("type") == "qemu"
+    assert one(root, "cpu").attrib == {"mode": "maximum"}
+    cache = one(root, "features/tcg/tb-cache")
+    assert (cache.get("unit"), cache.text) == ("MiB", str(TCG_TB_CACHE_MIB))
+
+
+@pytest.mark.parametrize("name", ["r1", "r2", "ns", "h2"])
+def test_one_virtio_nic_per_plan_interface_on_its_bridge_and_tap(name: str) -> None:
+    node = PLAN.node(name)
+    nics = parse(node).findall("devices/interface")
+    assert len(nics) == len(node.interfaces) >= 1
+    for nic, iface in zip(nics, node.interfaces, strict=True):
+        assert nic.get("type") == "bridge"
+        assert one(nic, "source").get("bridge") == iface.bridge
+        assert one(nic, "target").get("dev") == iface.tap
+        assert one(nic, "mac").get("address") == iface.mac
+        assert one(nic, "model").get("type") == "virtio"
+
+
+def test_spice_listens_on_loopback_only() -> None:
+    graphics = one(parse(PLAN.node("h1")), "devices/graphics")
+    assert graphics.get("type") == "spice"
+    assert graphics.get("listen") == "127.0.0.1"
+    assert [(e.get("type"), e.get("address")) for e in graphics.findall("listen")] == [("address", "127.0.0.1")]
+
+
+def test_guest_agent_channel_and_serial_log() -> None:
+    root = parse(PLAN.node("h1"))
+    channel = one(root, "devices/channel")
+    assert channel.get("type") == "unix"
+    assert one(channel, "target").attrib == {"type": "virtio", "name": "org.qemu.guest_agent.0"}
+    log = one(root, "devices/serial/log")
+    assert (log.get("file"), log.get("append")) == (BOOT.console_log, "on")
+    assert one(root, "devices/console/target").get("type") == "serial"
+
+
+def test_boots_the_image_kernel_on_the_overlay() -> None:
+    root = parse(PLAN.node("h1"))
+    assert one(root, "os/kernel").text == BOOT.kernel
+    assert one(root, "os/initrd").text == BOOT.initrd
+    assert "console=ttyS0" in (one(root, "os/cmdline").text or "")
+    disk = one(root, "devices/disk")
+    assert one(disk, "source").get("file") == BOOT.overlay
+    assert one(disk, "driver").get("type") == "qcow2"
+    assert one(disk, "target").attrib == {"dev": "vda", "bus": "virtio"}
+
+
+def test_paths_with_xml_special_characters_stay_intact() -> None:
+    odd = BootFiles("/home/a&b/<k>", "/home/a&b/'i'", '/home/a&b/"o".qcow2', "/home/a&b/<log>")
+    root = parse(PLAN.node("h1"), boot=odd)
+    assert one(root, "os/kernel").text == odd.kernel
+    assert one(root, "os/initrd").text == odd.initrd
+    assert one(root, "devices/disk/source").get("file") == odd.overlay
+    assert one(root, "devices/serial/log").get("file") == odd.console_log
+
+
+def test_running_as_root_keeps_files_owned_by_root() -> None:
+    assert parse(PLAN.node("h1"), root=False).find("seclabel") is None
+    label = one(parse(PLAN.node("h1"), root=True), "seclabel")
+    assert (label.get("model"), label.get("relabel"), one(label, "label").text) == ("dac", "no", "+0:+0")

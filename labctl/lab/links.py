@@ -23,7 +23,11 @@ def attachments(plan: LabPlan, first: str, second: str) -> list[tuple[str, str]]
             if i.segment == j.segment and i.kind == "p2p"
         ]
         if not shared:
-            raise LabctlError(f"there is no link between '{first}' and '{second}'")
+            common = sorted(
+                {i.segment for i in node.interfaces if i.kind == "lan"} & {j.segment for j in nodes[second].interfaces}
+            )
+            hint = f" (they share LAN '{common[0]}': say `{first} {common[0]}`)" if common else ""
+            raise LabctlError(f"there is no link between '{first}' and '{second}'{hint}")
         i, j = shared[0]
         return [(first, i.name), (second, j.name)]
     lans = {i.segment: i for i in node.interfaces if i.kind == "lan"}

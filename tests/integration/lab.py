@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,16 @@ def write_topology(folder: Path, name: str, body: str) -> str:
     path = folder / f"{name}.yaml"
     path.write_text(body)
     return str(path)
+
+
+@contextlib.contextmanager
+def running_lab(topology: str, *up_args: str) -> Iterator[tuple[dict[str, Any], subprocess.CompletedProcess[str]]]:
+    """`labctl up` (its result is for the test to judge), then `down`, which must leave nothing."""
+    plan = plan_of(topology)
+    labctl("down", plan["lab"], check=False)
+    up = labctl("up", topology, *up_args, check=False)
+    try:
+        yield plan, up
+    finally:
+        labctl("down", plan["lab"], check=False)
+        assert leftovers(plan) == []

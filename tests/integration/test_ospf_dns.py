@@ -10,18 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.integration.lab import labctl, leftovers, plan_of
+from tests.integration.lab import labctl, running_lab
 
 
 @pytest.fixture(scope="module")
 def ring() -> Iterator[dict[str, Any]]:
-    plan = plan_of("ospf-dns")
-    labctl("down", "ospf-dns", check=False)
-    up = labctl("up", "ospf-dns", "--junit", "/tmp/labctl-ospf-dns.junit.xml", check=False)
-    assert up.returncode == 0, f"up + demo failed:\n{up.stdout}\n{up.stderr}"
-    yield plan
-    labctl("down", "ospf-dns", check=False)
-    assert leftovers(plan) == []
+    with running_lab("ospf-dns", "--junit", "/tmp/labctl-ospf-dns.junit.xml") as (plan, up):
+        assert up.returncode == 0, f"up + demo failed:\n{up.stdout}\n{up.stderr}"
+        yield plan
 
 
 def _demo(*extra: str) -> tuple[int, dict[str, Any]]:

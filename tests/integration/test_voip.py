@@ -11,19 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.lab import ROOT, labctl, leftovers, plan_of
+from tests.integration.lab import ROOT, labctl, running_lab
 
 SIPNET = str(ROOT / "tests" / "integration" / "data" / "sipnet.yaml")
 
 
 @pytest.fixture(scope="module")
 def voip() -> Iterator[dict[str, Any]]:
-    plan = plan_of("voip-demo")
-    labctl("down", "voip-demo", check=False)
-    up = labctl("up", "voip-demo", "--junit", "/tmp/labctl-voip.junit.xml", check=False)
-    yield {"plan": plan, "up": up}
-    labctl("down", "voip-demo", check=False)
-    assert leftovers(plan) == []
+    with running_lab("voip-demo", "--junit", "/tmp/labctl-voip.junit.xml") as (plan, up):
+        yield {"plan": plan, "up": up}
 
 
 def test_voip_demo_is_green(voip: dict[str, Any]) -> None:
@@ -49,12 +45,8 @@ def test_freeswitch_checks_are_skipped_with_a_reason_or_pass(voip: dict[str, Any
 
 @pytest.fixture(scope="module")
 def sipnet() -> Iterator[dict[str, Any]]:
-    plan = plan_of(SIPNET)
-    labctl("down", "sipnet", check=False)
-    up = labctl("up", SIPNET, check=False)
-    yield {"plan": plan, "up": up}
-    labctl("down", "sipnet", check=False)
-    assert leftovers(plan) == []
+    with running_lab(SIPNET) as (plan, up):
+        yield {"plan": plan, "up": up}
 
 
 def test_other_topology_is_green(sipnet: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from labctl.compile.plan import LabPlan
 from labctl.demo.model import Probe
@@ -13,6 +13,11 @@ from labctl.topology.suggest import unknown
 CheckFactory = Callable[[LabPlan, "Params"], list[Probe]]
 REGISTRY: dict[str, CheckFactory] = {}
 COMMON = ("timeout", "interval")
+
+
+class Timing(TypedDict):
+    timeout: float
+    interval: float
 
 
 class Params:
@@ -27,6 +32,10 @@ class Params:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
+
+    def timing(self, timeout: float, interval: float) -> Timing:
+        """Probe timeout and retry interval, with the check's defaults unless the demo sets them."""
+        return Timing(timeout=float(self.get("timeout", timeout)), interval=float(self.get("interval", interval)))
 
     def nodes(self, plan: LabPlan, name: str, default: list[str]) -> list[str]:
         value = self.values.get(name, default)

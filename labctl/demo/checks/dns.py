@@ -71,8 +71,7 @@ def dns(plan: LabPlan, params: Params) -> list[Probe]:
             node=source,
             command=command,
             judge=_judge(name, expect, budget),
-            timeout=float(params.get("timeout", 30)),
-            interval=float(params.get("interval", 2)),
+            **params.timing(30, 2),
         )
         for source in sources
     ]

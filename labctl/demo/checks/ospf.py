@@ -67,8 +67,7 @@ def ospf_neighbors(plan: LabPlan, params: Params) -> list[Probe]:
                 node=name,
                 command="birdc show ospf neighbors lab_ospf",
                 judge=_judge(expected),
-                timeout=float(params.get("timeout", 60)),
-                interval=float(params.get("interval", 2)),
+                **params.timing(60, 2),
             )
         )
     return probes

@@ -49,8 +49,7 @@ def ping_by_name(plan: LabPlan, params: Params) -> list[Probe]:
                 node=source,
                 command=_command(others),
                 judge=_judge(others),
-                timeout=float(params.get("timeout", 90)),
-                interval=float(params.get("interval", 2)),
+                **params.timing(90, 2),
                 command_timeout=30 + 3 * len(others),
             )
         )

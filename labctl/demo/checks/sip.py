@@ -117,8 +117,7 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
                 command=REGISTER_SCRIPT,
                 judge=judge_register(ph.user),
                 skip_unless=registrar_gate(plan, ph),
-                timeout=float(params.get("timeout", 90)),
-                interval=float(params.get("interval", 3)),
+                **params.timing(90, 3),
                 command_timeout=60,
             )
         )
@@ -216,8 +215,7 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
             command=script,
             judge=judge_call(caller, callee, media),
             skip_unless=gate,
-            timeout=float(params.get("timeout", 120)),
-            interval=float(params.get("interval", 5)),
+            **params.timing(120, 5),
             command_timeout=90,
         )
     ]
@@ -302,8 +300,7 @@ def _sipp_check(
                     command=sipp_command(node, ph, scenario, service, password),
                     judge=judge_sipp(expected, codes),
                     skip_unless=registrar_gate(plan, ph),
-                    timeout=float(p.get("timeout", 60)),
-                    interval=float(p.get("interval", 3)),
+                    **p.timing(60, 3),
                     command_timeout=45,
                 )
             )

@@ -1,0 +1,104 @@
+"""labctl.cli.topology_cmds: validate, plan, graph and list, which only read topologies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.cli.conftest import REPO, Cli
+
+BAD = "name: bad\nnodes:\n  a: {memory: 0}\n"
+
+
+def test_validate_ok(cli: Cli) -> None:
+    run = cli("validate", "ospf-dns")
+    assert run.code == 0
+    assert run.stdout == f"ok {REPO}/topologies/ospf-dns.yaml: lab 'ospf-dns', 6 nodes, 5 segments\n"
+
+
+def test_validate_a_bad_file_prints_one_located_line(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(BAD)
+    run = cli("validate", "bad.yaml")
+    assert run.code == 1
+    assert run.stdout == ""
+    assert run.stderr == "error: bad.yaml:3: memory (MiB) must be at least 1, not 0\n"
+
+
+def test_validate_an_unknown_name_suggests_one(cli: Cli) -> None:
+    run = cli("validate", "ospf-dsn")
+    assert run.code == 1
+    assert run.stderr.startswith("error: no topology named 'ospf-dsn' in ")
+    assert run.stderr.endswith("(did you mean 'ospf-dns'?)\n") and run.stderr.count("\n") == 1
+
+
+def plan_json(*args: str) -> bytes:
+    return subprocess.run(
+        [sys.executable, "-m", "labctl", "plan", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONHASHSEED": "random"},
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
+def test_plan_json_is_byte_identical_across_runs_and_equals_the_golden_plan() -> None:
+    first, second = plan_json("ospf-dns", "--json"), plan_json("ospf-dns", "--json")
+    assert first == second
+    assert first == (REPO / "tests" / "golden" / "ospf-dns.plan.json").read_bytes()
+    assert json.loads(first)["lab"] == "ospf-dns"
+
+
+def test_plan_as_tables_lists_nodes_and_segments(cli: Cli) -> None:
+    run = cli("plan", "line")
+    assert run.code == 0
+    for word in ("line", "nodes", "segments", "10.0.0.2", "router"):
+        assert word in run.stdout
+
+
+def test_graph_writes_dot(cli: Cli, tmp_path: Path) -> None:
+    run = cli("graph", "ospf-dns", "-o", "x.dot")
+    assert run.code == 0 and run.stdout == "wrote x.dot\n"
+    dot = (tmp_path / "x.dot").read_text()
+    assert dot.lstrip().startswith(("graph", "digraph", "strict"))
+    for node in ("r1", "r2", "r3", "ns", "h1", "h2", "lan1", "lan2"):
+        assert node in dot
+
+
+def test_graph_without_graphviz_falls_back_to_dot_and_says_so(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    run = cli("graph", "ospf-dns", "-o", "x.svg")
+    assert run.code == 0
+    assert not (tmp_path / "x.svg").exists()
+    assert (tmp_path / "x.dot").read_text().lstrip().startswith(("graph", "digraph", "strict"))
+    assert "Graphviz 'dot' is not installed; wrote x.dot instead" in run.stderr
+
+
+def test_list_shows_every_shipped_topology(cli: Cli) -> None:
+    run = cli("list")
+    assert run.code == 0
+    lines = run.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == sorted(p.stem for p in (REPO / "topologies").glob("*.yaml"))
+    assert any(line.split()[:3] == ["ospf-dns", "6", "nodes"] for line in lines)
+
+
+def test_list_marks_an_invalid_topology_instead_of_failing(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "topologies").mkdir()
+    (tmp_path / "topologies" / "bad.yaml").write_text(BAD)
+    (tmp_path / "topologies" / "line.yaml").write_text((REPO / "topologies" / "line.yaml").read_text())
+    monkeypatch.setenv("LABCTL_HOME", str(tmp_path))
+    run = cli("list")
+    assert run.code == 0
+    assert "bad" in run.stdout and "invalid" in run.stdout and "memory (MiB) must be at least 1" in run.stdout
+    assert "line" in run.stdout and "3 nodes" in run.stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from labctl.backends.base import Backend
 from labctl.backends.libvirt.backend import LibvirtBackend
@@ -15,6 +16,7 @@ from labctl.demo.checks import check_types
 from labctl.demo.report import junit_xml, result_line, table
 from labctl.demo.runner import run_demo as run_checks
 from labctl.demo.spec import load_demo
+from labctl.errors import LabctlError
 from labctl.lab.links import effective_plan
 from labctl.lab.saved_plan import saved_plan
 from labctl.lab.state import LabState
@@ -57,8 +59,13 @@ def run(
 def list_demos() -> None:
     """The demos in demos/."""
     for path in sorted(data_dir("demos").glob("*.yaml")):
-        spec = load_demo(str(path), check_types())
-        console.print(f"{spec.name:<16} {len(spec.checks):>3} checks  {spec.description}", highlight=False)
+        try:
+            spec = load_demo(str(path), check_types())
+        except LabctlError as exc:
+            console.print(f"{path.stem:<16} [red]invalid[/red]: {escape(exc.lines()[0])}", highlight=False)
+            continue
+        description = spec.description if len(spec.description) <= 60 else spec.description[:57] + "..."
+        console.print(f"{spec.name:<16} {len(spec.checks):>3} checks  {description}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,8 +25,10 @@ def _resolve(first: str, second: str) -> tuple[LabState, list[tuple[str, str]]]:
         lab, first = first.split("/", 1)
     else:
         labs = [lab for lab in running_labs() if first in require_state(lab).nodes]
-        if len(labs) != 1:
-            raise LabctlError(f"node '{first}' is in {len(labs)} running labs; say LAB/{first}")
+        if not labs:
+            raise LabctlError(f"no running lab has a node '{first}'")
+        if len(labs) > 1:
+            raise LabctlError(f"node '{first}' exists in labs {', '.join(labs)}; say LAB/{first}")
         lab = labs[0]
     state = require_state(lab)
     return state, attachments(saved_plan(state), first, second)

@@ -11,15 +11,18 @@ import datetime
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
-from labctl.images.recipe import ImageRecipe
+from labctl.images.recipe import TOKEN_VAR, ImageRecipe
 
 SOURCE_DATE_EPOCH = 1700000000  # fixed, so the same inputs give the same timestamps
 BOOT_MASKED_UNITS = (
@@ -31,6 +34,12 @@ BOOT_MASKED_UNITS = (
     "systemd-networkd-wait-online.service",
     "dpkg-db-backup.timer",
 )
+
+FREESWITCH_DEBS_IN_TREE = "/var/cache/labctl-freeswitch"
+FREESWITCH_AUTH = "/etc/apt/auth.conf.d/labctl-freeswitch.conf"
+FREESWITCH_LIST = "/etc/apt/sources.list.d/labctl-freeswitch.list"
+FREESWITCH_KEYRING = "/etc/apt/keyrings/labctl-freeswitch.gpg"
+APT_INSTALL = 'chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends'
 
 Step = Callable[[str], None]
 
@@ -54,9 +63,42 @@ def _run(argv: list[str], log: Path, env: dict[str, str] | None = None, on_line:
         raise LabctlError(f"{argv[0]} failed (exit {code}); full log in {log}:\n{tail}")
 
 
+def _freeswitch_hooks(recipe: ImageRecipe) -> list[str]:
+    """Install FreeSWITCH inside the tree with apt, from SignalWire's repository or from local .debs.
+
+    The token reaches apt only through a root-only auth.conf.d file made from the environment, so it
+    is in no argument, log or image; the file, the source list and the key go once apt is done.
+    """
+    addon, source = recipe.freeswitch_active(), recipe.freeswitch_source
+    if addon is None or source is None:
+        return []
+    if source.kind == "local-debs":
+        in_tree = [f"{FREESWITCH_DEBS_IN_TREE}/{path.name}" for path, _ in source.debs]
+        return [
+            f'mkdir -p "$1{FREESWITCH_DEBS_IN_TREE}"',
+            f'cp -- {" ".join(shlex.quote(str(path)) for path, _ in source.debs)} "$1{FREESWITCH_DEBS_IN_TREE}/"',
+            f"{APT_INSTALL} {' '.join(shlex.quote(p) for p in in_tree)}",
+            f'rm -rf "$1{FREESWITCH_DEBS_IN_TREE}"',
+        ]
+    host = urlsplit(addon.repository).hostname
+    entry = f"deb [signed-by={FREESWITCH_KEYRING}] {addon.repository} {recipe.suite} main"
+    return [
+        'mkdir -p "$1/etc/apt/auth.conf.d" "$1/etc/apt/keyrings" "$1/etc/apt/sources.list.d"',
+        f'(umask 077; printf "machine %s login signalwire password %s\\n" {host} "${TOKEN_VAR}"'
+        f' > "$1{FREESWITCH_AUTH}")',
+        f'chroot "$1" /usr/lib/apt/apt-helper download-file {shlex.quote(addon.keyring)} {FREESWITCH_KEYRING}',
+        f'chmod 0644 "$1{FREESWITCH_KEYRING}"',
+        f'echo {shlex.quote(entry)} > "$1{FREESWITCH_LIST}"',
+        'chroot "$1" apt-get update -q',
+        f"{APT_INSTALL} {' '.join(shlex.quote(p) for p in addon.packages)}",
+        f'rm -f "$1{FREESWITCH_AUTH}" "$1{FREESWITCH_LIST}" "$1{FREESWITCH_KEYRING}"',
+    ]
+
+
 def _hooks(recipe: ImageRecipe) -> list[str]:
     """mmdebstrap --customize-hook shell snippets; "$1" is the tree."""
-    disable = " ".join(recipe.disable_services)
+    addon = recipe.freeswitch_active()
+    disable = " ".join(recipe.disable_services + (addon.services if addon else ()))
     masked = " ".join(BOOT_MASKED_UNITS)
     getty = "ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM"
     dropin = '"$1/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"'
@@ -74,8 +116,7 @@ def _hooks(recipe: ImageRecipe) -> list[str]:
     ]
 
 
-def debootstrap(recipe: ImageRecipe, tree: Path, apt_cache: Path, log: Path, step: Step) -> None:
-    apt_cache.mkdir(parents=True, exist_ok=True)
+def mmdebstrap_argv(recipe: ImageRecipe, tree: Path, apt_cache: Path) -> list[str]:
     argv = [
         "mmdebstrap",
         f"--variant={recipe.variant}",
@@ -88,14 +129,38 @@ def debootstrap(recipe: ImageRecipe, tree: Path, apt_cache: Path, log: Path, ste
         f"--setup-hook=sync-in {apt_cache} /var/cache/apt/archives/",
         f"--customize-hook=sync-out /var/cache/apt/archives {apt_cache}",
     ]
-    argv += [f"--customize-hook={hook}" for hook in _hooks(recipe)]
+    argv += [f"--customize-hook={hook}" for hook in _freeswitch_hooks(recipe) + _hooks(recipe)]
     argv += ['--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb', recipe.suite, str(tree), recipe.source()]
+    return argv
+
+
+def mmdebstrap_env(recipe: ImageRecipe) -> dict[str, str]:
+    env = {"SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)}
+    if recipe.freeswitch_source is not None and recipe.freeswitch_source.kind == "signalwire":
+        env[TOKEN_VAR] = recipe.freeswitch_source.token
+    return env
+
+
+def debootstrap(recipe: ImageRecipe, tree: Path, apt_cache: Path, log: Path, step: Step) -> None:
+    apt_cache.mkdir(parents=True, exist_ok=True)
+    argv = mmdebstrap_argv(recipe, tree, apt_cache)
 
     def on_line(line: str) -> None:
         if line.startswith("I: "):
             step(line[3:][:70])
 
-    _run(argv, log, env={"SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)}, on_line=on_line)
+    _run(argv, log, env=mmdebstrap_env(recipe), on_line=on_line)
+
+
+def freeswitch_manifest(recipe: ImageRecipe, tree: Path) -> dict[str, Any]:
+    """Whether the image has FreeSWITCH and where it came from; a source that installed no binary is an error."""
+    addon, source = recipe.freeswitch_active(), recipe.freeswitch_source
+    if addon is None or source is None:
+        return {"included": False}
+    if not (tree / "usr/bin/freeswitch").exists():
+        raise LabctlError(f"the FreeSWITCH add-on ({source.kind}) installed no /usr/bin/freeswitch in the image")
+    where = {"repository": addon.repository} if source.kind == "signalwire" else {}
+    return {"included": True, **source.fingerprint(), **where}
 
 
 def installed_packages(tree: Path) -> list[str]:
@@ -160,6 +225,7 @@ def build(recipe: ImageRecipe, work: Path, apt_cache: Path, step: Step) -> Image
     step("mmdebstrap: resolving and installing packages")
     debootstrap(recipe, tree, apt_cache, log, step)
     packages = installed_packages(tree)
+    freeswitch = freeswitch_manifest(recipe, tree)
     kernel, initrd = boot_files(tree, work)
     step("mke2fs: writing the ext4 filesystem")
     make_ext4(tree, raw, recipe.size_mib, str(uuid.UUID(digest[:32])), log)
@@ -182,6 +248,7 @@ def build(recipe: ImageRecipe, work: Path, apt_cache: Path, step: Step) -> Image
                 "kernel_sha256": sha256_file(kernel),
                 "initrd_sha256": sha256_file(initrd),
                 "built": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "freeswitch": freeswitch,
                 "packages": packages,
             },
             indent=2,

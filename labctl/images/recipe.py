@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,33 @@ BUILDER_VERSION = 1
 """Bumped when the build steps change what they produce."""
 
 REQUIRED = ("suite", "mirror", "kernel", "packages")
-OPTIONAL = ("description", "snapshot", "components", "variant", "size_mib", "disable_services")
+OPTIONAL = ("description", "snapshot", "components", "variant", "size_mib", "disable_services", "freeswitch")
+FREESWITCH_KEYS = ("repository", "keyring", "packages", "services")
+TOKEN_VAR = "LABCTL_SIGNALWIRE_TOKEN"
+DEBS_VAR = "LABCTL_FREESWITCH_DEBS"
+
+
+@dataclass(frozen=True)
+class FreeswitchAddon:
+    """How to add FreeSWITCH, which is in no Debian suite, when the build is given a source for it."""
+
+    repository: str  # SignalWire's apt repository, used with a token
+    keyring: str  # URL of the repository's signing key
+    packages: tuple[str, ...]  # installed from the repository
+    services: tuple[str, ...]  # disabled at boot: the freeswitch role starts FreeSWITCH itself
+
+
+@dataclass(frozen=True)
+class FreeswitchSource:
+    """Where this build takes FreeSWITCH from: SignalWire's repository, or a folder of .deb files."""
+
+    kind: str  # "signalwire" | "local-debs"
+    debs: tuple[tuple[Path, str], ...] = ()  # (file, sha256), sorted by file name
+    token: str = field(default="", repr=False)  # never hashed, logged or written
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the source in the input digest and the manifest: never the token."""
+        return {"source": self.kind, "debs": [{"name": path.name, "sha256": sha} for path, sha in self.debs]}
 
 
 @dataclass(frozen=True)
@@ -33,11 +61,26 @@ class ImageRecipe:
     size_mib: int
     packages: tuple[str, ...]
     disable_services: tuple[str, ...]
+    freeswitch: FreeswitchAddon | None = None
+    freeswitch_source: FreeswitchSource | None = None  # None: built without FreeSWITCH
+
+    def freeswitch_active(self) -> FreeswitchAddon | None:
+        """The add-on when this build includes FreeSWITCH."""
+        return self.freeswitch if self.freeswitch_source is not None else None
 
     def digest(self) -> str:
-        """Hash of every input that shapes the image."""
-        payload = json.dumps({"builder": BUILDER_VERSION, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        """Hash of every input that shapes the image; without a FreeSWITCH source, the same as before add-ons."""
+        addon_fields = ("freeswitch", "freeswitch_source")
+        payload: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in addon_fields}
+        addon = self.freeswitch_active()
+        if addon is not None and self.freeswitch_source is not None:
+            payload["freeswitch"] = {**self.freeswitch_source.fingerprint(), "services": list(addon.services)}
+            if self.freeswitch_source.kind == "signalwire":
+                payload["freeswitch"].update(
+                    repository=addon.repository, keyring=addon.keyring, packages=list(addon.packages)
+                )
+        text = json.dumps({"builder": BUILDER_VERSION, **payload}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def source(self) -> str:
         """The apt source mmdebstrap uses: the snapshot when one is pinned."""
@@ -54,7 +97,51 @@ def known_images() -> list[str]:
     return sorted(p.stem for p in images_dir().glob("*.yaml"))
 
 
-def load_image_recipe(name: str) -> ImageRecipe:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def freeswitch_source(env: Mapping[str, str]) -> FreeswitchSource | None:
+    """The FreeSWITCH source the environment names, if any."""
+    token, debs_dir = env.get(TOKEN_VAR, "").strip(), env.get(DEBS_VAR, "").strip()
+    if token and debs_dir:
+        raise LabctlError(f"set {TOKEN_VAR} or {DEBS_VAR}, not both: each is a source of FreeSWITCH for the image")
+    if token:
+        return FreeswitchSource("signalwire", token=token)
+    if not debs_dir:
+        return None
+    folder = Path(debs_dir).expanduser().resolve()
+    debs = sorted(folder.glob("*.deb"), key=lambda p: p.name) if folder.is_dir() else []
+    if not debs:
+        raise LabctlError(f"{DEBS_VAR}={debs_dir}: no .deb files there (it should name a folder of FreeSWITCH .debs)")
+    return FreeswitchSource("local-debs", debs=tuple((deb, _sha256(deb)) for deb in debs))
+
+
+def _freeswitch_addon(path: Path, line: int, spec: Any) -> FreeswitchAddon:
+    if not isinstance(spec, dict):
+        raise TopologyError([Problem(path, line, "'freeswitch' is a mapping with " + ", ".join(FREESWITCH_KEYS))])
+    problems = [
+        Problem(path, line, unknown("key in 'freeswitch'", k, FREESWITCH_KEYS))
+        for k in spec
+        if k not in FREESWITCH_KEYS
+    ]
+    problems += [Problem(path, line, f"'freeswitch' needs '{k}'") for k in FREESWITCH_KEYS if k not in spec]
+    if problems:
+        raise TopologyError(problems)
+    return FreeswitchAddon(
+        repository=str(spec["repository"]),
+        keyring=str(spec["keyring"]),
+        packages=tuple(str(p) for p in spec["packages"]),
+        services=tuple(str(s) for s in spec["services"]),
+    )
+
+
+def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageRecipe:
+    """The recipe, with the FreeSWITCH source that `env` (the process environment by default) names."""
     path = images_dir() / f"{name}.yaml"
     if not path.exists():
         raise LabctlError(f"no image recipe '{name}' in {images_dir()}{did_you_mean(name, known_images())}")
@@ -68,6 +155,7 @@ def load_image_recipe(name: str) -> ImageRecipe:
     problems += [Problem(path, 1, f"image recipe needs '{k}'") for k in REQUIRED if k not in spec]
     if problems:
         raise TopologyError(problems)
+    addon = _freeswitch_addon(path, doc.line(("freeswitch",)), spec["freeswitch"]) if "freeswitch" in spec else None
     return ImageRecipe(
         name=name,
         description=str(spec.get("description", "")),
@@ -80,4 +168,6 @@ def load_image_recipe(name: str) -> ImageRecipe:
         size_mib=int(spec.get("size_mib", 4096)),
         packages=tuple(str(p) for p in spec["packages"]),
         disable_services=tuple(spec.get("disable_services") or ()),
+        freeswitch=addon,
+        freeswitch_source=freeswitch_source(os.environ if env is None else env) if addon is not None else None,
     )

@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""FreeSWITCH's user directory, read from LDAP: answers mod_xml_curl `directory` requests.
+
+FreeSWITCH posts the lookup as a form (section, user, domain, action, ...). A user is found by uid
+or by telephoneNumber (the extension) with ldapsearch, bound as the SIP servers' service account;
+the answer carries the clear-text SIP password, which digest authentication needs. Anything else
+gets the "not found" document, and an LDAP failure gets HTTP 503, so no answer is ever made up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import subprocess
+import sys
+import urllib.parse
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+NOT_FOUND = b'<document type="freeswitch/xml"><section name="result"><result status="not found"/></section></document>'
+DIAL_STRING = (
+    "{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@${dialed_domain}}"
+    "${sofia_contact(*/${dialed_user}@${dialed_domain})}"
+)
+LDAP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    ldap_url: str
+    bind_dn: str
+    password_file: str
+    people_dn: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class User:
+    uid: str
+    name: str
+    extension: str
+    password: str
+
+
+class DirectoryUnavailable(Exception):
+    """LDAP did not answer; FreeSWITCH should not take that for "no such user"."""
+
+
+def escape_filter(value: str) -> str:
+    """RFC 4515 escaping of a value inside an LDAP filter."""
+    return "".join(f"\\{ord(c):02x}" if c in "\\*()\0" else c for c in value)
+
+
+def parse_ldif(text: str) -> list[dict[str, list[str]]]:
+    """Entries of ldapsearch -LLL output: attribute -> values (base64 values decoded)."""
+    entries: list[dict[str, list[str]]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines: list[str] = []
+        for line in block.split("\n"):
+            if line.startswith(" ") and lines:
+                lines[-1] += line[1:]
+            elif line and not line.startswith("#"):
+                lines.append(line)
+        entry: dict[str, list[str]] = {}
+        for line in lines:
+            attr, sep, value = line.partition(":")
+            if not sep:
+                continue
+            if value.startswith(":"):
+                value = base64.b64decode(value[1:].strip()).decode("utf-8", "replace")
+            else:
+                value = value.strip()
+            entry.setdefault(attr.strip().lower(), []).append(value)
+        if entry:
+            entries.append(entry)
+    return entries
+
+
+def find_user(settings: Settings, key: str) -> User | None:
+    """The LDAP user whose uid or extension is `key`, if any."""
+    wanted = escape_filter(key)
+    argv = [
+        "ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-o", f"nettimeout={LDAP_TIMEOUT:g}",
+        "-H", settings.ldap_url, "-D", settings.bind_dn, "-y", settings.password_file,
+        "-b", settings.people_dn, "-s", "one",
+        f"(&(objectClass=inetOrgPerson)(|(uid={wanted})(telephoneNumber={wanted})))",
+        "uid", "cn", "telephoneNumber", "userPassword",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=LDAP_TIMEOUT + 2)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DirectoryUnavailable(str(exc)) from None
+    if result.returncode == 32:  # noSuchObject: the people OU is not there
+        return None
+    if result.returncode != 0:
+        raise DirectoryUnavailable(f"ldapsearch exited {result.returncode}: {result.stderr.strip()[:200]}")
+    for entry in parse_ldif(result.stdout):
+        uid, password = entry.get("uid", [""])[0], entry.get("userpassword", [""])[0]
+        extensions = entry.get("telephonenumber", [])
+        if uid and password and (key == uid or key in extensions):
+            return User(uid, entry.get("cn", [uid])[0], extensions[0] if extensions else "", password)
+    return None
+
+
+def user_document(domain: str, user: User) -> bytes:
+    document = ET.Element("document", type="freeswitch/xml")
+    section = ET.SubElement(document, "section", name="directory")
+    dom = ET.SubElement(section, "domain", name=domain)
+    ET.SubElement(ET.SubElement(dom, "params"), "param", name="dial-string", value=DIAL_STRING)
+    users = ET.SubElement(ET.SubElement(ET.SubElement(dom, "groups"), "group", name="default"), "users")
+    attrs = {"id": user.uid, **({"number-alias": user.extension} if user.extension else {})}
+    entry = ET.SubElement(users, "user", attrs)
+    ET.SubElement(ET.SubElement(entry, "params"), "param", name="password", value=user.password)
+    variables = ET.SubElement(entry, "variables")
+    for name, value in (
+        ("user_context", "default"),
+        ("effective_caller_id_name", user.name),
+        ("effective_caller_id_number", user.extension or user.uid),
+    ):
+        ET.SubElement(variables, "variable", name=name, value=value)
+    return ET.tostring(document, encoding="unicode").encode()
+
+
+def answer(settings: Settings, params: dict[str, str]) -> tuple[int, bytes, str]:
+    """(HTTP status, body, what to log) for one lookup."""
+    user, domain = params.get("user", "").strip(), params.get("domain", "").strip()
+    if params.get("section") != "directory" or not user:
+        return 200, NOT_FOUND, "not a user lookup"
+    if domain and domain.lower() != settings.domain.lower():
+        return 200, NOT_FOUND, f"{user}@{domain}: not our domain"
+    try:
+        found = find_user(settings, user)
+    except DirectoryUnavailable as exc:
+        return 503, b"", f"{user}: LDAP unavailable: {exc}"
+    if found is None:
+        return 200, NOT_FOUND, f"{user}: not found"
+    return 200, user_document(settings.domain, found), f"{user}: found uid={found.uid}"
+
+
+def handler(settings: Settings) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "labctl-fs-directory"
+
+        def do_GET(self) -> None:
+            self.reply(urllib.parse.urlsplit(self.path).query)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.reply(self.rfile.read(length).decode("utf-8", "replace"))
+
+        def reply(self, form: str) -> None:
+            if urllib.parse.urlsplit(self.path).path.rstrip("/") != "/directory":
+                self.send_error(404)
+                return
+            params = {k: v[0] for k, v in urllib.parse.parse_qs(form, keep_blank_values=True).items()}
+            status, body, note = answer(settings, params)
+            self.log_message("%s %s: %s", params.get("action", "-"), status, note)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--listen", default="127.0.0.1:8040", help="address:port (port 0 picks a free one)")
+    parser.add_argument("--ldap-url", required=True)
+    parser.add_argument("--bind-dn", required=True)
+    parser.add_argument("--password-file", required=True, help="the bind password, for ldapsearch -y")
+    parser.add_argument("--people-dn", required=True)
+    parser.add_argument("--domain", required=True, help="the SIP domain the users belong to")
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+    settings = Settings(args.ldap_url, args.bind_dn, args.password_file, args.people_dn, args.domain)
+    server = ThreadingHTTPServer((host, int(port)), handler(settings))
+    print(f"listening on {host}:{server.server_port}", file=sys.stderr, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

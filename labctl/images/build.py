@@ -27,11 +27,23 @@ from labctl.images.recipe import TOKEN_VAR, ImageRecipe
 SOURCE_DATE_EPOCH = 1700000000  # fixed, so the same inputs give the same timestamps
 BOOT_MASKED_UNITS = (
     # timers and jobs a short-lived lab node never needs
-    "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer", "e2scrub_all.timer", "fstrim.timer",
-    "dpkg-db-backup.timer", "systemd-networkd-wait-online.service", "systemd-pstore.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "man-db.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "dpkg-db-backup.timer",
+    "systemd-networkd-wait-online.service",
+    "systemd-pstore.service",
     # each costs seconds of a single TCG vCPU at boot and serves nothing here
-    "modprobe@drm.service", "modprobe@fuse.service", "modprobe@efi_pstore.service", "modprobe@dm_mod.service",
-    "sys-kernel-debug.mount", "sys-kernel-tracing.mount", "dev-hugepages.mount", "dev-mqueue.mount",
+    "modprobe@drm.service",
+    "modprobe@fuse.service",
+    "modprobe@efi_pstore.service",
+    "modprobe@dm_mod.service",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "dev-hugepages.mount",
+    "dev-mqueue.mount",
 )
 
 FREESWITCH_DEBS_IN_TREE = "/var/cache/labctl-freeswitch"

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from labctl import cancel
 from labctl.backends.base import Backend
 from labctl.compile.plan import LabPlan
 from labctl.demo.checks import check_types, probes_for
@@ -37,7 +38,7 @@ def run_probe(backend: Backend, state: LabState, probe: Probe) -> Result:
             verdict = Verdict(FAIL, str(exc).splitlines()[0])
         if verdict.status != FAIL or time.monotonic() - start + probe.interval > probe.timeout:
             break
-        time.sleep(probe.interval)
+        cancel.sleep(probe.interval)
     return Result(probe.check, probe.subject, verdict.status, verdict.detail, time.monotonic() - start, attempts)
 
 

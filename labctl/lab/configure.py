@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
+from labctl import cancel
 from labctl.backends.base import Backend, FileSpec, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
@@ -61,9 +61,9 @@ def wait_until(
         if time.monotonic() > deadline:
             raise LabctlError(
                 f"node '{node}': timed out after {timeout:.0f} s waiting for {what} "
-                f"(`{shlex.split(command)[0] if command.strip() else command}` ...){': ' + last if last else ''}"
+                f"(`{(command.split() or [''])[0]}` ...){': ' + last if last else ''}"
             )
-        time.sleep(interval)
+        cancel.sleep(interval)
 
 
 def run_parallel(jobs: list[tuple[str, Callable[[], None]]]) -> None:
@@ -71,11 +71,14 @@ def run_parallel(jobs: list[tuple[str, Callable[[], None]]]) -> None:
     if not jobs:
         return
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(jobs))) as pool:
-        futures = [(name, pool.submit(job)) for name, job in jobs]
-        errors = [(name, f.exception()) for name, f in futures if f.exception() is not None]
-    if errors:
-        _, first = errors[0]
-        assert first is not None
+        futures = [pool.submit(job) for _, job in jobs]
+        try:
+            wait(futures)
+        except BaseException:
+            cancel.cancel()  # Ctrl-C: let every worker's wait end now
+            raise
+    first = next((exc for f in futures if (exc := f.exception()) is not None), None)
+    if first is not None:
         raise first
 
 

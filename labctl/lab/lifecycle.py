@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from labctl import cancel
 from labctl.backends.base import Backend, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
@@ -75,6 +76,7 @@ def up(
                 raise
             phase("removing the half-built lab")
             _teardown(backend, plan.lab, state, lambda _n, _m: None)
+            cancel.reset()
             if isinstance(exc, KeyboardInterrupt):
                 raise LabctlError(f"interrupted; lab '{plan.lab}' was removed") from None
             raise

@@ -117,22 +117,28 @@ def _wait_for_domains(lab: str, count: int, timeout: float = 120) -> None:
     raise AssertionError(f"lab {lab} never recorded {count} domains")
 
 
-@pytest.mark.parametrize("how", ["sigkill", "sigint"])
-def test_interrupted_up_leaves_nothing(tmp_path: Path, how: str) -> None:
-    name = f"cut{how[3:]}"
-    topo = write_topology(
-        tmp_path, name, (ROOT / "topologies" / "line.yaml").read_text().replace("name: line", f"name: {name}")
-    )
+@pytest.mark.parametrize(
+    ("how", "domains", "settle"),
+    [("sigkill", 2, 0.0), ("sigint", 2, 0.0), ("sigint", 3, 3.0)],
+    ids=["sigkill-while-creating", "sigint-while-creating", "sigint-while-waiting-for-agents"],
+)
+def test_interrupted_up_leaves_nothing(tmp_path: Path, how: str, domains: int, settle: float) -> None:
+    name = f"cut{how[3:]}{domains}"
+    body = (ROOT / "topologies" / "line.yaml").read_text().replace("name: line", f"name: {name}")
+    topo = write_topology(tmp_path, name, body)
     plan = plan_of(topo)
     labctl("down", name, check=False)
     proc = _start_up(topo)
     try:
-        _wait_for_domains(name, 2)
+        _wait_for_domains(name, domains)
+        time.sleep(settle)
+        sent = time.monotonic()
         proc.send_signal(signal.SIGKILL if how == "sigkill" else signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         if how == "sigint":
             assert proc.returncode == 1, err
             assert "interrupted" in err and "Traceback" not in err
+            assert time.monotonic() - sent < 45, "Ctrl-C must not wait for the longest timeout"
             assert leftovers(plan) == []
         else:
             assert leftovers(plan) != [], "SIGKILL should leave the half-built lab for `down` to clean"

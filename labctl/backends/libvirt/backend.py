@@ -12,6 +12,7 @@ from pathlib import Path
 
 import libvirt
 
+from labctl import cancel
 from labctl.backends.base import ExecResult, FileSpec, Progress
 from labctl.backends.libvirt import daemon, hostnet, kvm
 from labctl.backends.libvirt.agent import GuestAgent
@@ -99,7 +100,7 @@ class LibvirtBackend:
         while time.monotonic() < deadline:
             if agent.ping():
                 return
-            time.sleep(1)
+            cancel.sleep(1)
         tail = _tail(Path(state.nodes[node].console_log), CONSOLE_TAIL_LINES)
         raise LabctlError(
             f"node '{node}' did not answer on its guest agent within {timeout:.0f} s; last console lines:\n{tail}"

@@ -9,6 +9,7 @@ from typing import cast
 
 import pytest
 
+from labctl import cancel
 from labctl.backends.base import Backend, ExecResult
 from labctl.compile.plan import LabPlan
 from labctl.demo import runner
@@ -55,6 +56,7 @@ class FakeBackend:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(runner, "time", fake)
+    monkeypatch.setattr(cancel, "sleep", fake.sleep)
     return fake
 
 

@@ -63,7 +63,7 @@ class Backend(Protocol):
         """Take one attachment down or up."""
 
     def set_netem(self, state: LabState, node: str, interface: str, netem: NetemPlan | None) -> None:
-        """Apply (or clear) delay/jitter/loss on one attachment."""
+        """Apply (or clear) delay/jitter/loss on traffic leaving the node through one interface."""
 
     def node_status(self, state: LabState, node: str) -> str:
         """'running', 'shut off', 'missing', ..."""

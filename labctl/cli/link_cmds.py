@@ -68,7 +68,7 @@ def set_netem(
     loss: Annotated[str | None, typer.Option(help="e.g. 1%")] = None,
     clear: Annotated[bool, typer.Option(help="Remove every impairment.")] = False,
 ) -> None:
-    """Impair traffic towards each end (netem on the host tap)."""
+    """Impair traffic leaving each end (netem inside the nodes)."""
     from labctl.topology.schema import DURATION, PERCENT
 
     for value, pattern, name in ((delay, DURATION, "delay"), (jitter, DURATION, "jitter"), (loss, PERCENT, "loss")):

@@ -17,6 +17,11 @@ class NetemPlan:
     jitter: str | None = None
     loss: str | None = None
 
+    def tc_args(self) -> tuple[str, ...]:
+        """The netem part of a tc command line: delay [jitter] and loss."""
+        delay = ("delay", self.delay, *((self.jitter,) if self.jitter else ())) if self.delay else ()
+        return (*delay, *(("loss", self.loss) if self.loss else ()))
+
 
 @dataclass(frozen=True)
 class Interface:

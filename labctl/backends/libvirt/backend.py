@@ -17,6 +17,7 @@ from labctl.backends.base import ExecResult, FileSpec, Progress
 from labctl.backends.libvirt import daemon, hostnet, kvm
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
+from labctl.backends.netem import netem_argv
 from labctl.compile import naming
 from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
@@ -65,10 +66,6 @@ class LibvirtBackend:
         for node in plan.nodes:
             self._start_node(plan, node, state)
             progress(node.name, "started")
-        for node in plan.nodes:
-            for iface in node.interfaces:
-                if iface.netem is not None:
-                    hostnet.set_netem(iface.tap, iface.netem)
 
     def _start_node(self, plan: LabPlan, node: NodePlan, state: LabState) -> None:
         image = self.images.get(node.image)
@@ -178,7 +175,10 @@ class LibvirtBackend:
         hostnet.set_state(self._interface(state, node, interface).tap, up)
 
     def set_netem(self, state: LabState, node: str, interface: str, netem: NetemPlan | None) -> None:
-        hostnet.set_netem(self._interface(state, node, interface).tap, netem)
+        argv = netem_argv(self._interface(state, node, interface).name, netem)
+        result = self._agent(state, node).exec(argv, timeout=SETUP_TIMEOUT)
+        if netem is not None and not result.ok:
+            raise LabctlError(f"tc netem on '{node}' {interface} failed: {result.stderr.strip()}")
 
     def node_status(self, state: LabState, node: str) -> str:
         try:

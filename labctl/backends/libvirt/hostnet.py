@@ -1,4 +1,4 @@
-"""Host-side networking with pyroute2: lab bridges, tap state, netem.
+"""Host-side networking with pyroute2: lab bridges and tap state.
 
 Bridges carry no IP, STP off, forward delay 0, and never pass through the host's
 iptables (br_netfilter would otherwise let a host firewall drop lab traffic). Each bridge's
@@ -7,12 +7,9 @@ ifalias names its lab, so `down` finds them even without saved state.
 
 from __future__ import annotations
 
-import subprocess
-
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from labctl.compile.plan import NetemPlan
 from labctl.errors import LabctlError
 
 ALIAS_PREFIX = "labctl:"
@@ -87,26 +84,3 @@ def is_up(name: str) -> bool:
         if index is None:
             return False
         return bool(ipr.get_links(index)[0]["flags"] & 1)
-
-
-def netem_argv(device: str, netem: NetemPlan | None) -> list[str]:
-    """The tc command that puts `netem` on `device`, or takes any qdisc off it when None."""
-    if netem is None:
-        return ["tc", "qdisc", "del", "dev", device, "root"]
-    argv = ["tc", "qdisc", "replace", "dev", device, "root", "netem"]
-    if netem.delay:
-        argv += ["delay", netem.delay] + ([netem.jitter] if netem.jitter else [])
-    if netem.loss:
-        argv += ["loss", netem.loss]
-    return argv
-
-
-def set_netem(device: str, netem: NetemPlan | None) -> None:
-    """tc netem on the tap's egress, i.e. on traffic towards the node."""
-    argv = netem_argv(device, netem)
-    if netem is None:
-        subprocess.run(argv, capture_output=True)
-        return
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise LabctlError(f"tc netem on {device} failed: {result.stderr.strip()}")

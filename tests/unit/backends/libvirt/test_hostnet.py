@@ -1,10 +1,11 @@
-"""labctl.backends.libvirt.hostnet: the tc command line for netem (nothing is run here)."""
+"""labctl.backends.netem and hostnet: the tc command line for netem and bridge aliases (nothing is run)."""
 
 from __future__ import annotations
 
 import pytest
 
-from labctl.backends.libvirt.hostnet import bridge_alias, netem_argv
+from labctl.backends.libvirt.hostnet import bridge_alias
+from labctl.backends.netem import netem_argv
 from labctl.compile.plan import NetemPlan
 
 TC_REPLACE = ["tc", "qdisc", "replace", "dev", "lt-1", "root", "netem"]

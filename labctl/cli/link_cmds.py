@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 
 from labctl.backends.libvirt.backend import LibvirtBackend
-from labctl.cli.lab_cmds import require_state
+from labctl.cli.lab_cmds import resolve_node
 from labctl.cli.output import console
 from labctl.compile.plan import NetemPlan
 from labctl.errors import LabctlError
 from labctl.lab.links import attachments
 from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState, running_labs
+from labctl.lab.state import LabState
 
 link_app = typer.Typer(help="Fail and impair links (A B) or LAN attachments (NODE LAN).", no_args_is_help=True)
 First = Annotated[str, typer.Argument(help="A node (or LAB/NODE).")]
@@ -21,17 +21,8 @@ Second = Annotated[str, typer.Argument(help="The node at the other end of a link
 
 
 def _resolve(first: str, second: str) -> tuple[LabState, list[tuple[str, str]]]:
-    if "/" in first:
-        lab, first = first.split("/", 1)
-    else:
-        labs = [lab for lab in running_labs() if first in require_state(lab).nodes]
-        if not labs:
-            raise LabctlError(f"no running lab has a node '{first}'")
-        if len(labs) > 1:
-            raise LabctlError(f"node '{first}' exists in labs {', '.join(labs)}; say LAB/{first}")
-        lab = labs[0]
-    state = require_state(lab)
-    return state, attachments(saved_plan(state), first, second)
+    state, node = resolve_node(first)
+    return state, attachments(saved_plan(state), node, second)
 
 
 def _set_state(first: str, second: str, up: bool) -> None:

@@ -8,7 +8,6 @@ plus the kernel and initrd beside it for direct kernel boot, and a manifest of e
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import shlex
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
-from labctl.images.recipe import TOKEN_VAR, ImageRecipe
+from labctl.images.recipe import TOKEN_VAR, ImageRecipe, sha256_file
 
 SOURCE_DATE_EPOCH = 1700000000  # fixed, so the same inputs give the same timestamps
 BOOT_MASKED_UNITS = (
@@ -218,14 +217,6 @@ def make_ext4(tree: Path, raw: Path, size_mib: int, fs_uuid: str, log: Path) -> 
 
 def to_qcow2(raw: Path, disk: Path, log: Path) -> None:
     _run(["qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", str(raw), str(disk)], log)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build(recipe: ImageRecipe, work: Path, apt_cache: Path, step: Step) -> ImageArtifacts:

@@ -97,7 +97,7 @@ def known_images() -> list[str]:
     return sorted(p.stem for p in images_dir().glob("*.yaml"))
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -118,7 +118,7 @@ def freeswitch_source(env: Mapping[str, str]) -> FreeswitchSource | None:
     debs = sorted(folder.glob("*.deb"), key=lambda p: p.name) if folder.is_dir() else []
     if not debs:
         raise LabctlError(f"{DEBS_VAR}={debs_dir}: no .deb files there (it should name a folder of FreeSWITCH .debs)")
-    return FreeswitchSource("local-debs", debs=tuple((deb, _sha256(deb)) for deb in debs))
+    return FreeswitchSource("local-debs", debs=tuple((deb, sha256_file(deb)) for deb in debs))
 
 
 def _freeswitch_addon(path: Path, line: int, spec: Any) -> FreeswitchAddon:

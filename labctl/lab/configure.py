@@ -66,12 +66,12 @@ def wait_until(
         cancel.sleep(interval)
 
 
-def run_parallel(jobs: list[tuple[str, Callable[[], None]]]) -> None:
+def run_parallel(jobs: list[Callable[[], None]]) -> None:
     """Run jobs at once; raise the first failure (by job order) after all have finished."""
     if not jobs:
         return
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(jobs))) as pool:
-        futures = [pool.submit(job) for _, job in jobs]
+        futures = [pool.submit(job) for job in jobs]
         try:
             wait(futures)
         except BaseException:
@@ -88,12 +88,12 @@ def configure(backend: Backend, plan: LabPlan, state: LabState, progress: Progre
     secrets = lab_secrets(plan.lab, SECRET_NAMES)
     rendered = {node.name: render_node(plan, node, recipes, secrets) for node in plan.nodes}
     for wave in role_order(recipes, roles):
-        jobs: list[tuple[str, Callable[[], None]]] = []
+        jobs: list[Callable[[], None]] = []
         for node in plan.nodes:
             for role in wave:
                 step = rendered[node.name].get(role)
                 if step is not None:
-                    jobs.append((node.name, _bind(backend, state, node.name, step, progress)))
+                    jobs.append(_bind(backend, state, node.name, step, progress))
         run_parallel(jobs)
 
 

@@ -62,7 +62,7 @@ def up(
             phase(f"starting {len(plan.nodes)} nodes ({state.accel.upper()})")
             backend.create(plan, state, progress)
             phase("waiting for guest agents")
-            run_parallel([(n.name, _waiter(backend, state, n.name, progress)) for n in plan.nodes])
+            run_parallel([_waiter(backend, state, n.name, progress) for n in plan.nodes])
             phase("configuring nodes")
             state.phase = "configuring"
             state.save()

@@ -28,4 +28,4 @@ def test_run_parallel_raises_the_first_failure_in_job_order() -> None:
         raise ValueError(message)
 
     with pytest.raises(ValueError, match="first"):
-        run_parallel([("a", lambda: None), ("b", lambda: fail("first")), ("c", lambda: fail("second"))])
+        run_parallel([lambda: None, lambda: fail("first"), lambda: fail("second")])

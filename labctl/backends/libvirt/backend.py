@@ -22,6 +22,7 @@ from labctl.compile import naming
 from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
+from labctl.lab.saved_plan import saved_plan
 from labctl.lab.state import LabState, NodeState
 
 CONSOLE_TAIL_LINES = 15
@@ -161,15 +162,15 @@ class LibvirtBackend:
         _check(agent.exec(["/bin/sh", "-c", script], timeout=SETUP_TIMEOUT), node, "chmod/chown")
 
     def _interface(self, state: LabState, node: str, name: str) -> Interface:
-        plan = state.plan
-        for item in plan["nodes"]:
-            if item["name"] == node:
-                for iface in item["interfaces"]:
-                    if iface["name"] == name or iface["segment"] == name:
-                        return Interface(**{k: v for k, v in iface.items() if k != "netem"})
-                names = ", ".join(i["name"] for i in item["interfaces"])
-                raise LabctlError(f"node '{node}' has no interface '{name}' (it has: {names})")
-        raise LabctlError(f"lab '{state.lab}' has no node '{node}'")
+        try:
+            interfaces = saved_plan(state).node(node).interfaces
+        except KeyError:
+            raise LabctlError(f"lab '{state.lab}' has no node '{node}'") from None
+        for iface in interfaces:
+            if name in (iface.name, iface.segment):
+                return iface
+        names = ", ".join(i.name for i in interfaces)
+        raise LabctlError(f"node '{node}' has no interface '{name}' (it has: {names})")
 
     def set_link(self, state: LabState, node: str, interface: str, up: bool) -> None:
         hostnet.set_state(self._interface(state, node, interface).tap, up)

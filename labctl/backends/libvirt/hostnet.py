@@ -65,22 +65,9 @@ def bridges_of(lab: str) -> list[str]:
         )
 
 
-def exists(name: str) -> bool:
-    with IPRoute() as ipr:
-        return _index(ipr, name) is not None
-
-
 def set_state(name: str, up: bool) -> None:
     with IPRoute() as ipr:
         index = _index(ipr, name)
         if index is None:
             raise LabctlError(f"host interface {name} does not exist (is the lab running?)")
         ipr.link("set", index=index, state="up" if up else "down")
-
-
-def is_up(name: str) -> bool:
-    with IPRoute() as ipr:
-        index = _index(ipr, name)
-        if index is None:
-            return False
-        return bool(ipr.get_links(index)[0]["flags"] & 1)

@@ -100,5 +100,8 @@ def _teardown(backend: Backend, lab: str, state: LabState | None, progress: Prog
 def down(backend: Backend, lab: str, progress: Progress) -> list[str]:
     """Remove everything of `lab`; safe to run again, and after a crash."""
     with lab_lock(lab):
-        state = load_state(lab)
+        try:
+            state = load_state(lab)
+        except LabctlError:
+            state = None  # damaged state: the backend still finds the lab's objects by their labels
         return _teardown(backend, lab, state, progress)

@@ -82,7 +82,7 @@ def load_state(lab: str) -> LabState | None:
         data.pop("format", None)
         return LabState(**data, nodes=nodes)
     except (ValueError, TypeError) as exc:
-        raise LabctlError(f"lab state {path} is damaged ({exc}); `labctl down {lab} --force` removes it") from None
+        raise LabctlError(f"lab state {path} is damaged ({exc}); `labctl down {lab}` removes the lab") from None
 
 
 def running_labs() -> list[str]:

@@ -72,7 +72,7 @@ def test_record_persists_at_once_and_only_once() -> None:
 def test_damaged_state_is_a_clear_error(state_home: Path) -> None:
     (state_home / "ring").mkdir(parents=True)
     (state_home / "ring" / "state.json").write_text("{not json")
-    with pytest.raises(LabctlError, match=r"lab state .*state\.json is damaged .*`labctl down ring --force`"):
+    with pytest.raises(LabctlError, match=r"lab state .*state\.json is damaged .*`labctl down ring` removes the lab"):
         load_state("ring")
     (state_home / "ring" / "state.json").write_text(json.dumps({"lab": "ring", "unexpected": 1}))
     with pytest.raises(LabctlError, match="is damaged"):

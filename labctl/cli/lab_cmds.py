@@ -27,14 +27,9 @@ from labctl.topology.suggest import did_you_mean
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
 
 
-def backend_for(plan: LabPlan | None = None, reporter: PhaseReporter | None = None) -> Backend:
-    """The libvirt backend, with the plan's images built first when a plan is given."""
-    images = {}
-    if plan is not None:
-        reporter = reporter or PhaseReporter()
-        for name in sorted({n.image for n in plan.nodes}):
-            images[name] = build_with_progress(name, reporter)
-    return LibvirtBackend(images)
+def backend_for(plan: LabPlan, reporter: PhaseReporter) -> Backend:
+    """The libvirt backend, with the plan's images built first (only those missing take time)."""
+    return LibvirtBackend({name: build_with_progress(name, reporter) for name in sorted({n.image for n in plan.nodes})})
 
 
 def lab_name(name_or_path: str) -> str:

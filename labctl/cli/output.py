@@ -7,8 +7,10 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a line is never broken at the terminal width (80 columns without a TTY, as in CI),
+# so paths and messages stay whole for people and for scripts; tables still fit the width.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

@@ -21,6 +21,16 @@ def test_validate_ok(cli: Cli) -> None:
     assert run.stdout == f"ok {REPO}/topologies/ospf-dns.yaml: lab 'ospf-dns', 6 nodes, 5 segments\n"
 
 
+def test_validate_never_wraps_a_long_path(cli: Cli, tmp_path: Path) -> None:
+    """Without a terminal Rich assumes 80 columns; a long path must still come out on one line."""
+    folder = tmp_path / ("deep-" * 12)
+    folder.mkdir()
+    (folder / "ospf-dns.yaml").write_text((REPO / "topologies" / "ospf-dns.yaml").read_text())
+    run = cli("validate", str(folder / "ospf-dns.yaml"))
+    assert run.code == 0
+    assert run.stdout == f"ok {folder}/ospf-dns.yaml: lab 'ospf-dns', 6 nodes, 5 segments\n"
+
+
 def test_validate_a_bad_file_prints_one_located_line(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(BAD)
     run = cli("validate", "bad.yaml")

@@ -2,6 +2,11 @@
 
 Every host object is recorded *before* it is created, so `labctl down` can remove exactly
 what exists even when `up` was killed halfway.
+
+The state root and each lab folder are 0700 and every file labctl writes there is created 0600
+(state.json holds the SIP passwords, secrets.json the lab's generated passwords). A lab name
+becomes a path only after it passed the topology's own rule for lab names, and nothing is
+removed unless it resolves to a folder strictly inside the state root.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 from labctl.errors import LabctlError
 from labctl.paths import state_dir
+from labctl.topology.schema import LAB_NAME_MAX, LABEL, NODE_NAME_MAX
 
 STATE_FORMAT = 1
 STATE_FILE = "state.json"
@@ -55,10 +61,7 @@ class LabState:
         return lab_folder(self.lab)
 
     def save(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(self.folder / STATE_FILE)
+        _write_private(_lab_dir(self.lab) / STATE_FILE, json.dumps(asdict(self), indent=2))
 
     def record(self, kind: str, name: str) -> None:
         """Note a resource about to be created, and persist at once."""
@@ -68,8 +71,77 @@ class LabState:
             self.save()
 
 
+def _name_problem(name: str, what: str, limit: int) -> str | None:
+    shown = repr(name if len(name) <= 40 else name[:40] + "...")
+    if not LABEL.fullmatch(name):
+        return f"invalid {what} {shown}: a {what} is a lowercase letter, then lowercase letters, digits or '-'"
+    if len(name) > limit:
+        return f"invalid {what} {shown}: it is {len(name)} characters long; at most {limit} are allowed"
+    return None
+
+
+def is_lab_name(name: str) -> bool:
+    return _name_problem(name, "lab name", LAB_NAME_MAX) is None
+
+
+def check_lab_name(name: str) -> str:
+    """`name` if it is a valid lab name (the topology's rule: a DNS label of at most 16 characters)."""
+    problem = _name_problem(name, "lab name", LAB_NAME_MAX)
+    if problem is not None:
+        raise LabctlError(problem)
+    return name
+
+
+def check_node_name(name: str) -> str:
+    problem = _name_problem(name, "node name", NODE_NAME_MAX)
+    if problem is not None:
+        raise LabctlError(problem)
+    return name
+
+
+def state_root() -> Path:
+    """The state root, created 0700 (and tightened to 0700 if an older labctl left it open)."""
+    return _private_folder(state_dir())
+
+
+def _private_folder(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != 0o700:
+        path.chmod(0o700)
+    return path
+
+
+def _lab_dir(lab: str) -> Path:
+    """The lab's folder, created 0700 inside the 0700 state root."""
+    state_root()
+    return _private_folder(lab_folder(lab))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` atomically into a file that is 0600 from the moment it exists."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+def _inside_root(path: Path) -> Path:
+    """`path` resolved, if it sits strictly inside the state root; anything else is refused."""
+    root = state_dir().resolve()
+    resolved = path.resolve()
+    if resolved == root or root not in resolved.parents:
+        raise LabctlError(f"refusing to touch {path}: it is not a lab folder inside {root}")
+    return resolved
+
+
 def lab_folder(lab: str) -> Path:
-    return state_dir() / lab
+    return state_dir() / check_lab_name(lab)
+
+
+def lab_exists(lab: str) -> bool:
+    return lab_folder(lab).is_dir()
 
 
 def load_state(lab: str) -> LabState | None:
@@ -85,21 +157,36 @@ def load_state(lab: str) -> LabState | None:
         raise LabctlError(f"lab state {path} is damaged ({exc}); `labctl down {lab}` removes the lab") from None
 
 
-def running_labs() -> list[str]:
+def lab_folders() -> list[str]:
+    """Every lab with a folder in the state root, running or half-removed; other names are ignored."""
     root = state_dir()
-    return sorted(p.parent.name for p in root.glob(f"*/{STATE_FILE}")) if root.exists() else []
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if is_lab_name(p.name) and p.is_dir() and not p.is_symlink())
+
+
+def running_labs() -> list[str]:
+    return [lab for lab in lab_folders() if (state_dir() / lab / STATE_FILE).is_file()]
 
 
 def remove_folder(lab: str) -> None:
-    shutil.rmtree(lab_folder(lab), ignore_errors=True)
+    folder = lab_folder(lab)
+    if folder.is_symlink():
+        raise LabctlError(f"refusing to remove {folder}: it is a symbolic link, not a lab folder")
+    if folder.exists():
+        shutil.rmtree(_inside_root(folder), ignore_errors=True)
 
 
 @contextlib.contextmanager
 def lab_lock(lab: str) -> Iterator[None]:
     """One up/down at a time per lab."""
-    root = state_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{lab}.lock", "w") as handle:
+    path = state_root() / f".{check_lab_name(lab)}.lock"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise LabctlError(f"cannot open the lock file {path}: {exc.strerror}") from None
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -109,13 +196,23 @@ def lab_lock(lab: str) -> Iterator[None]:
 
 def lab_secrets(lab: str, names: tuple[str, ...]) -> dict[str, str]:
     """Per-lab generated secrets, kept 0600 in the lab's folder and created on first use."""
-    path = lab_folder(lab) / SECRETS_FILE
-    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    data = read_secrets(lab)
     missing = [n for n in names if n not in data]
     if missing:
         data.update({n: secrets.token_urlsafe(18) for n in missing})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
+        _write_private(_lab_dir(lab) / SECRETS_FILE, json.dumps(data, indent=2))
+    return data
+
+
+def read_secrets(lab: str) -> dict[str, str]:
+    """The lab's secrets as stored (nothing is created)."""
+    path = lab_folder(lab) / SECRETS_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise LabctlError(f"lab secrets {path} are damaged ({exc}); `labctl down {lab}` removes the lab") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise LabctlError(f"lab secrets {path} are damaged (not a mapping of names to strings)")
     return data

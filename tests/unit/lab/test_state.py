@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -14,13 +15,19 @@ from labctl.errors import LabctlError
 from labctl.lab.state import (
     LabState,
     NodeState,
+    check_lab_name,
+    check_node_name,
+    is_lab_name,
     lab_folder,
+    lab_folders,
     lab_lock,
     lab_secrets,
     load_state,
+    read_secrets,
     remove_folder,
     running_labs,
 )
+from labctl.lab.state import _inside_root as inside_root
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -124,3 +131,180 @@ def test_another_process_is_refused_while_the_lock_is_held() -> None:
     assert held.returncode != 0 and "another labctl command is working on lab 'ring'" in held.stderr
     free = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert (free.returncode, free.stdout) == (0, "locked\n")
+
+
+# -- lab names: nothing outside one lab's own folder is ever touched -------------------------
+
+BAD_NAMES = [
+    "",
+    ".",
+    "..",
+    "../x",
+    "a/b",
+    "/etc",
+    "a\0b",
+    "a\nb",
+    "ring\n",
+    "a b",
+    " ring",
+    "Ring",
+    "1ring",
+    "-ring",
+    "ring_1",
+    "rïng",
+    "r" * 17,
+    "r" * 10_000,
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_an_invalid_lab_name_is_refused_everywhere(name: str, state_home: Path) -> None:
+    sample("keep").save()
+    before = sorted(p for p in state_home.parent.rglob("*"))
+    for action in (
+        lambda: lab_folder(name),
+        lambda: load_state(name),
+        lambda: remove_folder(name),
+        lambda: lab_secrets(name, ("x",)),
+        lambda: check_lab_name(name),
+    ):
+        with pytest.raises(LabctlError, match="invalid lab name") as raised:
+            action()
+        assert "\n" not in str(raised.value)
+    with pytest.raises(LabctlError, match="invalid lab name"), lab_lock(name):
+        pass
+    assert sorted(p for p in state_home.parent.rglob("*")) == before
+    assert not is_lab_name(name)
+
+
+@pytest.mark.parametrize("name", ["a", "ring", "ospf-dns", "r1", "a-b-c", "r" * 16])
+def test_valid_lab_names(name: str) -> None:
+    assert is_lab_name(name) and check_lab_name(name) == name
+    assert lab_folder(name).name == name
+
+
+def test_an_overlong_name_says_how_long(state_home: Path) -> None:
+    with pytest.raises(LabctlError, match="it is 17 characters long; at most 16 are allowed"):
+        check_lab_name("r" * 17)
+    with pytest.raises(LabctlError, match=r"invalid lab name 'rrrr.*\.\.\.'") as raised:
+        check_lab_name("r" * 10_000)
+    assert len(str(raised.value)) < 200
+
+
+def test_node_names_follow_the_topology_rule() -> None:
+    assert check_node_name("alice") == "alice"
+    for bad in ("", "..", "a/b", "Alice", "a\n", "n" * 25):
+        with pytest.raises(LabctlError, match="invalid node name"):
+            check_node_name(bad)
+
+
+def test_remove_folder_refuses_a_lab_folder_that_leads_outside_the_root(tmp_path: Path, state_home: Path) -> None:
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "data").write_text("keep me")
+    state_home.mkdir(parents=True)
+    (state_home / "evil").symlink_to(outside)
+    with pytest.raises(LabctlError, match="symbolic link"):
+        remove_folder("evil")
+    assert (outside / "data").read_text() == "keep me"
+    assert running_labs() == [] and lab_folders() == []
+
+
+def test_remove_folder_of_a_missing_lab_is_a_no_op(state_home: Path) -> None:
+    sample("keep").save()
+    remove_folder("gone")
+    assert running_labs() == ["keep"]
+
+
+def test_running_labs_ignores_folders_that_are_not_lab_names(state_home: Path) -> None:
+    sample("good").save()
+    for odd in ("Bad", "with space", "x_y", ".hidden", "r" * 17):
+        (state_home / odd).mkdir()
+        (state_home / odd / "state.json").write_text("{}")
+    (state_home / "file").write_text("not a folder")
+    lab_secrets("half", ("x",))  # a folder without state.json: in lab_folders, not running
+    assert running_labs() == ["good"]
+    assert lab_folders() == ["good", "half"]
+
+
+# -- permissions: 0700 folders, 0600 files from the moment they exist ----------------------
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_state_folders_are_0700_and_files_0600(state_home: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        sample().save()
+        lab_secrets("ring", ("spice_password", "root_password"))
+        with lab_lock("ring"):
+            pass
+    finally:
+        os.umask(umask)
+    assert mode(state_home) == 0o700
+    assert mode(state_home / "ring") == 0o700
+    assert mode(state_home / "ring" / "state.json") == 0o600
+    assert mode(state_home / "ring" / "secrets.json") == 0o600
+    assert mode(state_home / ".ring.lock") == 0o600
+    assert sorted(p.name for p in (state_home / "ring").iterdir()) == ["secrets.json", "state.json"]
+
+
+def test_files_are_never_created_readable_by_others(state_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The modes are given to os.open, not fixed by a chmod afterwards (no window where others can read)."""
+    created: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def spy(path: str | os.PathLike[str], flags: int, mode: int = 0o777, *args: object, **kwargs: object) -> int:
+        if flags & os.O_CREAT:
+            created.append((os.fspath(path), mode))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", spy)
+    sample().save()
+    lab_secrets("ring", ("a",))
+    with lab_lock("ring"):
+        pass
+    assert created and all(m == 0o600 for _, m in created), created
+    names = {Path(p).name for p, _ in created}
+    assert names == {"state.json.tmp", "secrets.json.tmp", ".ring.lock"}
+
+
+def test_an_older_open_state_folder_is_tightened(state_home: Path) -> None:
+    (state_home / "ring").mkdir(parents=True, mode=0o755)
+    state_home.chmod(0o755)
+    (state_home / "ring").chmod(0o755)
+    old = state_home / "ring" / "state.json"
+    old.write_text("{}")
+    old.chmod(0o644)
+    (state_home / "ring" / "secrets.json").write_text('{"a": "b"}')
+    (state_home / "ring" / "secrets.json").chmod(0o644)
+    (state_home / ".ring.lock").write_text("")
+    (state_home / ".ring.lock").chmod(0o644)
+    sample().save()
+    lab_secrets("ring", ("c",))
+    with lab_lock("ring"):
+        pass
+    assert mode(state_home) == mode(state_home / "ring") == 0o700
+    assert mode(old) == mode(state_home / "ring" / "secrets.json") == mode(state_home / ".ring.lock") == 0o600
+    assert lab_secrets("ring", ("a",))["a"] == "b"
+
+
+def test_damaged_secrets_are_a_clear_error(state_home: Path) -> None:
+    (state_home / "ring").mkdir(parents=True)
+    (state_home / "ring" / "secrets.json").write_text("{oops")
+    with pytest.raises(LabctlError, match=r"secrets\.json are damaged"):
+        lab_secrets("ring", ("a",))
+    (state_home / "ring" / "secrets.json").write_text('["a"]')
+    with pytest.raises(LabctlError, match="not a mapping"):
+        read_secrets("ring")
+    assert read_secrets("nothing") == {}
+
+
+def test_the_last_guard_refuses_the_root_and_anything_outside_it(state_home: Path) -> None:
+    state_home.mkdir(parents=True)
+    for path in (state_home, state_home / ".", state_home / "..", state_home / "a" / ".." / "..", Path("/")):
+        with pytest.raises(LabctlError, match="refusing to touch"):
+            inside_root(path)
+    assert inside_root(state_home / "ring") == (state_home / "ring").resolve()

@@ -51,7 +51,7 @@ def run(
     """Run a demo against a running lab. Exit 0 when every check passes, 1 otherwise."""
     from labctl.cli.lab_cmds import require_state
 
-    state = require_state(lab or Path(demo).stem)
+    state = require_state(lab if lab is not None else Path(demo).stem)
     raise typer.Exit(run_demo(LibvirtBackend(), state, demo, as_json, junit))
 
 

@@ -1,7 +1,8 @@
-"""up, down, status, exec, console, ls, reconfigure: the verbs that act on running labs."""
+"""up, down, status, exec, console, ls, reconfigure, secrets: the verbs that act on running labs."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Annotated, Any
@@ -21,7 +22,17 @@ from labctl.errors import LabctlError
 from labctl.lab import lifecycle
 from labctl.lab.configure import configure
 from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState, load_state, running_labs
+from labctl.lab.state import (
+    LabState,
+    check_lab_name,
+    check_node_name,
+    lab_exists,
+    lab_folder,
+    lab_folders,
+    lab_secrets,
+    load_state,
+    running_labs,
+)
 from labctl.topology.suggest import did_you_mean
 
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
@@ -33,20 +44,23 @@ def backend_for(plan: LabPlan, reporter: PhaseReporter) -> Backend:
 
 
 def lab_name(name_or_path: str) -> str:
-    """Accept a lab name or the topology that defines it."""
-    if name_or_path in running_labs() or ("/" not in name_or_path and not name_or_path.endswith((".yaml", ".yml"))):
-        return name_or_path
-    return load(name_or_path).name
+    """Accept a lab name or the topology file that defines it; anything else is refused before use."""
+    if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")):
+        if not os.path.isfile(name_or_path):
+            raise LabctlError(f"{name_or_path!r} is not a lab name, and no topology file has that path")
+        return check_lab_name(load(name_or_path).name)
+    return check_lab_name(name_or_path)
+
+
+def _running_hint(lab: str) -> str:
+    running = running_labs()
+    return did_you_mean(lab, running) or (f" (running: {', '.join(running)})" if running else " (no lab is running)")
 
 
 def require_state(lab: str) -> LabState:
-    state = load_state(lab)
+    state = load_state(check_lab_name(lab))
     if state is None:
-        running = running_labs()
-        hint = did_you_mean(lab, running) or (
-            f" (running: {', '.join(running)})" if running else " (no lab is running)"
-        )
-        raise LabctlError(f"lab '{lab}' is not running{hint}")
+        raise LabctlError(f"lab '{lab}' is not running{_running_hint(lab)}")
     return state
 
 
@@ -54,7 +68,9 @@ def resolve_node(ref: str) -> tuple[LabState, str]:
     """NODE or LAB/NODE -> (state, node)."""
     if "/" in ref:
         lab, node = ref.split("/", 1)
-        return require_state(lab), node
+        check_lab_name(lab)
+        return require_state(lab), check_node_name(node)
+    check_node_name(ref)
     labs = [lab for lab in running_labs() if (s := load_state(lab)) is not None and ref in s.nodes]
     if not labs:
         raise LabctlError(f"no running lab has a node '{ref}'")
@@ -89,17 +105,37 @@ def up(
 
 
 def down(
-    lab: LabArg,
+    lab: Annotated[str | None, typer.Argument(help="Lab name (or its topology path).", show_default=False)] = None,
+    every: Annotated[bool, typer.Option("--all", help="Remove every lab in the state folder.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Remove every VM, bridge, overlay and state file of a lab (safe to repeat, works after a crash)."""
-    name = lab_name(lab)
+    if every == (lab is not None):
+        raise typer.BadParameter("give a LAB or --all, not both" if every else "give a LAB, or --all for every lab")
+    names = lab_folders() if every else [lab_name(lab or "")]
+    backend = LibvirtBackend()
     reporter = PhaseReporter(quiet=as_json)
-    removed = lifecycle.down(LibvirtBackend(), name, reporter.event)
+    results = []
+    for name in names:
+        existed = lab_exists(name)
+        removed = lifecycle.down(backend, name, reporter.event)
+        if not (existed or removed or every):
+            raise LabctlError(f"lab '{name}' does not exist{_running_hint(name)}")
+        if existed:
+            removed.append(f"state folder {lab_folder(name)}")
+        results.append({"lab": name, "removed": removed})
+        if not as_json:
+            console.print(
+                f"lab {name}: removed {len(removed)} object{'s' if len(removed) != 1 else ''}"
+                if removed
+                else f"lab {name}: nothing left to remove",
+                highlight=False,
+                markup=False,
+            )
     if as_json:
-        print_json({"lab": name, "removed": removed})
-    else:
-        console.print(f"lab {name}: removed {len(removed)} objects" if removed else f"lab {name}: nothing to remove")
+        print_json(results if every else results[0])
+    elif every and not names:
+        console.print("no lab to remove")
 
 
 def status_data(state: LabState, backend: Backend) -> dict[str, Any]:
@@ -114,10 +150,18 @@ def status_data(state: LabState, backend: Backend) -> dict[str, Any]:
                 "address": node["address"],
                 "interfaces": {i["name"]: i["address"] for i in node["interfaces"]},
                 "spice": f"spice://127.0.0.1:{info.spice_port}" if info and info.spice_port else None,
+                "console": f"labctl console {state.lab}/{node['name']}",
                 "domain": info.domain if info else None,
             }
         )
-    return {"lab": state.lab, "phase": state.phase, "accel": state.accel, "topology": state.topology, "nodes": nodes}
+    return {
+        "lab": state.lab,
+        "phase": state.phase,
+        "accel": state.accel,
+        "topology": state.topology,
+        "nodes": nodes,
+        "password": f"labctl secrets {state.lab}",
+    }
 
 
 def show_status(state: LabState, backend: Backend) -> None:
@@ -143,6 +187,13 @@ def show_status(state: LabState, backend: Backend) -> None:
             node["spice"] or "-",
         )
     console.print(table)
+    console.print(
+        f"connect: a SPICE viewer to the node's spice:// URI (e.g. remote-viewer spice://127.0.0.1:PORT) with the "
+        f"lab's password, shown by `{data['password']}` (root only); serial console: `labctl console "
+        f"{data['lab']}/NODE`",
+        highlight=False,
+        markup=False,
+    )
 
 
 def status(
@@ -150,12 +201,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per node: state, addresses and SPICE port."""
-    labs = [lab_name(lab)] if lab else running_labs()
+    labs = [lab_name(lab)] if lab is not None else running_labs()
     backend = LibvirtBackend()
     states = [require_state(name) for name in labs]
     if as_json:
         data = [status_data(s, backend) for s in states]
-        print_json(data[0] if lab else data)
+        print_json(data[0] if lab is not None else data)
         return
     if not states:
         console.print("no lab is running")
@@ -227,6 +278,22 @@ def reconfigure(lab: LabArg) -> None:
     reporter.phase(f"lab {state.lab} reconfigured")
 
 
+def secrets(
+    lab: LabArg,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print a lab's passwords (SPICE, root in every node, LDAP...); root only."""
+    if os.geteuid() != 0:
+        raise LabctlError("`labctl secrets` prints the lab's passwords and is for root only; run it with sudo")
+    state = require_state(lab_name(lab))
+    data = lab_secrets(state.lab, ("spice_password", "root_password"))
+    if as_json:
+        print_json({"lab": state.lab, "secrets": dict(sorted(data.items()))})
+        return
+    for name, value in sorted(data.items()):
+        console.print(f"{name:<16} {value}", highlight=False, markup=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(down)
@@ -235,3 +302,4 @@ def register(app: typer.Typer) -> None:
     app.command("exec", context_settings={"allow_interspersed_args": False})(exec_cmd)
     app.command("console")(console_cmd)
     app.command()(reconfigure)
+    app.command()(secrets)

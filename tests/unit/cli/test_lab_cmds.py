@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from labctl.lab.state import LabState
+import json
+import os
+import stat
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from labctl.cli import demo_cmds, lab_cmds, link_cmds
+from labctl.lab.state import LabState, NodeState, lab_secrets, running_labs
 from tests.unit.cli.conftest import Cli
 
 
@@ -46,3 +55,252 @@ def test_exec_on_a_node_no_lab_has(cli: Cli) -> None:
     assert run.stderr == "error: no running lab has a node 'h1'\n"
     other = cli("exec", "ring/h1", "--", "true")
     assert other.stderr == "error: lab 'ring' is not running (no lab is running)\n"
+
+
+# -- lab names are validated before anything is touched --------------------------------------
+
+BAD_NAMES = ["", ".", "..", "../x", "a/b", "../../etc", "Ring", "a b", "a\nb", "ring\n", "x" * 17, "x" * 5000]
+
+
+class FakeBackend:
+    """What the lab verbs ask of a backend, with the host objects of each lab in a dict."""
+
+    objects: ClassVar[dict[str, list[str]]] = {}
+    destroyed: ClassVar[list[str]] = []
+
+    def __init__(self, images: object = None) -> None:
+        pass
+
+    def destroy(self, lab: str, state: LabState | None, progress: object) -> list[str]:
+        FakeBackend.destroyed.append(lab)
+        return FakeBackend.objects.pop(lab, [])
+
+    def node_status(self, state: LabState, node: str) -> str:
+        return "running"
+
+
+@pytest.fixture
+def backend(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
+    FakeBackend.objects = {}
+    FakeBackend.destroyed = []
+    monkeypatch.setattr(lab_cmds, "LibvirtBackend", FakeBackend)
+    monkeypatch.setattr(demo_cmds, "LibvirtBackend", FakeBackend)
+    monkeypatch.setattr(link_cmds, "LibvirtBackend", FakeBackend)
+    return FakeBackend
+
+
+def running(lab: str, nodes: tuple[str, ...] = ("r1",)) -> LabState:
+    plan = {
+        "nodes": [
+            {"name": n, "roles": ["router"], "address": "10.0.0.1", "interfaces": [{"name": "eth1", "address": "x"}]}
+            for n in nodes
+        ]
+    }
+    state = LabState(
+        lab=lab,
+        backend="libvirt",
+        topology="t",
+        plan=plan,
+        accel="tcg",
+        phase="up",
+        nodes={n: NodeState(f"labctl_{lab}_{n}", "o", "c", spice_port=5900 + i) for i, n in enumerate(nodes)},
+    )
+    state.save()
+    return state
+
+
+def snapshot(root: Path) -> list[tuple[str, bytes]]:
+    return sorted((str(p), p.read_bytes() if p.is_file() else b"") for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_down_of_an_invalid_name_deletes_nothing(
+    name: str, cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    running("keep")
+    lab_secrets("keep", ("spice_password",))
+    (private_dirs / "precious").write_text("mine")
+    (private_dirs / "state" / "precious").write_text("mine too")
+    before = snapshot(private_dirs)
+    run = cli("down", name)
+    assert run.code == 1
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: ")
+    assert "is not a lab name" in run.stderr or "invalid lab name" in run.stderr
+    assert snapshot(private_dirs) == before
+    assert backend.destroyed == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "{}"),
+        ("status", "{}", "--json"),
+        ("reconfigure", "{}"),
+        ("secrets", "{}"),
+        ("exec", "{}/r1", "--", "true"),
+        ("console", "{}/r1"),
+        ("link", "down", "{}/r1", "r2"),
+        ("link", "set", "{}/r1", "r2", "--loss", "1%"),
+        ("demo", "run", "ospf-dns", "--lab", "{}"),
+    ],
+)
+@pytest.mark.parametrize("name", ["", "..", "Ring", "a b", "ring\n", "x" * 17])
+def test_every_verb_that_takes_a_lab_validates_it(
+    args: tuple[str, ...], name: str, cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    running("ring")
+    before = snapshot(private_dirs)
+    run = cli(*(a.replace("{}", name) for a in args))
+    assert run.code == 1, run
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "invalid lab name" in run.stderr, run.stderr
+    assert snapshot(private_dirs) == before
+
+
+@pytest.mark.parametrize("ref", ["ring/", "ring/..", "ring/R1", "ring/a b", "../r1", "R1"])
+def test_node_references_are_validated(ref: str, cli: Cli, backend: type[FakeBackend]) -> None:
+    running("ring")
+    run = cli("exec", ref, "--", "true")
+    assert run.code == 1
+    assert run.stderr.count("\n") == 1
+    assert "invalid node name" in run.stderr or "invalid lab name" in run.stderr
+
+
+def test_down_of_a_lab_that_does_not_exist_says_so(cli: Cli, backend: type[FakeBackend]) -> None:
+    run = cli("down", "ghost")
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == "error: lab 'ghost' does not exist (no lab is running)\n"
+    running("ring")
+    typo = cli("down", "rign", "--json")
+    assert (typo.code, typo.stdout) == (1, "")
+    assert typo.stderr == "error: lab 'rign' does not exist (did you mean 'ring'?)\n"
+    other = cli("down", "zzz")
+    assert other.stderr == "error: lab 'zzz' does not exist (running: ring)\n"
+    assert running_labs() == ["ring"]
+
+
+def test_down_removes_a_lab_the_backend_still_finds_without_state(cli: Cli, backend: type[FakeBackend]) -> None:
+    backend.objects = {"orphan": ["domain labctl_orphan_a", "bridge lb-1"]}
+    run = cli("down", "orphan")
+    assert run.code == 0
+    assert run.stdout == "lab orphan: removed 2 objects\n"
+
+
+def test_down_removes_a_running_lab_and_only_it(cli: Cli, backend: type[FakeBackend], private_dirs: Path) -> None:
+    running("ring")
+    running("keep")
+    backend.objects = {"ring": ["domain labctl_ring_r1"]}
+    run = cli("down", "ring", "--json")
+    assert run.code == 0
+    data = json.loads(run.stdout)
+    assert data["lab"] == "ring"
+    assert data["removed"] == ["domain labctl_ring_r1", f"state folder {private_dirs / 'state' / 'labctl' / 'ring'}"]
+    assert running_labs() == ["keep"]
+    again = cli("down", "ring")
+    assert again.code == 1 and "does not exist" in again.stderr
+
+
+def test_down_after_a_damaged_state_still_cleans_up(cli: Cli, backend: type[FakeBackend], private_dirs: Path) -> None:
+    folder = private_dirs / "state" / "labctl" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text("{not json")
+    run = cli("down", "broken")
+    assert run.code == 0, run.stderr
+    assert run.stdout == "lab broken: removed 1 object\n"
+    assert not folder.exists()
+
+
+def test_down_all_removes_every_lab_and_nothing_else(cli: Cli, backend: type[FakeBackend], private_dirs: Path) -> None:
+    running("a")
+    running("b")
+    lab_secrets("half", ("x",))  # a half-removed lab: a folder without state
+    root = private_dirs / "state" / "labctl"
+    (root / "Not-a-lab").mkdir()
+    (root / "Not-a-lab" / "keep").write_text("x")
+    backend.objects = {"a": ["domain labctl_a_r1"]}
+    run = cli("down", "--all", "--json")
+    assert run.code == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert [d["lab"] for d in data] == ["a", "b", "half"]
+    assert data[0]["removed"][0] == "domain labctl_a_r1"
+    assert backend.destroyed == ["a", "b", "half"]
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == ["Not-a-lab"]
+    assert cli("down", "--all").stdout == "no lab to remove\n"
+    assert cli("down", "--all", "--json").stdout == "[]\n"
+
+
+def test_down_needs_a_lab_or_all_but_not_both(cli: Cli, backend: type[FakeBackend]) -> None:
+    assert cli("down").code == 2
+    both = cli("down", "ring", "--all")
+    assert both.code == 2 and "not both" in both.stderr
+    assert backend.destroyed == []
+
+
+def test_ls_ignores_folders_that_are_not_labs(cli: Cli, private_dirs: Path) -> None:
+    running("ring")
+    root = private_dirs / "state" / "labctl"
+    for odd in ("Bad", "a b", "x_y"):
+        (root / odd).mkdir()
+        (root / odd / "state.json").write_text("{}")
+    assert [row["lab"] for row in json.loads(cli("ls", "--json").stdout)] == ["ring"]
+
+
+# -- how to connect, and the root-only secrets command ----------------------------------------
+
+
+def test_status_says_how_to_connect(cli: Cli, backend: type[FakeBackend]) -> None:
+    running("ring", ("r1", "r2"))
+    run = cli("status", "ring")
+    assert run.code == 0, run.stderr
+    assert "spice://127.0.0.1:5900" in run.stdout and "spice://127.0.0.1:5901" in run.stdout
+    assert "`labctl secrets ring`" in run.stdout and "`labctl console ring/NODE`" in run.stdout
+    data = json.loads(cli("status", "ring", "--json").stdout)
+    assert data["password"] == "labctl secrets ring"
+    assert [(n["spice"], n["console"]) for n in data["nodes"]] == [
+        ("spice://127.0.0.1:5900", "labctl console ring/r1"),
+        ("spice://127.0.0.1:5901", "labctl console ring/r2"),
+    ]
+
+
+def test_status_of_an_empty_name_is_not_every_lab(cli: Cli, backend: type[FakeBackend]) -> None:
+    running("ring")
+    run = cli("status", "", "--json")
+    assert (run.code, run.stdout) == (1, "")
+    assert "invalid lab name ''" in run.stderr
+
+
+def test_secrets_prints_the_lab_passwords_to_root(cli: Cli, backend: type[FakeBackend], private_dirs: Path) -> None:
+    running("ring")
+    stored = lab_secrets("ring", ("ldap_admin",))
+    run = cli("secrets", "ring", "--json")
+    assert run.code == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["lab"] == "ring"
+    assert set(data["secrets"]) == {"ldap_admin", "root_password", "spice_password"}
+    assert data["secrets"]["ldap_admin"] == stored["ldap_admin"]
+    assert lab_secrets("ring", ("spice_password", "root_password")) == data["secrets"]  # both sides agree
+    table = cli("secrets", "ring")
+    assert table.code == 0
+    assert f"spice_password   {data['secrets']['spice_password']}\n" in table.stdout
+    path = private_dirs / "state" / "labctl" / "ring" / "secrets.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_secrets_refuses_anyone_but_root(
+    cli: Cli, backend: type[FakeBackend], monkeypatch: pytest.MonkeyPatch, private_dirs: Path
+) -> None:
+    running("ring")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    before = snapshot(private_dirs)
+    run = cli("secrets", "ring")
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == ("error: `labctl secrets` prints the lab's passwords and is for root only; run it with sudo\n")
+    assert snapshot(private_dirs) == before
+
+
+def test_secrets_of_a_lab_that_is_not_running(cli: Cli, backend: type[FakeBackend], private_dirs: Path) -> None:
+    run = cli("secrets", "ghost")
+    assert run.code == 1
+    assert run.stderr == "error: lab 'ghost' is not running (no lab is running)\n"
+    assert not (private_dirs / "state" / "labctl" / "ghost").exists()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from labctl.cli.output import console, err_console
@@ -20,6 +22,20 @@ from labctl.topology.model import Topology
 from labctl.topology.schema import load_topology
 
 TopologyArg = Annotated[str, typer.Argument(help="Topology name (topologies/NAME.yaml) or path.")]
+REDACTED = "********"
+
+
+def is_secret_key(key: str) -> bool:
+    return key.lower().endswith(("password", "secret", "passwd", "token"))
+
+
+def redact(value: Any) -> Any:
+    """A copy of a plan's dict with every secret value (SIP passwords...) replaced by REDACTED."""
+    if isinstance(value, dict):
+        return {k: REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
 
 
 def load(name_or_path: str) -> Topology:
@@ -43,11 +59,14 @@ def validate(topology: TopologyArg) -> None:
 def plan(
     topology: TopologyArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full plan as JSON.")] = False,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help=f"Print passwords instead of {REDACTED}.")
+    ] = False,
 ) -> None:
-    """Show what `up` would build: nodes, addresses, bridges."""
+    """Show what `up` would build: nodes, addresses, bridges, SIP accounts (passwords redacted)."""
     lab = load_plan(topology)
     if as_json:
-        print(lab.to_json(), end="")
+        print(lab.to_json() if show_secrets else json.dumps(redact(lab.to_dict()), indent=2) + "\n", end="")
         return
     console.print(f"[bold]{lab.lab}[/bold] ({lab.domain}) {lab.description}")
     nodes = Table("node", "roles", "address", "interfaces", "memory", title="nodes")
@@ -59,6 +78,13 @@ def plan(
     for bridge in lab.bridges:
         bridges.add_row(bridge.segment, bridge.kind, bridge.subnet, bridge.name, ", ".join(bridge.members))
     console.print(bridges)
+    if lab.sip is not None and lab.sip.accounts:
+        accounts = Table("user", "extension", "password", title=f"SIP accounts ({lab.sip.domain})")
+        for account in lab.sip.accounts:
+            accounts.add_row(
+                escape(account.user), account.extension, escape(account.password) if show_secrets else REDACTED
+            )
+        console.print(accounts)
 
 
 def graph(

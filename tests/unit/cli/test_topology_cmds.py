@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from labctl.cli.topology_cmds import redact
 from tests.unit.cli.conftest import REPO, Cli
 
 BAD = "name: bad\nnodes:\n  a: {memory: 0}\n"
@@ -112,3 +113,51 @@ def test_list_marks_an_invalid_topology_instead_of_failing(
     assert run.code == 0
     assert "bad" in run.stdout and "invalid" in run.stdout and "memory (MiB) must be at least 1" in run.stdout
     assert "line" in run.stdout and "3 nodes" in run.stdout
+
+
+def test_plan_json_redacts_every_sip_password(cli: Cli) -> None:
+    run = cli("plan", "voip-demo", "--json")
+    assert run.code == 0
+    plan = json.loads(run.stdout)
+    assert "secret-1" not in run.stdout
+    assert {a["password"] for a in plan["sip"]["accounts"]} == {"********"}
+    phones = [n["phone"] for n in plan["nodes"] if n["phone"]]
+    assert phones and {p["password"] for p in phones} == {"********"}
+    assert {a["user"] for a in plan["sip"]["accounts"]} == {"alice", "bob", "carol", "dave"}
+
+
+def test_plan_json_shows_the_passwords_only_when_asked(cli: Cli) -> None:
+    run = cli("plan", "voip-demo", "--json", "--show-secrets")
+    assert run.code == 0
+    plan = json.loads(run.stdout)
+    assert "********" not in run.stdout
+    assert {a["user"]: a["password"] for a in plan["sip"]["accounts"]}["alice"] == "alice-secret-1"
+    assert plan_json("voip-demo", "--json", "--show-secrets").decode() == run.stdout
+
+
+def test_plan_table_lists_sip_accounts_with_redacted_passwords(cli: Cli) -> None:
+    run = cli("plan", "voip-demo")
+    assert run.code == 0
+    assert "SIP accounts" in run.stdout and "alice" in run.stdout and "1001" in run.stdout
+    assert "secret" not in run.stdout and "********" in run.stdout
+    shown = cli("plan", "voip-demo", "--show-secrets")
+    assert "alice-secret-1" in shown.stdout and "********" not in shown.stdout
+
+
+def test_plan_redacts_a_password_of_any_topology(cli: Cli, tmp_path: Path) -> None:
+    text = (REPO / "topologies" / "voip-demo.yaml").read_text().replace("alice-secret-1", "Zq9-distinctive")
+    (tmp_path / "t.yaml").write_text(text)
+    for args in ((), ("--json",)):
+        run = cli("plan", "t.yaml", *args)
+        assert run.code == 0, run.stderr
+        assert "Zq9" not in run.stdout and "********" in run.stdout
+        assert "Zq9-distinctive" in cli("plan", "t.yaml", *args, "--show-secrets").stdout
+
+
+def test_redact_walks_every_level() -> None:
+    data = {"a": [{"password": "p", "x": {"ldap_password": "q", "spice_secret": 1}}], "password_hint": "ok"}
+    assert redact(data) == {
+        "a": [{"password": "********", "x": {"ldap_password": "********", "spice_secret": "********"}}],
+        "password_hint": "ok",
+    }
+    assert redact([]) == [] and redact(None) is None and redact("password") == "password"

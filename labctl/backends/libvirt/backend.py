@@ -83,6 +83,7 @@ class LibvirtBackend:
         state.nodes[node.name] = node_state
         state.record("domains", name)
         _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
+        os.chmod(node_state.overlay, 0o600)  # the node's disk: its secrets, readable by no other user
         boot = BootFiles(str(image.kernel), str(image.initrd), node_state.overlay, node_state.console_log)
         xml = domain_xml(plan.lab, name, node, boot, state.accel, run_as_root=os.geteuid() == 0)
         try:

@@ -1,0 +1,47 @@
+"""LibvirtBackend._start_node: a node's overlay (its whole disk) is readable by its owner only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from labctl.backends.libvirt.backend import LibvirtBackend
+from labctl.compile.plan import LabPlan
+from labctl.images import ImageArtifacts
+from labctl.lab.state import LabState
+
+
+class FakeDomain:
+    def XMLDesc(self, flags: int) -> str:
+        return "<domain/>"
+
+
+class FakeConn:
+    def createXML(self, xml: str, flags: int) -> FakeDomain:
+        return FakeDomain()
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
+def test_the_overlay_is_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: Callable[[str], LabPlan]) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    base = tmp_path / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
+    lab = plan("name: t\nnodes:\n  h1: {}\n")
+    image = ImageArtifacts("debian12-lab", "d", base, tmp_path / "k", tmp_path / "i", tmp_path / "m")
+    backend = LibvirtBackend({"debian12-lab": image})
+    backend._conn = FakeConn()
+    state = LabState(lab="t", backend="libvirt", topology="t", plan=lab.to_dict(), accel="tcg")
+    umask = os.umask(0o022)
+    try:
+        backend._start_node(lab, lab.nodes[0], state)
+    finally:
+        os.umask(umask)
+    overlay = Path(state.nodes["h1"].overlay)
+    assert overlay.is_file() and stat.S_IMODE(overlay.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "state" / "labctl" / "t").stat().st_mode) == 0o700

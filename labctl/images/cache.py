@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,14 +15,48 @@ from labctl.images import ImageArtifacts
 from labctl.images.build import Step, build
 from labctl.images.recipe import ImageRecipe, load_image_recipe
 from labctl.paths import cache_dir
+from labctl.topology.schema import LABEL
+from labctl.topology.suggest import did_you_mean
+
+IMAGE_NAME_MAX = 64
 
 
 def images_root() -> Path:
     return cache_dir() / "images"
 
 
+def check_image_name(name: str) -> str:
+    """Image names become folder names in the cache: the same rule as lab and node names."""
+    if not LABEL.fullmatch(name) or len(name) > IMAGE_NAME_MAX:
+        shown = repr(name if len(name) <= 40 else name[:40] + "...")
+        raise LabctlError(
+            f"invalid image name {shown}: a lowercase letter, then lowercase letters, digits or '-' "
+            f"(at most {IMAGE_NAME_MAX})"
+        )
+    return name
+
+
 def _folder(recipe: ImageRecipe) -> Path:
-    return images_root() / f"{recipe.name}-{recipe.digest()[:12]}"
+    return images_root() / f"{check_image_name(recipe.name)}-{recipe.digest()[:12]}"
+
+
+def _remove(folder: Path) -> None:
+    """rmtree, only for a folder strictly inside the image cache."""
+    root = images_root().resolve()
+    if folder.is_symlink() or folder.resolve().parent != root:
+        raise LabctlError(f"refusing to remove {folder}: it is not an image folder in {root}")
+    shutil.rmtree(folder)
+
+
+@contextlib.contextmanager
+def _build_lock(wait: bool) -> Iterator[None]:
+    images_root().mkdir(parents=True, exist_ok=True)
+    with open(images_root() / ".build.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise LabctlError("an image is being built right now; try again when it is done") from None
+        yield
 
 
 def _artifacts(name: str, folder: Path) -> ImageArtifacts:
@@ -37,21 +73,20 @@ def _artifacts(name: str, folder: Path) -> ImageArtifacts:
 
 def find_image(name: str) -> ImageArtifacts | None:
     """The cached build of the recipe's current inputs, if any."""
-    folder = _folder(load_image_recipe(name))
+    folder = _folder(load_image_recipe(check_image_name(name)))
     return _artifacts(name, folder) if (folder / "manifest.json").exists() else None
 
 
 def ensure_image(name: str, step: Step, rebuild: bool = False) -> tuple[ImageArtifacts, bool]:
     """(artifacts, built_now): build only when the inputs changed or `rebuild` asks."""
-    recipe = load_image_recipe(name)
+    recipe = load_image_recipe(check_image_name(name))
     folder = _folder(recipe)
-    images_root().mkdir(parents=True, exist_ok=True)
-    with open(images_root() / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _build_lock(wait=True):
         if (folder / "manifest.json").exists() and not rebuild:
             return _artifacts(name, folder), False
         work = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(work, ignore_errors=True)
+        if work.exists():
+            _remove(work)
         work.mkdir(parents=True)
         try:
             build(recipe, work, cache_dir() / "apt-archives", step)
@@ -59,7 +94,8 @@ def ensure_image(name: str, step: Step, rebuild: bool = False) -> tuple[ImageArt
             shutil.rmtree(work / "tree", ignore_errors=True)
             (work / "root.raw").unlink(missing_ok=True)
             raise
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            _remove(folder)
         work.rename(folder)
         return _artifacts(name, folder), True
 
@@ -90,12 +126,23 @@ def list_images() -> list[CachedImage]:
 
 
 def remove_images(name: str | None, stale_only: bool) -> list[Path]:
+    """Remove cached builds (all, or `name`'s) and leftovers of failed builds; never a build in progress."""
+    if name is not None:
+        check_image_name(name)
     removed = []
-    for image in list_images():
-        if (name is None or image.name == name) and not (stale_only and image.current):
-            shutil.rmtree(image.folder)
-            removed.append(image.folder)
-    for partial in images_root().glob("*.partial") if images_root().exists() else []:
-        shutil.rmtree(partial)
-        removed.append(partial)
+    with _build_lock(wait=False):
+        images = list_images()
+        partials = sorted(images_root().glob(f"{name or ''}*.partial"))
+        partials = [p for p in partials if name is None or p.name.rsplit("-", 1)[0] == name]
+        if name is not None and not partials and name not in {i.name for i in images}:
+            known = sorted({i.name for i in images})
+            hint = did_you_mean(name, known) or (f" (cached: {', '.join(known)})" if known else " (the cache is empty)")
+            raise LabctlError(f"no cached image named '{name}'{hint}")
+        for image in images:
+            if (name is None or image.name == name) and not (stale_only and image.current):
+                _remove(image.folder)
+                removed.append(image.folder)
+        for partial in partials:
+            _remove(partial)
+            removed.append(partial)
     return removed

@@ -152,8 +152,10 @@ def load_state(lab: str) -> LabState | None:
         data = json.loads(path.read_text())
         nodes = {name: NodeState(**node) for name, node in data.pop("nodes", {}).items()}
         data.pop("format", None)
+        if data.get("lab") != lab:
+            raise ValueError(f"it names lab {data.get('lab')!r}")
         return LabState(**data, nodes=nodes)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise LabctlError(f"lab state {path} is damaged ({exc}); `labctl down {lab}` removes the lab") from None
 
 

@@ -308,3 +308,19 @@ def test_the_last_guard_refuses_the_root_and_anything_outside_it(state_home: Pat
         with pytest.raises(LabctlError, match="refusing to touch"):
             inside_root(path)
     assert inside_root(state_home / "ring") == (state_home / "ring").resolve()
+
+
+def test_a_state_that_names_another_lab_is_damaged(state_home: Path) -> None:
+    """state.save() writes to the folder of state.lab: a state naming '../x' must never be loaded."""
+    sample("ring").save()
+    path = state_home / "ring" / "state.json"
+    for other in ("../x", "other", ""):
+        data = json.loads(path.read_text())
+        data["lab"] = other
+        path.write_text(json.dumps(data))
+        with pytest.raises(LabctlError, match=r"is damaged \(it names lab"):
+            load_state("ring")
+    for garbage in ("[]", '"x"', "null", "{}"):
+        path.write_text(garbage)
+        with pytest.raises(LabctlError, match="is damaged"):
+            load_state("ring")

@@ -105,7 +105,7 @@ def up(
 
 
 def down(
-    lab: Annotated[str | None, typer.Argument(help="Lab name (or its topology path).", show_default=False)] = None,
+    lab: Annotated[str | None, typer.Argument(help="Lab name (or its topology path).", metavar="LAB")] = None,
     every: Annotated[bool, typer.Option("--all", help="Remove every lab in the state folder.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -160,7 +160,7 @@ def status_data(state: LabState, backend: Backend) -> dict[str, Any]:
         "accel": state.accel,
         "topology": state.topology,
         "nodes": nodes,
-        "password": f"labctl secrets {state.lab}",
+        "password_shown_by": f"labctl secrets {state.lab}",
     }
 
 
@@ -189,7 +189,7 @@ def show_status(state: LabState, backend: Backend) -> None:
     console.print(table)
     console.print(
         f"connect: a SPICE viewer to the node's spice:// URI (e.g. remote-viewer spice://127.0.0.1:PORT) with the "
-        f"lab's password, shown by `{data['password']}` (root only); serial console: `labctl console "
+        f"lab's password, shown by `{data['password_shown_by']}` (root only); serial console: `labctl console "
         f"{data['lab']}/NODE`",
         highlight=False,
         markup=False,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,7 +14,7 @@ import pytest
 
 from labctl.cli import demo_cmds, lab_cmds, link_cmds
 from labctl.lab.state import LabState, NodeState, lab_secrets, running_labs
-from tests.unit.cli.conftest import Cli
+from tests.unit.cli.conftest import REPO, Cli
 
 
 def test_status_of_a_lab_that_is_not_running(cli: Cli) -> None:
@@ -256,7 +258,7 @@ def test_status_says_how_to_connect(cli: Cli, backend: type[FakeBackend]) -> Non
     assert "spice://127.0.0.1:5900" in run.stdout and "spice://127.0.0.1:5901" in run.stdout
     assert "`labctl secrets ring`" in run.stdout and "`labctl console ring/NODE`" in run.stdout
     data = json.loads(cli("status", "ring", "--json").stdout)
-    assert data["password"] == "labctl secrets ring"
+    assert data["password_shown_by"] == "labctl secrets ring"
     assert [(n["spice"], n["console"]) for n in data["nodes"]] == [
         ("spice://127.0.0.1:5900", "labctl console ring/r1"),
         ("spice://127.0.0.1:5901", "labctl console ring/r2"),
@@ -304,3 +306,26 @@ def test_secrets_of_a_lab_that_is_not_running(cli: Cli, backend: type[FakeBacken
     assert run.code == 1
     assert run.stderr == "error: lab 'ghost' is not running (no lab is running)\n"
     assert not (private_dirs / "state" / "labctl" / "ghost").exists()
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "-", "ring/"])
+def test_the_real_command_deletes_nothing_in_a_sandboxed_state_home(name: str, tmp_path: Path) -> None:
+    """The acceptance check, through `python -m labctl` as a user runs it."""
+    state = tmp_path / "sandbox" / "state"
+    lab = state / "labctl" / "keep"
+    lab.mkdir(parents=True)
+    (lab / "state.json").write_text("{}")
+    (state / "precious").write_text("mine")
+    (tmp_path / "sandbox" / "precious").write_text("mine")
+    before = snapshot(tmp_path / "sandbox")
+    run = subprocess.run(
+        [sys.executable, "-m", "labctl", "down", name],
+        cwd=REPO,
+        env={**os.environ, "XDG_STATE_HOME": str(state), "XDG_CACHE_HOME": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert run.stdout == "" and "Traceback" not in run.stderr
+    assert snapshot(tmp_path / "sandbox") == before

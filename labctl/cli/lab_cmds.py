@@ -115,10 +115,19 @@ def down(
     names = lab_folders() if every else [lab_name(lab or "")]
     backend = LibvirtBackend()
     reporter = PhaseReporter(quiet=as_json)
-    results = []
+    results: list[dict[str, Any]] = []
+    failed = []
     for name in names:
         existed = lab_exists(name)
-        removed = lifecycle.down(backend, name, reporter.event)
+        try:
+            removed = lifecycle.down(backend, name, reporter.event)
+        except LabctlError as exc:
+            if not every:
+                raise
+            failed.append(name)  # --all goes on with the other labs, and fails at the end
+            results.append({"lab": name, "error": str(exc)})
+            err_console.print(f"error: lab {name}: {exc}", highlight=False, markup=False)
+            continue
         if not (existed or removed or every):
             raise LabctlError(f"lab '{name}' does not exist{_running_hint(name)}")
         if existed:
@@ -136,6 +145,8 @@ def down(
         print_json(results if every else results[0])
     elif every and not names:
         console.print("no lab to remove")
+    if failed:
+        raise LabctlError(f"could not remove {len(failed)} of {len(names)} labs: {', '.join(failed)}")
 
 
 def status_data(state: LabState, backend: Backend) -> dict[str, Any]:

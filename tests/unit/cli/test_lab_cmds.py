@@ -13,6 +13,7 @@ from typing import ClassVar
 import pytest
 
 from labctl.cli import demo_cmds, lab_cmds, link_cmds
+from labctl.errors import LabctlError
 from labctl.lab.state import LabState, NodeState, lab_secrets, running_labs
 from tests.unit.cli.conftest import REPO, Cli
 
@@ -329,3 +330,30 @@ def test_the_real_command_deletes_nothing_in_a_sandboxed_state_home(name: str, t
     assert run.returncode != 0
     assert run.stdout == "" and "Traceback" not in run.stderr
     assert snapshot(tmp_path / "sandbox") == before
+
+
+def test_down_all_goes_on_past_a_lab_it_cannot_remove_and_then_fails(
+    cli: Cli, backend: type[FakeBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for lab in ("a", "b", "c"):
+        running(lab)
+    real = FakeBackend.destroy
+
+    def destroy(self: FakeBackend, lab: str, state: LabState | None, progress: object) -> list[str]:
+        if lab == "b":
+            raise LabctlError("cannot remove domain labctl_b_r1: busy")
+        return real(self, lab, state, progress)
+
+    monkeypatch.setattr(FakeBackend, "destroy", destroy)
+    run = cli("down", "--all", "--json")
+    assert run.code == 1
+    data = json.loads(run.stdout)
+    assert [d["lab"] for d in data] == ["a", "b", "c"]
+    assert data[1] == {"lab": "b", "error": "cannot remove domain labctl_b_r1: busy"}
+    assert run.stderr.splitlines() == [
+        "error: lab b: cannot remove domain labctl_b_r1: busy",
+        "error: could not remove 1 of 3 labs: b",
+    ]
+    assert running_labs() == ["b"]
+    single = cli("down", "b")
+    assert single.code == 1 and single.stderr == "error: cannot remove domain labctl_b_r1: busy\n"

@@ -57,7 +57,7 @@ def test_save_and_load_round_trip(state_home: Path) -> None:
     state = sample()
     state.save()
     assert (state_home / "ring" / "state.json").exists()
-    assert not (state_home / "ring" / "state.json.tmp").exists()
+    assert sorted(p.name for p in (state_home / "ring").iterdir()) == ["state.json"]
     assert load_state("ring") == state
 
 
@@ -267,8 +267,9 @@ def test_files_are_never_created_readable_by_others(state_home: Path, monkeypatc
     with lab_lock("ring"):
         pass
     assert created and all(m == 0o600 for _, m in created), created
-    names = {Path(p).name for p, _ in created}
-    assert names == {"state.json.tmp", "secrets.json.tmp", ".ring.lock"}
+    names = sorted(Path(p).name.split(".tmp")[0].rsplit(".", 1)[0] for p, _ in created)
+    assert names == [".ring", ".secrets.json", ".state.json"]
+    assert sorted(p.name for p in (state_home / "ring").iterdir()) == ["secrets.json", "state.json"]
 
 
 def test_an_older_open_state_folder_is_tightened(state_home: Path) -> None:

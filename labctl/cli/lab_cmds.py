@@ -183,7 +183,6 @@ def show_status(state: LabState, backend: Backend) -> None:
         "state",
         "address",
         "interfaces",
-        "spice",
         title=f"{data['lab']} ({data['phase']}, {data['accel'].upper()})",
     )
     for node in data["nodes"]:
@@ -195,13 +194,21 @@ def show_status(state: LabState, backend: Backend) -> None:
             f"[{colour}]{node['state']}[/{colour}]",
             node["address"],
             ifaces,
-            node["spice"] or "-",
         )
     console.print(table)
+    # Below the table, whole: a table squeezed to 80 columns (no TTY) would cut the URIs.
+    width = max((len(n["name"]) for n in data["nodes"]), default=0)
+    lines = [
+        f"  {n['name']:<{width}}  {n['spice'] or 'no display'}  serial console: {n['console']}" for n in data["nodes"]
+    ]
     console.print(
-        f"connect: a SPICE viewer to the node's spice:// URI (e.g. remote-viewer spice://127.0.0.1:PORT) with the "
-        f"lab's password, shown by `{data['password_shown_by']}` (root only); serial console: `labctl console "
-        f"{data['lab']}/NODE`",
+        "\n".join(
+            [
+                "connect: a SPICE viewer (remote-viewer URI) with the lab's password, "
+                f"which `{data['password_shown_by']}` prints (root only); or the serial console",
+                *lines,
+            ]
+        ),
         highlight=False,
         markup=False,
     )

@@ -93,9 +93,10 @@ def backend(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
 
 
 def running(lab: str, nodes: tuple[str, ...] = ("r1",)) -> LabState:
+    interfaces = [{"name": f"lan{i}", "address": f"10.10.{i}.1/24 02:aa:bb:cc:dd:ee"} for i in range(3)]
     plan = {
         "nodes": [
-            {"name": n, "roles": ["router"], "address": "10.0.0.1", "interfaces": [{"name": "eth1", "address": "x"}]}
+            {"name": n, "roles": ["router", "dns", "ldap"], "address": "10.0.0.1", "interfaces": interfaces}
             for n in nodes
         ]
     }
@@ -256,8 +257,9 @@ def test_status_says_how_to_connect(cli: Cli, backend: type[FakeBackend]) -> Non
     running("ring", ("r1", "r2"))
     run = cli("status", "ring")
     assert run.code == 0, run.stderr
-    assert "spice://127.0.0.1:5900" in run.stdout and "spice://127.0.0.1:5901" in run.stdout
-    assert "`labctl secrets ring`" in run.stdout and "`labctl console ring/NODE`" in run.stdout
+    assert "`labctl secrets ring` prints (root only)" in run.stdout
+    assert "  r1  spice://127.0.0.1:5900  serial console: labctl console ring/r1\n" in run.stdout
+    assert "  r2  spice://127.0.0.1:5901  serial console: labctl console ring/r2\n" in run.stdout
     data = json.loads(cli("status", "ring", "--json").stdout)
     assert data["password_shown_by"] == "labctl secrets ring"
     assert [(n["spice"], n["console"]) for n in data["nodes"]] == [

@@ -234,9 +234,13 @@ def status(
 
 def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The running labs."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in running_labs():
-        state = load_state(name)
+        try:
+            state = load_state(name)
+        except LabctlError:  # listed, so that `down` can be found for it
+            rows.append({"lab": name, "phase": "damaged", "nodes": 0, "accel": "-", "topology": "-", "started": "-"})
+            continue
         if state is not None:
             rows.append(
                 {
@@ -256,6 +260,7 @@ def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             f"{row['lab']:<16} {row['phase']:<12} {row['nodes']:>3} nodes  {row['accel']}  "
             f"since {row['started']}  {row['topology']}",
             highlight=False,
+            markup=False,
         )
     if not rows:
         console.print("no lab is running")

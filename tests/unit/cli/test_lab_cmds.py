@@ -359,3 +359,15 @@ def test_down_all_goes_on_past_a_lab_it_cannot_remove_and_then_fails(
     assert running_labs() == ["b"]
     single = cli("down", "b")
     assert single.code == 1 and single.stderr == "error: cannot remove domain labctl_b_r1: busy\n"
+
+
+def test_ls_lists_a_damaged_lab_instead_of_failing(cli: Cli, private_dirs: Path) -> None:
+    running("good")
+    folder = private_dirs / "state" / "labctl" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text("{not json")
+    run = cli("ls", "--json")
+    assert run.code == 0, run.stderr
+    assert [(r["lab"], r["phase"]) for r in json.loads(run.stdout)] == [("broken", "damaged"), ("good", "up")]
+    table = cli("ls")
+    assert table.code == 0 and table.stdout.startswith("broken           damaged")

@@ -177,6 +177,28 @@ def cdata(value: Any) -> Markup:
     return Markup(text)
 
 
+# -- SIP (linphonerc, sipp scenarios) -----------------------------------------------------------
+_SIP_USER = re.compile(r"[A-Za-z0-9._~+-]+\Z")
+_SIP_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\Z")
+
+
+def sip_user(value: Any) -> str:
+    """The user part of a SIP URI (and a display name beside it): plain characters only, so that
+    neither the URI, the header, nor a sipp [keyword] can be changed by it."""
+    text = _text(value)
+    if not _SIP_USER.match(text):
+        raise UnsafeValue(f"{_shown(text)} cannot be the user of a SIP URI (only A-Z a-z 0-9 . _ ~ + -)")
+    return text
+
+
+def sip_host(value: Any) -> str:
+    """The host of a SIP URI: a domain name or an IPv4 address (a host part has no escapes)."""
+    text = _text(value)
+    if not _SIP_HOST.match(text):
+        raise UnsafeValue(f"{_shown(text)} cannot be the host of a SIP URI (a domain name or an address)")
+    return text
+
+
 # -- Kamailio -----------------------------------------------------------------------------------
 def kamailio(value: Any) -> str:
     """A double-quoted string of kamailio.cfg, quotes included. No controls (a #!define ends at
@@ -359,6 +381,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "freeswitch_token": freeswitch_token,
     "regex": regex,
     "cdata": cdata,
+    "sip_user": sip_user,
+    "sip_host": sip_host,
     "kamailio": kamailio,
     "kamailio_token": kamailio_token,
     "ldap_url": ldap_url,

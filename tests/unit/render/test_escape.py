@@ -172,6 +172,18 @@ def test_cdata_refuses_its_end_marker_and_controls() -> None:
             escape.cdata(bad)
 
 
+# -- SIP --------------------------------------------------------------------------------------------
+def test_sip_user_and_host_pass_plain_names_and_refuse_the_rest() -> None:
+    assert escape.sip_user("alice") == "alice" and escape.sip_user(1001) == "1001"
+    assert escape.sip_host("voip.lab") == "voip.lab" and escape.sip_host("10.0.0.4") == "10.0.0.4"
+    for bad in ["", "a b", "a@b", "a:b", "a;b", "a>b", 'a"b', "[call_id]", "a%41", "ünï", "a\r\nVia: x"]:
+        with pytest.raises(UnsafeValue, match="SIP URI"):
+            escape.sip_user(bad)
+    for bad in ["", "-a.lab", "a.lab.", "a..", "a b.lab", "a_b.lab", "a;x=y", "[::1]", "a\nb"]:
+        with pytest.raises(UnsafeValue, match="SIP URI"):
+            escape.sip_host(bad)
+
+
 # -- Kamailio -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", [*NORMAL, 'q"uote', "back\\slash", "ünï", "", "a # b"])
 def test_kamailio_string_round_trips(value: str) -> None:

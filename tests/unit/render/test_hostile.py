@@ -80,6 +80,7 @@ TARGETS = [
     Target("lan-name", "voip-demo", "phones"),
     Target("pbx-name", "voip-demo", "pbx"),
     Target("ldap-node-name", "voip-demo", "infra"),
+    Target("router-name", "voip-demo", "r2"),
     Target("ldap-secret", "voip-demo", SECRETS["ldap_reader"]),
     Target("router-name", "ospf-dns", "r1"),
     Target("dns-node-name", "ospf-dns", "ns"),
@@ -186,7 +187,7 @@ def file_items(path: str, mode: str, text: str, tmp: Path) -> list[Item]:
         return [("content", text)]
     if mode == "0755":
         return shell_items(text, tmp)
-    raise AssertionError(f"no reader for {path}: add one to tests/unit/render/formats.py")
+    raise ValueError(f"no reader for {path}: add one to tests/unit/render/formats.py")
 
 
 def parts(step: RoleStep) -> list[tuple[str, str, str]]:
@@ -350,3 +351,30 @@ def test_a_password_with_newlines_adds_no_proxy_to_a_phone() -> None:
     sections = [w.split("/")[0] for w, _ in formats.ini_items(text)]
     assert "proxy_1" not in sections
     assert dict(formats.ini_items(text))["auth_info_0/passwd"] == EVIL_INI
+
+
+def test_every_role_of_every_shipped_lab_meets_a_hostile_value() -> None:
+    """The targets above reach every role that renders anything, in every shipped lab."""
+    shipped = {p.stem for p in (REPO / "topologies").glob("*.yaml")}
+    assert {t.topology for t in TARGETS} == shipped
+    for topology in sorted(shipped):
+        recipes = recipes_for(plan_of(REPO / "topologies" / f"{topology}.yaml"))
+        unreached = {
+            (node, role)
+            for node, steps in normal_render(topology).items()
+            for role, step in steps.items()
+            if step.files or step.commands
+        }
+        for target in (t for t in TARGETS if t.topology == topology):
+            plan, secrets, sub = render_hostile(target, "x\ny")
+            for node_plan in plan.nodes:
+                original = next(n for n in normal_render(topology) if sub(n) == node_plan.name)
+                for role in list(normal_render(topology)[original]):
+                    try:
+                        step = render_step(recipes[role], context(plan, node_plan, secrets))
+                    except RenderError:
+                        unreached.discard((original, role))
+                        continue
+                    if step != normal_render(topology)[original][role]:
+                        unreached.discard((original, role))
+        assert unreached == set(), topology

@@ -315,6 +315,18 @@ def token(value: Any) -> str:
     return text
 
 
+_IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
+
+
+def ifname(value: Any) -> str:
+    """A Linux interface name: at most 15 plain characters (the kernel reads `%d` in a new name as
+    a pattern, and udev's .link files and `ip` each read other characters their own way)."""
+    text = _text(value)
+    if not _IFNAME.match(text) or text in (".", ".."):
+        raise UnsafeValue(f"{_shown(text)} is not an interface name (1 to 15 of A-Z a-z 0-9 _ . -)")
+    return text
+
+
 def comment(value: Any) -> str:
     """Text inside a one-line comment: control characters are shown escaped, never written."""
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], _text(value))
@@ -395,6 +407,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "bird": bird,
     "bird_word": bird_word,
     "token": token,
+    "ifname": ifname,
     "comment": comment,
     "filename": filename,
     "systemd": systemd,

@@ -272,6 +272,13 @@ def test_named_and_bird_strings() -> None:
 
 
 # -- line files and systemd ---------------------------------------------------------------------------
+def test_ifname_passes_interface_names_and_refuses_the_rest() -> None:
+    assert escape.ifname("p2p0") == "p2p0" and escape.ifname("lan-1.x_y") == "lan-1.x_y"
+    for bad in ("", "eth%d", "a b", "a/b", "a:b", "sixteen-chars-xx", "..", "a\nb", "ünï"):
+        with pytest.raises(UnsafeValue, match="interface name"):
+            escape.ifname(bad)
+
+
 def test_token_comment_and_filename() -> None:
     assert escape.token("alice.voip.lab") == "alice.voip.lab"
     for bad in ("", "a b", "a\tb", "a\nb", "a#b", "a;b"):

@@ -8,7 +8,7 @@ from labctl.topology.model import SIP_SERVER_ROLES, NodeSpec, SipSpec
 
 def _dn_value(text: str) -> str:
     """RFC 4514: an attribute value inside a DN, escaped (a validated domain needs none)."""
-    out = ["\\" + c if c in '\\,+"<>;=' else "\\00" if c == "\0" else c for c in text]
+    out = ["\\" + c if c in '\\,+"<>;=' else f"\\{ord(c):02x}" if ord(c) < 32 or c == "\x7f" else c for c in text]
     if out and out[0] in (" ", "#"):
         out[0] = "\\" + out[0]
     if out and out[-1] == " ":

@@ -47,6 +47,9 @@ _ATTR = re.compile(r"[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*\Z")
 _SAFE_STRING = re.compile(r"([\x21-\x39\x3b\x3d-\x7e][\x20-\x7e]*)?\Z")  # RFC 2849's, without controls
 
 
+_MAY_BE_EMPTY = {"userpassword"}  # an octet string; the other attributes written have string syntaxes
+
+
 def ldif(value: Any, attr: str) -> str:
     """One LDIF attribute line: `attr: value` for a SAFE-STRING of printable ASCII, else `attr:: base64`.
 
@@ -54,6 +57,8 @@ def ldif(value: Any, attr: str) -> str:
     if not _ATTR.match(attr):
         raise UnsafeValue(f"{_shown(attr)} is not an LDIF attribute name")
     text = _text(value)
+    if not text and attr.lower() not in _MAY_BE_EMPTY:
+        raise UnsafeValue(f"{attr}: an empty value, which LDAP refuses for this attribute")
     if _SAFE_STRING.match(text) and not text.endswith(" "):
         return f"{attr}: {text}"
     return f"{attr}:: {base64.b64encode(text.encode()).decode()}"
@@ -69,15 +74,28 @@ def ldif_inline(value: Any) -> str:
 
 
 _DN_SPECIAL = set('\\,+"<>;=')
+_DN_VALUE = r'(?:[^,+"\\<>;\x00-\x1f\x7f]|\\[,+"\\<>;=# ]|\\[0-9A-Fa-f]{2})+'
+_DN = re.compile(rf"[A-Za-z][A-Za-z0-9-]*={_DN_VALUE}(?:,[A-Za-z][A-Za-z0-9-]*={_DN_VALUE})*\Z")
+
+
+def dn(value: Any) -> str:
+    """A whole DN, checked (RFC 4514): every RDN `attr=value` with a non-empty, escaped value."""
+    text = _text(value)
+    if not _DN.match(text):
+        raise UnsafeValue(f"{_shown(text)} is not a DN (an empty or unescaped value)")
+    return text
 
 
 def rdn(value: Any) -> str:
-    """An attribute value inside a DN (RFC 4514 section 2.4): `uid={{ user | rdn }},ou=...`."""
+    """An attribute value inside a DN (RFC 4514 section 2.4): `uid={{ user | rdn }},ou=...`. Control
+    characters are hex-escaped too (slapd trims a raw CR or LF at the end of a value)."""
     text = _text(value)
+    if not text:
+        raise UnsafeValue("an empty value, which a DN cannot hold")
     out = []
     for i, char in enumerate(text):
-        if char == "\0":
-            out.append("\\00")
+        if _CONTROL.match(char):
+            out.append(f"\\{ord(char):02x}")
         elif char in _DN_SPECIAL or (i == 0 and char in " #") or (i == len(text) - 1 and char == " "):
             out.append("\\" + char)
         else:
@@ -237,6 +255,15 @@ def shell(value: Any) -> Markup:
     return Markup(shlex.quote(text))
 
 
+def operand(value: Any) -> Markup:
+    """A shell word that a program reads as an operand (`hostname NAME`, `dig NAME`): quoted, and
+    never starting with `-`, which the program would take for an option."""
+    text = _text(value)
+    if text.startswith("-"):
+        raise UnsafeValue(f"{_shown(text)} starts with -, which a command reads as an option")
+    return shell(text)
+
+
 def shell_dq(value: Any) -> Markup:
     """Text inside "double quotes" of a shell script: \\ $ ` " escaped; a newline stays literal."""
     text = _text(value)
@@ -257,10 +284,13 @@ _DNS_PLAIN = re.compile(r"[A-Za-z0-9_*.-]")
 def dns(value: Any) -> str:
     """A domain name (or one field of record data) in a zone file (RFC 1035 section 5.1): any byte
     but a letter, digit, _ * . or - becomes \\DDD; dots stay label separators. An empty name would
-    mean "the previous owner" there, and an empty label is no name at all: both are refused."""
+    mean "the previous owner" there, and an empty label is no name at all: both are refused, and so
+    are the lengths DNS cannot hold."""
     text = _text(value)
     if not text or ".." in text or text.startswith("."):
         raise UnsafeValue(f"{_shown(text)} is not a domain name (empty, or an empty label)")
+    if len(text.encode()) > 253 or any(len(label.encode()) > 63 for label in text.split(".")):
+        raise UnsafeValue(f"{_shown(text)} is not a domain name (a label over 63 bytes, or over 253 in all)")
     return "".join(c if _DNS_PLAIN.match(c) else "".join(f"\\{b:03d}" for b in c.encode()) for c in text)
 
 
@@ -385,6 +415,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "ldif": ldif,
     "ldif_inline": ldif_inline,
     "rdn": rdn,
+    "dn": dn,
     "ini": ini,
     "ini_quoted": ini_quoted,
     "xml": xml,
@@ -400,6 +431,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "ldap_url": ldap_url,
     "shell": shell,
     "shell_dq": shell_dq,
+    "operand": operand,
     "python": python,
     "dns": dns,
     "dns_rdata": dns_rdata,

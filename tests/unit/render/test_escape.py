@@ -51,7 +51,7 @@ def test_ldif_writes_a_safe_value_as_is(value: str) -> None:
 
 
 @pytest.mark.parametrize("value", [*HOSTILE, "", "ends ", "tab\there", "nul\0", "\x7f"])
-def test_ldif_gives_back_any_value_and_one_line(value: str) -> None:
+def test_ldif_gives_back_any_password_in_one_line(value: str) -> None:
     line = escape.ldif(value, "userPassword")
     assert "\n" not in line and "\r" not in line and "\0" not in line
     assert formats.ldif_records(f"dn: cn=x\n{line}\n") == [[("dn", "cn=x"), ("userpassword", value)]]
@@ -72,13 +72,33 @@ def test_ldif_takes_non_strings_and_refuses_a_bad_attribute_or_none() -> None:
         escape.ldif(None, "cn")
 
 
-@pytest.mark.parametrize("value", [*HOSTILE, "", " ", "#x", "x ", "a,b+c=d", "nul\0"])
+@pytest.mark.parametrize("value", [*HOSTILE, " ", "#x", "x ", "a,b+c=d", "nul\0", "cr\r\n"])
 def test_rdn_round_trips_through_a_dn_parser(value: str) -> None:
     assert formats.parse_dn(f"uid={escape.rdn(value)},ou=people,dc=voip") == (
         ("uid", value),
         ("ou", "people"),
         ("dc", "voip"),
     )
+
+
+def test_rdn_escapes_controls_in_hex_and_refuses_an_empty_value() -> None:
+    assert escape.rdn("alice") == "alice" and escape.rdn("a\r\n") == "a\\0d\\0a"
+    with pytest.raises(UnsafeValue, match="empty"):
+        escape.rdn("")
+
+
+def test_dn_passes_a_well_formed_dn_and_refuses_empty_or_unescaped_values() -> None:
+    for good in ("dc=voip,dc=lab", "uid=a\\,b,ou=people,dc=x", "uid=a\\0ab,dc=x", "cn=a=b,dc=x"):
+        assert escape.dn(good) == good
+    for bad in ("", "dc=,dc=lab", "dc=voip,", "uid=a,b", "uid=a\nb,dc=x", "uid=a+cn=b,dc=x", 'cn="x",dc=y', "novalue"):
+        with pytest.raises(UnsafeValue, match="not a DN"):
+            escape.dn(bad)
+
+
+def test_ldif_refuses_an_empty_value_except_for_a_password() -> None:
+    assert escape.ldif("", "userPassword") == "userPassword: "
+    with pytest.raises(UnsafeValue, match="telephoneNumber: an empty value"):
+        escape.ldif("", "telephoneNumber")
 
 
 def test_ldif_inline_passes_a_dn_and_refuses_quotes_and_controls() -> None:
@@ -226,6 +246,20 @@ def test_shell_leaves_safe_words_bare_and_refuses_nul() -> None:
     for f in (escape.shell, escape.shell_dq):
         with pytest.raises(UnsafeValue, match="NUL"):
             f("a\0b")
+
+
+def test_operand_is_a_quoted_word_that_is_never_an_option() -> None:
+    assert escape.operand("alice.voip.lab") == "alice.voip.lab" and escape.operand("a b") == "'a b'"
+    for bad in ("-x", "--help", "-- comment --"):
+        with pytest.raises(UnsafeValue, match="option"):
+            escape.operand(bad)
+
+
+def test_dns_refuses_labels_and_names_too_long_for_dns() -> None:
+    assert escape.dns("a" * 63 + ".lab") == "a" * 63 + ".lab"
+    for bad in ("a" * 64 + ".lab", "ü" * 32, ".".join(["abcdefg"] * 32)):
+        with pytest.raises(UnsafeValue, match="over"):
+            escape.dns(bad)
 
 
 @pytest.mark.parametrize("value", [*HOSTILE, "", "\nPY\n"])

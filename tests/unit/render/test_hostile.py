@@ -34,6 +34,8 @@ from tests.unit.render.golden import REPO, SECRETS, plan_of, recipes_for
 
 HOSTILE = [
     "pw\ndn: uid=evil,ou=people,dc=voip,dc=lab\nobjectClass: inetOrgPerson\nuid: evil\nuserPassword: evil",
+    "pw\n\ndn: uid=evil,ou=people,dc=voip,dc=lab\nobjectClass: inetOrgPerson\nuid: evil\ncn: evil\nsn: evil\n"
+    "userPassword: evil",
     "pw\n[proxy_1]\nreg_proxy=<sip:evil.example:5060>",
     "cr\rlf\r\n",
     "nul\0byte",

@@ -13,7 +13,7 @@ import networkx as nx
 
 from labctl.compile.plan import LabPlan, NodePlan
 from labctl.errors import LabctlError
-from labctl.render.escape import FILTERS, plain, xml
+from labctl.render.escape import FILTERS, comment, plain, xml
 from labctl.render.recipe import BASE_ROLE, ReadyProbe, Recipe
 from labctl.topology.suggest import unknown
 
@@ -115,7 +115,7 @@ def _render(text: str, ctx: Mapping[str, Any], where: str) -> str:
         return _template(text, where.endswith(".xml.j2")).render(ctx)
     except ValueError as exc:  # UnsafeValue, or a filter's ipaddress error
         node = ctx.get("node")
-        on = f"node {node.name}: " if isinstance(node, NodePlan) else ""
+        on = f"node {comment(node.name)}: " if isinstance(node, NodePlan) else ""
         raise RenderError(f"{on}recipe template {where}{_template_line(exc)}: {exc}") from None
     except jinja2.TemplateError as exc:
         line = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""

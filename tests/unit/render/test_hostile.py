@@ -174,7 +174,8 @@ def file_items(path: str, mode: str, text: str, tmp: Path) -> list[Item]:
         return formats.ini_items(text)
     if path == "/etc/kamailio/ldap.cfg":
         return formats.ini_items(text, quoted=True)
-    if path.endswith((".service", ".network", ".link", ".netdev")):
+    units = (".service", ".socket", ".path", ".timer", ".mount", ".network", ".link", ".netdev")
+    if path.endswith(units) or (path.startswith("/etc/systemd/") and path.endswith(".conf")):
         return formats.unit_items(text)
     if path.startswith("/etc/bind/db."):
         return formats.zone_items(text)

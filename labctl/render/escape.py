@@ -36,17 +36,15 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def _refuse_control(text: str, where: str, allowed: str = "") -> None:
-    for char in _CONTROL.findall(text):
-        if char not in allowed:
-            raise UnsafeValue(f"{_shown(text)} holds the control character {char!r}, which {where} cannot hold")
+def _refuse_control(text: str, where: str) -> None:
+    bad = _CONTROL.search(text)
+    if bad:
+        raise UnsafeValue(f"{_shown(text)} holds the control character {bad.group()!r}, which {where} cannot hold")
 
 
 # -- LDIF (RFC 2849) ----------------------------------------------------------------------------
 _ATTR = re.compile(r"[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*\Z")
 _SAFE_STRING = re.compile(r"([\x21-\x39\x3b\x3d-\x7e][\x20-\x7e]*)?\Z")  # RFC 2849's, without controls
-
-
 _MAY_BE_EMPTY = {"userpassword"}  # an octet string; the other attributes written have string syntaxes
 
 

@@ -6,8 +6,18 @@ from labctl.compile.plan import NodePlan, PhonePlan, SipAccount, SipPlan, SipSer
 from labctl.topology.model import SIP_SERVER_ROLES, NodeSpec, SipSpec
 
 
+def _dn_value(text: str) -> str:
+    """RFC 4514: an attribute value inside a DN, escaped (a validated domain needs none)."""
+    out = ["\\" + c if c in '\\,+"<>;=' else f"\\{ord(c):02x}" if ord(c) < 32 or c == "\x7f" else c for c in text]
+    if out and out[0] in (" ", "#"):
+        out[0] = "\\" + out[0]
+    if out and out[-1] == " ":
+        out[-1] = "\\ "
+    return "".join(out)
+
+
 def base_dn(domain: str) -> str:
-    return ",".join(f"dc={part}" for part in domain.split("."))
+    return ",".join(f"dc={_dn_value(part)}" for part in domain.split("."))
 
 
 def sip_plan(sip: SipSpec | None, nodes: tuple[NodePlan, ...]) -> SipPlan | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import networkx as nx
 
 from labctl.compile.plan import LabPlan, NodePlan
 from labctl.errors import LabctlError
+from labctl.render.escape import FILTERS, comment, plain, xml
 from labctl.render.recipe import BASE_ROLE, ReadyProbe, Recipe
 from labctl.topology.suggest import unknown
 
@@ -35,14 +37,23 @@ class RoleStep:
     skip_when: str | None
 
 
-def _environment() -> jinja2.Environment:
+class RenderError(LabctlError):
+    """A value from the plan that a recipe's file format cannot hold."""
+
+
+def _environment(finalize: Callable[[Any], Any]) -> jinja2.Environment:
+    """Fails on anything undefined. Every printed value goes through `finalize`: XML templates (*.xml.j2)
+    escape it, other templates refuse control characters, unless a filter of labctl.render.escape
+    already made it safe (markupsafe.Markup). So a forgotten filter cannot open a hole."""
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        finalize=finalize,
     )
+    env.filters.update(FILTERS)
     env.filters["ip"] = lambda cidr: str(cidr).split("/")[0]
     env.filters["prefixlen"] = lambda cidr: ipaddress.IPv4Interface(str(cidr)).network.prefixlen
     env.filters["network"] = lambda cidr: str(ipaddress.IPv4Interface(str(cidr)).network)
@@ -52,7 +63,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-_ENV = _environment()
+_ENV = _environment(finalize=plain)
+_XML_ENV = _environment(finalize=xml)
 
 
 def role_order(recipes: Mapping[str, Recipe], roles: set[str]) -> list[list[str]]:
@@ -82,9 +94,29 @@ def context(plan: LabPlan, node: NodePlan, secrets: Mapping[str, str]) -> dict[s
     }
 
 
+def _template_line(exc: BaseException) -> str:
+    """ " line N" of the template frame that raised, if any (Jinja maps its frames to template lines)."""
+    tb, line = exc.__traceback__, ""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = f" line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return line
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(text: str, xml_file: bool) -> jinja2.Template:
+    """Compiled once: a lab renders the same templates for every node."""
+    return (_XML_ENV if xml_file else _ENV).from_string(text)
+
+
 def _render(text: str, ctx: Mapping[str, Any], where: str) -> str:
     try:
-        return _ENV.from_string(text).render(ctx)
+        return _template(text, where.endswith(".xml.j2")).render(ctx)
+    except ValueError as exc:  # UnsafeValue, or a filter's ipaddress error
+        node = ctx.get("node")
+        on = f"node {comment(node.name)}: " if isinstance(node, NodePlan) else ""
+        raise RenderError(f"{on}recipe template {where}{_template_line(exc)}: {exc}") from None
     except jinja2.TemplateError as exc:
         line = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
         raise LabctlError(f"recipe template {where}{line}: {exc.message or exc}") from None

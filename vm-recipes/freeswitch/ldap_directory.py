@@ -24,6 +24,7 @@ DIAL_STRING = (
     "${sofia_contact(*/${dialed_user}@${dialed_domain})}"
 )
 LDAP_TIMEOUT = 5.0
+DOLLAR = "\ue024"  # stands for a $ of a user's value until the document is written, as &#36;
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,9 @@ def find_user(settings: Settings, key: str) -> User | None:
 
 
 def user_document(domain: str, user: User) -> bytes:
+    """The user's directory entry. A $ in its values is written as &#36;: FreeSWITCH's preprocessor
+    expands $${...} in the raw text of a fetched document, before the XML parser decodes references."""
+    user = User(*(value.replace("$", DOLLAR) for value in (user.uid, user.name, user.extension, user.password)))
     document = ET.Element("document", type="freeswitch/xml")
     section = ET.SubElement(document, "section", name="directory")
     dom = ET.SubElement(section, "domain", name=domain)
@@ -119,7 +123,7 @@ def user_document(domain: str, user: User) -> bytes:
         ("effective_caller_id_number", user.extension or user.uid),
     ):
         ET.SubElement(variables, "variable", name=name, value=value)
-    return ET.tostring(document, encoding="unicode").encode()
+    return ET.tostring(document, encoding="unicode").replace(DOLLAR, "&#36;").encode()
 
 
 def answer(settings: Settings, params: dict[str, str]) -> tuple[int, bytes, str]:

@@ -26,6 +26,7 @@ from tests.unit.freeswitch.conftest import SECRETS, Rendered, rendered
 
 UNIT = "labctl-fs-directory.service"
 ODD_PASSWORD = "pässwörd <&\"'> x"  # ldapsearch prints it base64-encoded; XML must escape it
+DOLLAR_PASSWORD = "a$${domain}b${x}$"  # FreeSWITCH's preprocessor would expand $${domain} in raw text
 
 FAKE_LDAPSEARCH = textwrap.dedent(
     """\
@@ -113,6 +114,7 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     entries = [{"uid": a.user, "ext": a.extension, "password": a.password} for a in sip.accounts]
     entries.append({"uid": "odd", "ext": "4242", "password": ODD_PASSWORD})
+    entries.append({"uid": "dollar", "ext": "4243", "password": DOLLAR_PASSWORD})
     calls = tmp_path / "ldapsearch-calls.jsonl"
     environment = {
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -265,6 +267,15 @@ def test_passwords_survive_base64_ldif_and_xml_escaping(service: Service) -> Non
     _, user = user_of(body)
     assert params(user, "params/param") == {"password": ODD_PASSWORD}
     assert base64.b64encode(ODD_PASSWORD.encode()).decode() not in body
+
+
+def test_a_dollar_in_a_password_is_never_raw_text_for_freeswitch_to_expand(service: Service) -> None:
+    status, body = service.ask(**sip_auth(service, "dollar"))
+    assert status == 200
+    domain, user = user_of(body)
+    assert params(user, "params/param") == {"password": DOLLAR_PASSWORD}
+    assert "$${" not in body and "${x}" not in body and "&#36;&#36;{domain}" in body
+    assert "${dialed_user}" in params(domain, "params/param")["dial-string"]  # expanded by FreeSWITCH at call time
 
 
 @pytest.fixture

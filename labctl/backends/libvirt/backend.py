@@ -23,10 +23,11 @@ from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
 from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState, NodeState
+from labctl.lab.state import LabState, NodeState, lab_secrets
 
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0
+SPICE_SECRET = "spice_password"  # one SPICE ticket for every display of a lab
 
 
 class LibvirtBackend:
@@ -84,7 +85,8 @@ class LibvirtBackend:
         state.record("domains", name)
         _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
         boot = BootFiles(str(image.kernel), str(image.initrd), node_state.overlay, node_state.console_log)
-        xml = domain_xml(plan.lab, name, node, boot, state.accel, run_as_root=os.geteuid() == 0)
+        spice = lab_secrets(plan.lab, (SPICE_SECRET,))[SPICE_SECRET]
+        xml = domain_xml(plan.lab, name, node, boot, state.accel, run_as_root=os.geteuid() == 0, spice_password=spice)
         try:
             domain = self.conn.createXML(xml, 0)
         except libvirt.libvirtError as exc:

@@ -20,7 +20,12 @@ class BootFiles:
     console_log: str
 
 
-def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str, run_as_root: bool) -> str:
+def domain_xml(
+    lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str, run_as_root: bool, spice_password: str
+) -> str:
+    """The XML holds the lab's SPICE password: hand it to libvirt only, never write it to a file."""
+    if not spice_password:
+        raise ValueError("every SPICE display needs a password")
     q = quoteattr
     kvm = accel == "kvm"
     features = "<acpi/><apic/>" + ("" if kvm else f"<tcg><tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache></tcg>")
@@ -71,7 +76,7 @@ def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str,
     <channel type='unix'>
       <target type='virtio' name='org.qemu.guest_agent.0'/>
     </channel>
-    <graphics type='spice' autoport='yes' listen='127.0.0.1'>
+    <graphics type='spice' autoport='yes' listen='127.0.0.1' passwd={q(spice_password)}>
       <listen type='address' address='127.0.0.1'/>
     </graphics>
     <video><model type='virtio' heads='1'/></video>

@@ -18,6 +18,7 @@ class BootFiles:
     initrd: str
     overlay: str
     console_log: str
+    backing: str = ""  # the overlay's backing image; labelled relabel='no' when QEMU is not root
 
 
 def domain_xml(
@@ -40,6 +41,18 @@ def domain_xml(
         for i in node.interfaces
     )
     seclabel = "<seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>" if run_as_root else ""
+    # libvirt chowns the backing image to the QEMU user and never gives it back: it is shared and
+    # readable by all (0644), so it keeps its owner
+    backing = (
+        f"""
+      <backingStore type='file'>
+        <format type='qcow2'/>
+        <source file={q(boot.backing)}><seclabel model='dac' relabel='no'/></source>
+        <backingStore/>
+      </backingStore>"""
+        if boot.backing and not run_as_root
+        else ""
+    )
     return f"""<domain type={q("kvm" if kvm else "qemu")}>
   <name>{escape(name)}</name>
   <title>labctl {escape(lab)}/{escape(node.name)}</title>
@@ -62,7 +75,7 @@ def domain_xml(
   <devices>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2' discard='unmap'/>
-      <source file={q(boot.overlay)}/>
+      <source file={q(boot.overlay)}/>{backing}
       <target dev='vda' bus='virtio'/>
     </disk>
 {nics}

@@ -132,3 +132,15 @@ def test_running_as_root_keeps_files_owned_by_root() -> None:
     assert parse(PLAN.node("h1"), root=False).find("seclabel") is None
     label = one(parse(PLAN.node("h1"), root=True), "seclabel")
     assert (label.get("model"), label.get("relabel"), one(label, "label").text) == ("dac", "no", "+0:+0")
+
+
+def test_unprivileged_qemu_leaves_the_shared_backing_image_unlabelled() -> None:
+    boot = BootFiles(BOOT.kernel, BOOT.initrd, BOOT.overlay, BOOT.console_log, "/cache/img/disk.qcow2")
+    store = one(parse(PLAN.node("h1"), boot=boot, root=False), "devices/disk/backingStore")
+    assert store.get("type") == "file" and one(store, "format").get("type") == "qcow2"
+    assert one(store, "source").get("file") == boot.backing
+    label = one(store, "source/seclabel")
+    assert (label.get("model"), label.get("relabel")) == ("dac", "no")
+    assert one(store, "backingStore").attrib == {} and len(one(store, "backingStore")) == 0
+    assert parse(PLAN.node("h1"), boot=boot, root=True).find("devices/disk/backingStore") is None
+    assert parse(PLAN.node("h1"), root=False).find("devices/disk/backingStore") is None

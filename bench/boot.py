@@ -15,6 +15,7 @@ import argparse
 import itertools
 import json
 import platform
+import secrets
 import subprocess
 import tempfile
 import time
@@ -106,7 +107,9 @@ def raw_baseline(backend: LibvirtBackend, plan: LabPlan, folder: Path) -> dict[s
     )
     boot = BootFiles(str(image.kernel), str(image.initrd), str(overlay), str(folder / "raw.console.log"))
     xml_path = folder / "raw.xml"
-    xml_path.write_text(domain_xml("benchraw", "labctl_benchraw_n0", node, boot, backend.accel(), True))
+    xml = domain_xml("benchraw", "labctl_benchraw_n0", node, boot, backend.accel(), True, secrets.token_urlsafe(18))
+    xml_path.touch(mode=0o600)  # the XML holds the display's password
+    xml_path.write_text(xml)
     uri = daemon.uri()
     start = time.monotonic()
     subprocess.run(["virsh", "-c", uri, "create", str(xml_path)], check=True, capture_output=True)

@@ -115,7 +115,7 @@ def _hooks(recipe: ImageRecipe) -> list[str]:
     return [
         'echo lab > "$1/etc/hostname"',
         'printf "/dev/vda / ext4 defaults,noatime 0 1\\n" > "$1/etc/fstab"',
-        'chroot "$1" passwd -d root',
+        'chroot "$1" passwd -l root',  # no login but the serial autologin until configure sets root's password
         'mkdir -p "$1/etc/systemd/system/serial-getty@ttyS0.service.d"',
         f"printf '%s\\n' '[Service]' 'ExecStart=' '{getty}' > {dropin}",
         'chroot "$1" systemctl enable systemd-networkd',

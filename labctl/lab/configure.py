@@ -14,7 +14,7 @@ from labctl.lab.state import LabState, lab_secrets
 from labctl.render.recipe import load_recipes
 from labctl.render.render import RoleStep, render_node, role_order
 
-SECRET_NAMES = ("ldap_admin", "ldap_reader")
+SECRET_NAMES = ("ldap_admin", "ldap_reader", "root_password")
 COMMAND_TIMEOUT = 180.0
 MAX_PARALLEL = 8
 

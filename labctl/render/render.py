@@ -15,6 +15,7 @@ from labctl.compile.plan import LabPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.render.escape import FILTERS, comment, plain, xml
 from labctl.render.recipe import BASE_ROLE, ReadyProbe, Recipe
+from labctl.render.shadow import shadow_hash
 from labctl.topology.suggest import unknown
 
 
@@ -60,6 +61,7 @@ def _environment(finalize: Callable[[Any], Any]) -> jinja2.Environment:
     env.filters["ip_in"] = lambda address, cidr: (
         ipaddress.IPv4Address(str(address)) in ipaddress.IPv4Interface(str(cidr)).network
     )
+    env.filters["shadow_hash"] = shadow_hash
     return env
 
 

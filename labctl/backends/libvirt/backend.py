@@ -14,7 +14,7 @@ import libvirt
 
 from labctl import cancel
 from labctl.backends.base import ExecResult, FileSpec, Progress
-from labctl.backends.libvirt import daemon, hostnet, kvm
+from labctl.backends.libvirt import dac, daemon, hostnet, kvm
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
 from labctl.backends.netem import netem_argv
@@ -23,10 +23,11 @@ from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
 from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState, NodeState
+from labctl.lab.state import LabState, NodeState, lab_secrets
 
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0
+SPICE_SECRET = "spice_password"  # one SPICE ticket for every display of a lab
 
 
 class LibvirtBackend:
@@ -84,8 +85,13 @@ class LibvirtBackend:
         state.record("domains", name)
         _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
         os.chmod(node_state.overlay, 0o600)  # the node's disk: its secrets, readable by no other user
-        boot = BootFiles(str(image.kernel), str(image.initrd), node_state.overlay, node_state.console_log)
-        xml = domain_xml(plan.lab, name, node, boot, state.accel, run_as_root=os.geteuid() == 0)
+        overlay = Path(node_state.overlay)
+        boot = BootFiles(
+            str(image.kernel), str(image.initrd), node_state.overlay, node_state.console_log, str(image.disk)
+        )
+        spice = lab_secrets(plan.lab, (SPICE_SECRET,))[SPICE_SECRET]
+        as_root = os.geteuid() == 0 and not _qemu_user_reaches([image.kernel, image.initrd, image.disk, overlay])
+        xml = domain_xml(plan.lab, name, node, boot, state.accel, run_as_root=as_root, spice_password=spice)
         try:
             domain = self.conn.createXML(xml, 0)
         except libvirt.libvirtError as exc:
@@ -192,6 +198,13 @@ class LibvirtBackend:
     def console(self, state: LabState, node: str) -> None:
         self._domain(state, node)
         os.execvp("virsh", ["virsh", "-c", self.uri, "console", "--force", state.nodes[node].domain])
+
+
+def _qemu_user_reaches(files: list[Path]) -> bool:
+    """Whether libvirt's unprivileged QEMU user can reach every file of a node (libvirt chowns the
+    files, not their folders); if not, QEMU keeps running as root. See docs/DESIGN.md."""
+    who = dac.qemu_account()
+    return who is not None and not dac.blocking_folders(files, who)
 
 
 def _check(result: ExecResult, node: str, what: str) -> None:

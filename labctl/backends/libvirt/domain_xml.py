@@ -18,9 +18,15 @@ class BootFiles:
     initrd: str
     overlay: str
     console_log: str
+    backing: str = ""  # the overlay's backing image; labelled relabel='no' when QEMU is not root
 
 
-def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str, run_as_root: bool) -> str:
+def domain_xml(
+    lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str, run_as_root: bool, spice_password: str
+) -> str:
+    """The XML holds the lab's SPICE password: hand it to libvirt only, never write it to a file."""
+    if not spice_password:
+        raise ValueError("every SPICE display needs a password")
     q = quoteattr
     kvm = accel == "kvm"
     features = "<acpi/><apic/>" + ("" if kvm else f"<tcg><tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache></tcg>")
@@ -35,6 +41,18 @@ def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str,
         for i in node.interfaces
     )
     seclabel = "<seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>" if run_as_root else ""
+    # libvirt chowns the backing image to the QEMU user and never gives it back: it is shared and
+    # readable by all (0644), so it keeps its owner
+    backing = (
+        f"""
+      <backingStore type='file'>
+        <format type='qcow2'/>
+        <source file={q(boot.backing)}><seclabel model='dac' relabel='no'/></source>
+        <backingStore/>
+      </backingStore>"""
+        if boot.backing and not run_as_root
+        else ""
+    )
     return f"""<domain type={q("kvm" if kvm else "qemu")}>
   <name>{escape(name)}</name>
   <title>labctl {escape(lab)}/{escape(node.name)}</title>
@@ -57,7 +75,7 @@ def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str,
   <devices>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2' discard='unmap'/>
-      <source file={q(boot.overlay)}/>
+      <source file={q(boot.overlay)}/>{backing}
       <target dev='vda' bus='virtio'/>
     </disk>
 {nics}
@@ -71,7 +89,7 @@ def domain_xml(lab: str, name: str, node: NodePlan, boot: BootFiles, accel: str,
     <channel type='unix'>
       <target type='virtio' name='org.qemu.guest_agent.0'/>
     </channel>
-    <graphics type='spice' autoport='yes' listen='127.0.0.1'>
+    <graphics type='spice' autoport='yes' listen='127.0.0.1' passwd={q(spice_password)}>
       <listen type='address' address='127.0.0.1'/>
     </graphics>
     <video><model type='virtio' heads='1'/></video>

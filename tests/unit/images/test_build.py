@@ -5,6 +5,8 @@ a shell against a scratch tree, and the manifest's record of FreeSWITCH."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import stat
 import subprocess
 from collections.abc import Callable
@@ -188,3 +190,36 @@ def test_the_manifest_says_whether_and_whence(
     assert local["included"] is True and local["source"] == "local-debs"
     assert [d["name"] for d in local["debs"]] == ["freeswitch mod sofia.deb", "freeswitch_1.10.12_amd64.deb"]
     assert TOKEN not in repr(freeswitch_manifest(token_recipe, tree))
+
+
+# -- root's password -----------------------------------------------------------------------------
+def run_root_hooks(recipe: ImageRecipe, tree: Path, tmp_path: Path) -> None:
+    """Run the hooks that touch root's login against a scratch tree; `chroot "$1" passwd ...` runs
+    the host's passwd with --root on that tree, which is what it does in the real chroot."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "chroot").write_text(
+        '#!/bin/sh\ntree=$1; shift; [ "$1" = passwd ] && shift; exec passwd --root "$tree" "$@"\n'
+    )
+    (fake / "chroot").chmod(0o755)
+    for hook in hooks(recipe):
+        if "passwd" in hook or "getty" in hook:
+            run_hook(hook, tree, env={"PATH": f"{fake}:/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("passwd") is None, reason="passwd --root needs root")
+@pytest.mark.parametrize("before", ["root::19000:0:99999:7:::", "root:*:19000:0:99999:7:::"])
+def test_the_image_locks_root_and_keeps_the_serial_autologin(images: Path, tmp_path: Path, before: str) -> None:
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (tree / "etc" / "shadow").write_text(before + "\n")
+    run_root_hooks(load_image_recipe("lab", {}), tree, tmp_path)
+    password = (tree / "etc" / "shadow").read_text().split(":")[1]
+    assert password.startswith("!"), f"root's password is {password!r}, not locked"
+    getty = tree / "etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"
+    assert "--autologin root" in getty.read_text()
+
+
+def test_no_hook_empties_root_password(images: Path) -> None:
+    assert not [h for h in hooks(load_image_recipe("lab", {})) if "passwd -d" in h or "passwd --delete" in h]

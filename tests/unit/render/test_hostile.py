@@ -185,7 +185,11 @@ def file_items(path: str, mode: str, text: str, tmp: Path) -> list[Item]:
         return formats.bird_items(text)
     if path == "/etc/kamailio/kamailio.cfg":
         return formats.kamailio_items(text)
-    if path in ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname") or path.startswith("/etc/sysctl.d/"):
+    if path in ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname"):
+        return formats.line_items(text)
+    if path == "/root/.labctl-root.chpasswd":  # user:hash lines; the hash is salted per node, so only users count
+        return [(f"chpasswd/{n}", line.split(":", 1)[0]) for n, line in enumerate(text.splitlines())]
+    if path.startswith("/etc/sysctl.d/"):
         return formats.line_items(text)
     if name == "reader.pw" or name.endswith(".py"):
         return [("content", text)]

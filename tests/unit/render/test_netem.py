@@ -23,7 +23,7 @@ def _tc_commands(tmp_path: Path, node: str) -> list[str]:
     path.write_text(TOPOLOGY)
     plan = compile_topology(load_topology(path))
     recipes = load_recipes({"router", "host"})
-    steps = render_node(plan, plan.node(node), recipes, {"ldap_admin": "x", "ldap_reader": "y"})
+    steps = render_node(plan, plan.node(node), recipes, {"ldap_admin": "x", "ldap_reader": "y", "root_password": "z"})
     return [c for c in steps["base"].commands if c.startswith("tc ")]
 
 

@@ -15,10 +15,15 @@ from labctl.topology.schema import load_topology
 REPO = Path(__file__).resolve().parents[4]
 PLAN = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
 BOOT = BootFiles("/cache/vmlinuz", "/cache/initrd.img", "/state/ring/r1.qcow2", "/state/ring/r1.console.log")
+SPICE = "s3cret-Ticket_x"
+
+
+def xml(node: NodePlan, accel: str = "kvm", boot: BootFiles = BOOT, root: bool = False, spice: str = SPICE) -> str:
+    return domain_xml("ring", f"labctl-ring-{node.name}", node, boot, accel, run_as_root=root, spice_password=spice)
 
 
 def parse(node: NodePlan, accel: str = "kvm", boot: BootFiles = BOOT, root: bool = False) -> ET.Element:
-    return ET.fromstring(domain_xml("ring", f"labctl-ring-{node.name}", node, boot, accel, run_as_root=root))
+    return ET.fromstring(xml(node, accel, boot, root))
 
 
 def one(root: ET.Element, path: str) -> ET.Element:
@@ -74,6 +79,25 @@ def test_spice_listens_on_loopback_only() -> None:
     assert [(e.get("type"), e.get("address")) for e in graphics.findall("listen")] == [("address", "127.0.0.1")]
 
 
+@pytest.mark.parametrize("node", PLAN.nodes, ids=[n.name for n in PLAN.nodes])
+def test_every_display_asks_for_the_lab_spice_password(node: NodePlan) -> None:
+    displays = parse(node).findall("devices/graphics")
+    assert displays and all(g.get("passwd") == SPICE for g in displays)
+    assert "disable-ticketing" not in xml(node) and "disable_ticketing" not in xml(node)
+
+
+@pytest.mark.parametrize("password", ["", None])
+def test_a_display_without_a_password_is_refused(password: str | None) -> None:
+    with pytest.raises(ValueError, match="password"):
+        xml(PLAN.node("h1"), spice=password)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("password", ["a'b\"c", "<&>", "x y\tz", "é€"])
+def test_a_password_with_xml_special_characters_stays_intact(password: str) -> None:
+    graphics = one(ET.fromstring(xml(PLAN.node("h1"), spice=password)), "devices/graphics")
+    assert graphics.get("passwd") == password
+
+
 def test_guest_agent_channel_and_serial_log() -> None:
     root = parse(PLAN.node("h1"))
     channel = one(root, "devices/channel")
@@ -108,3 +132,15 @@ def test_running_as_root_keeps_files_owned_by_root() -> None:
     assert parse(PLAN.node("h1"), root=False).find("seclabel") is None
     label = one(parse(PLAN.node("h1"), root=True), "seclabel")
     assert (label.get("model"), label.get("relabel"), one(label, "label").text) == ("dac", "no", "+0:+0")
+
+
+def test_unprivileged_qemu_leaves_the_shared_backing_image_unlabelled() -> None:
+    boot = BootFiles(BOOT.kernel, BOOT.initrd, BOOT.overlay, BOOT.console_log, "/cache/img/disk.qcow2")
+    store = one(parse(PLAN.node("h1"), boot=boot, root=False), "devices/disk/backingStore")
+    assert store.get("type") == "file" and one(store, "format").get("type") == "qcow2"
+    assert one(store, "source").get("file") == boot.backing
+    label = one(store, "source/seclabel")
+    assert (label.get("model"), label.get("relabel")) == ("dac", "no")
+    assert one(store, "backingStore").attrib == {} and len(one(store, "backingStore")) == 0
+    assert parse(PLAN.node("h1"), boot=boot, root=True).find("devices/disk/backingStore") is None
+    assert parse(PLAN.node("h1"), root=False).find("devices/disk/backingStore") is None

@@ -16,14 +16,20 @@ def data_dir(name: str) -> Path:
     return Path(os.environ.get("LABCTL_HOME", PROJECT_ROOT)) / name
 
 
+SYSTEM_CACHE = Path("/var/cache")
+SYSTEM_STATE = Path("/var/lib")
+"""Root's defaults: outside /root (0700), so QEMU can run as libvirt's unprivileged user and still
+reach the images and overlays (see docs/DESIGN.md, "Who can reach a lab")."""
+
+
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "labctl"
+    default = SYSTEM_CACHE if os.geteuid() == 0 else Path.home() / ".cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or default) / "labctl"
 
 
 def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "labctl"
+    default = SYSTEM_STATE if os.geteuid() == 0 else Path.home() / ".local" / "state"
+    return Path(os.environ.get("XDG_STATE_HOME") or default) / "labctl"
 
 
 def resolve_named(kind: str, folder: str, name_or_path: str) -> Path:

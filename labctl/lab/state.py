@@ -100,14 +100,19 @@ def check_node_name(name: str) -> str:
     return name
 
 
+PRIVATE_DIR_MAX = 0o710
+
+
 def state_root() -> Path:
     """The state root, created 0700 (and tightened to 0700 if an older labctl left it open)."""
     return _private_folder(state_dir())
 
 
 def _private_folder(path: Path) -> Path:
+    """0700; a backend may let one group through (0710, e.g. QEMU's own user), never more."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o777 != 0o700:
+    mode = path.stat().st_mode & 0o777
+    if mode & ~PRIVATE_DIR_MAX:
         path.chmod(0o700)
     return path
 

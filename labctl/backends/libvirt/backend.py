@@ -24,6 +24,7 @@ from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
 from labctl.lab.saved_plan import saved_plan
 from labctl.lab.state import LabState, NodeState, lab_secrets
+from labctl.paths import state_dir
 
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0
@@ -90,7 +91,9 @@ class LibvirtBackend:
             str(image.kernel), str(image.initrd), node_state.overlay, node_state.console_log, str(image.disk)
         )
         spice = lab_secrets(plan.lab, (SPICE_SECRET,))[SPICE_SECRET]
-        as_root = os.geteuid() == 0 and not _qemu_user_reaches([image.kernel, image.initrd, image.disk, overlay])
+        as_root = os.geteuid() == 0 and not _qemu_user_reaches(
+            [image.kernel, image.initrd, image.disk, overlay], private=[state_dir(), state.folder, folder]
+        )
         xml = domain_xml(plan.lab, name, node, boot, state.accel, run_as_root=as_root, spice_password=spice)
         try:
             domain = self.conn.createXML(xml, 0)
@@ -200,11 +203,15 @@ class LibvirtBackend:
         os.execvp("virsh", ["virsh", "-c", self.uri, "console", "--force", state.nodes[node].domain])
 
 
-def _qemu_user_reaches(files: list[Path]) -> bool:
+def _qemu_user_reaches(files: list[Path], private: list[Path]) -> bool:
     """Whether libvirt's unprivileged QEMU user can reach every file of a node (libvirt chowns the
-    files, not their folders); if not, QEMU keeps running as root. See docs/DESIGN.md."""
+    files, not their folders), once labctl's own `private` folders let it through; if not, QEMU
+    keeps running as root. See docs/DESIGN.md."""
     who = dac.qemu_account()
-    return who is not None and not dac.blocking_folders(files, who)
+    if who is None or who.uid == 0:
+        return False
+    dac.let_through(private, who)
+    return not dac.blocking_folders(files, who)
 
 
 def _check(result: ExecResult, node: str, what: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from labctl.backends.libvirt import dac
 from labctl.backends.libvirt.backend import LibvirtBackend
 from labctl.compile.plan import LabPlan
 from labctl.images import ImageArtifacts
@@ -43,5 +44,25 @@ def test_the_overlay_is_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pl
     finally:
         os.umask(umask)
     overlay = Path(state.nodes["h1"].overlay)
+    qemu = dac.qemu_account()
     assert overlay.is_file() and stat.S_IMODE(overlay.stat().st_mode) == 0o600
-    assert stat.S_IMODE((tmp_path / "state" / "labctl" / "t").stat().st_mode) == 0o700
+    for folder in (tmp_path / "state" / "labctl", tmp_path / "state" / "labctl" / "t", overlay.parent):
+        info = folder.stat()
+        if qemu is None or qemu.uid == 0:
+            assert stat.S_IMODE(info.st_mode) == 0o700, folder
+        else:  # QEMU's own group may enter, nobody may list
+            assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o710, dac.own_group(qemu)), folder
+
+
+def test_let_through_opens_only_the_group_execute_bit(tmp_path: Path) -> None:
+    folder = tmp_path / "private"
+    folder.mkdir(mode=0o700)
+    me = dac.Account(name="nobody-such", uid=os.getuid(), gids=frozenset({os.getgid()}))
+    gid = os.getgid()
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(dac, "own_group", lambda who: gid)
+    try:
+        dac.let_through([folder], me)
+    finally:
+        monkey.undo()
+    assert (stat.S_IMODE(folder.stat().st_mode), folder.stat().st_gid) == (0o710, gid)

@@ -10,13 +10,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from labctl.cli.output import console, err_console
+from labctl.cli.output import console, err_console, literal
 from labctl.compile import compile_topology
 from labctl.compile.dot import plan_to_dot
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError, TopologyError
 from labctl.paths import data_dir, resolve_named
 from labctl.topology.model import Topology
+from labctl.topology.runnable import Host, check_runnable
 from labctl.topology.schema import load_topology
 
 TopologyArg = Annotated[str, typer.Argument(help="Topology name (topologies/NAME.yaml) or path.")]
@@ -30,14 +31,19 @@ def load_plan(name_or_path: str) -> LabPlan:
     return compile_topology(load(name_or_path))
 
 
-def validate(topology: TopologyArg) -> None:
-    """Check a topology file; print every problem as file:line: message."""
-    topo = load(topology)
+def load_runnable(name_or_path: str) -> tuple[Topology, LabPlan]:
+    """The topology and its plan, refused unless `up` could run it on this host (demo, images, size)."""
+    topo = load(name_or_path)
     plan = compile_topology(topo)
-    console.print(
-        f"[green]ok[/green] {topo.source}: lab '{plan.lab}', {len(plan.nodes)} nodes, {len(plan.bridges)} segments",
-        highlight=False,
-    )
+    check_runnable(topo, plan, Host.this())
+    return topo, plan
+
+
+def validate(topology: TopologyArg) -> None:
+    """Check a topology, its demo and images, and that it fits this host; print problems as file:line: message."""
+    topo, plan = load_runnable(topology)
+    summary = f"lab '{plan.lab}', {len(plan.nodes)} nodes, {len(plan.bridges)} segments"
+    console.print(f"[green]ok[/green] {literal(topo.source)}: {summary}", highlight=False)
 
 
 def plan(

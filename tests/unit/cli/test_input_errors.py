@@ -214,3 +214,19 @@ def test_demo_list_prints_markup_and_escapes_literally(
     run = cli("demo", "list")
     assert run.code == 0
     assert run.stdout == "[bold]mine         1 checks  [/red] \\x1b[2J\n"
+
+
+def test_up_refuses_a_missing_demo_before_building_or_booting_anything(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_backend(*args: object) -> None:
+        raise AssertionError("up built images or booted VMs for a topology it cannot run")
+
+    monkeypatch.setattr("labctl.cli.lab_cmds.backend_for", no_backend)
+    (tmp_path / "lab.yaml").write_text("name: lab\nnodes:\n  a: {}\ndemo: no-such-demo\n")
+    run = cli("up", "lab.yaml")
+    assert run.code == 1
+    assert run.stderr == (
+        "error: lab.yaml:4: demo 'no-such-demo' does not exist (no demos/no-such-demo.yaml)"
+        " (known: ospf-dns, voip-demo)\n"
+    )

@@ -22,7 +22,6 @@ from labctl.lab import lifecycle
 from labctl.lab.configure import configure
 from labctl.lab.saved_plan import saved_plan
 from labctl.lab.state import LabState, load_state, running_labs
-from labctl.topology.runnable import Host, check_runnable
 from labctl.topology.suggest import did_you_mean
 
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
@@ -74,6 +73,8 @@ def up(
     start = time.monotonic()
     topo = load(topology)
     plan = compile_topology(topo)
+    from labctl.topology.runnable import Host, check_runnable
+
     check_runnable(topo, plan, Host.this())  # before any image is built or VM booted
     reporter = PhaseReporter()
     backend = backend_for(plan, reporter)

@@ -230,3 +230,18 @@ def test_up_refuses_a_missing_demo_before_building_or_booting_anything(
         "error: lab.yaml:4: demo 'no-such-demo' does not exist (no demos/no-such-demo.yaml)"
         " (known: ospf-dns, voip-demo)\n"
     )
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "x[/red]", "a\nb", "", "Debian"])
+def test_image_build_refuses_a_name_that_is_a_path_or_markup(cli: Cli, name: str) -> None:
+    run = cli("image", "build", name)
+    assert run.code == 1
+    assert run.stderr.startswith("error: image name '") and run.stderr.count("\n") == 1
+    assert "is not valid: a lowercase letter, then up to 63 lowercase letters, digits or '-'" in run.stderr
+
+
+def test_validate_refuses_a_topology_that_is_not_utf8(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "lab.yaml").write_bytes(b"name: lab\ndescription: \xff\xfe\nnodes:\n  a: {}\n")
+    run = cli("validate", "lab.yaml")
+    assert run.code == 1
+    assert run.stderr == "error: lab.yaml:1: cannot read file: not UTF-8 text (invalid start byte)\n"

@@ -23,7 +23,7 @@ from labctl.topology.model import (
     SipUser,
     Topology,
 )
-from labctl.topology.suggest import did_you_mean, is_unsafe_char, quoted, unknown
+from labctl.topology.suggest import did_you_mean, is_unsafe_char, quoted, unknown, visible
 from labctl.topology.yamlsource import Key, SourceDoc, load_yaml
 
 # Every pattern is anchored with \A...\Z (`$` lets a trailing newline in), so match, search and
@@ -362,7 +362,7 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
             check.problem(key, f"a link needs exactly two nodes, not {_kind(raw)}")
             continue
         if len(raw) != 2:
-            listed = ", ".join(str(check.as_written(v, key + (j,))) for j, v in enumerate(raw))
+            listed = ", ".join(visible(str(check.as_written(v, key + (j,)))) for j, v in enumerate(raw))
             found = f"{len(raw)} ({listed})" if raw else "none"
             hint = "; a LAN joins more" if len(raw) > 2 else ""
             check.problem(key, f"a link needs exactly two nodes, not {found}{hint}")
@@ -437,7 +437,7 @@ def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: l
         try:
             pools[name] = ipaddress.IPv4Network(raw, strict=True)
         except ValueError as exc:
-            check.problem(key, f"address pool {name} {quoted(raw)} is not an IPv4 network: {exc}")
+            check.problem(key, f"address pool {name} {quoted(raw)} is not an IPv4 network: {visible(str(exc))}")
     needs: dict[str, tuple[Callable[[ipaddress.IPv4Network], int], int, str]] = {
         "loopback": (_host_count, n_nodes, f"{n_nodes} nodes (one /32 each)"),
         "p2p": (lambda net: _subnet_count(net, P2P_PREFIX), n_links, f"{n_links} links (one /30 each)"),

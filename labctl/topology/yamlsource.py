@@ -71,8 +71,8 @@ class _Converter:
         self.count += 1
         if self.count > MAX_VALUES:
             raise self.fail(node, f"the document expands to more than {MAX_VALUES} values (an alias bomb?)")
-        if len(key) > MAX_DEPTH:  # aliases can nest deeper than the text does
-            raise self.fail(node, _too_deep())
+        if len(key) > MAX_DEPTH:  # aliases can nest deeper than the text does: blame the top-level entry
+            raise TopologyError([Problem(self.path, self.lines.get(key[:1], 1), _too_deep())])
         self.lines[key] = line or node.start_mark.line + 1
         if isinstance(node, yaml.CollectionNode) and node.tag not in COLLECTION_TAGS:
             raise self.fail(node, f"invalid YAML: tag '{node.tag}' is not supported")

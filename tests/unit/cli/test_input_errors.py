@@ -245,3 +245,9 @@ def test_validate_refuses_a_topology_that_is_not_utf8(cli: Cli, tmp_path: Path) 
     run = cli("validate", "lab.yaml")
     assert run.code == 1
     assert run.stderr == "error: lab.yaml:1: cannot read file: not UTF-8 text (invalid start byte)\n"
+
+
+def test_a_path_with_a_newline_or_escape_stays_on_one_line(cli: Cli) -> None:
+    run = cli("validate", "a\nb\x1b[2J.yaml")
+    assert run.code == 1
+    assert run.stderr == "error: a\\nb\\x1b[2J.yaml:1: file not found\n"

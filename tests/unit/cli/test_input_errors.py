@@ -236,8 +236,8 @@ def test_up_refuses_a_missing_demo_before_building_or_booting_anything(
 def test_image_build_refuses_a_name_that_is_a_path_or_markup(cli: Cli, name: str) -> None:
     run = cli("image", "build", name)
     assert run.code == 1
-    assert run.stderr.startswith("error: image name '") and run.stderr.count("\n") == 1
-    assert "is not valid: a lowercase letter, then up to 63 lowercase letters, digits or '-'" in run.stderr
+    assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1
+    assert "image name '" in run.stderr and "a lowercase letter, then" in run.stderr  # the cache checks names too
 
 
 def test_validate_refuses_a_topology_that_is_not_utf8(cli: Cli, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from labctl.backends.base import Backend
 from labctl.backends.libvirt.backend import LibvirtBackend
-from labctl.cli.output import console, err_console
+from labctl.cli.output import console, err_console, literal
 from labctl.demo.checks import check_types
 from labctl.demo.report import junit_xml, result_line, table
 from labctl.demo.runner import run_demo as run_checks
@@ -65,7 +65,9 @@ def list_demos() -> None:
             console.print(f"{path.stem:<16} [red]invalid[/red]: {escape(exc.lines()[0])}", highlight=False)
             continue
         description = spec.description if len(spec.description) <= 60 else spec.description[:57] + "..."
-        console.print(f"{spec.name:<16} {len(spec.checks):>3} checks  {description}", highlight=False, soft_wrap=True)
+        console.print(
+            f"{literal(f'{spec.name:<16}')} {len(spec.checks):>3} checks  {literal(description)}", highlight=False
+        )
 
 
 def register(app: typer.Typer) -> None:

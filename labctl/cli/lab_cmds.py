@@ -89,6 +89,9 @@ def up(
     start = time.monotonic()
     topo = load(topology)
     plan = compile_topology(topo)
+    from labctl.topology.runnable import Host, check_runnable
+
+    check_runnable(topo, plan, Host.this())  # before any image is built or VM booted
     reporter = PhaseReporter()
     backend = backend_for(plan, reporter)
     with reporter.live(f"bringing up {plan.lab}"):

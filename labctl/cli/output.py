@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+
+from labctl.topology.suggest import escape_unsafe
 
 # soft_wrap: a line is never broken at the terminal width (80 columns without a TTY, as in CI),
 # so paths and messages stay whole for people and for scripts; tables still fit the width.
@@ -16,3 +19,12 @@ err_console = Console(stderr=True, soft_wrap=True)
 def print_json(data: Any) -> None:
     """Plain, stable JSON on stdout (no Rich markup or wrapping)."""
     print(json.dumps(data, indent=2))
+
+
+def literal(text: object) -> str:
+    """User text for a markup-enabled print: Rich markup escaped, control characters and ANSI made visible.
+
+    Descriptions, paths and error messages can hold `[/red]` (a markup error) or an escape sequence
+    (which would rewrite the terminal); both must reach the screen as the characters they are.
+    """
+    return escape(escape_unsafe(str(text)))

@@ -12,13 +12,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from labctl.cli.output import console, err_console
+from labctl.cli.output import console, err_console, literal
 from labctl.compile import compile_topology
 from labctl.compile.dot import plan_to_dot
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError, TopologyError
 from labctl.paths import data_dir, resolve_named
 from labctl.topology.model import Topology
+from labctl.topology.runnable import Host, check_runnable
 from labctl.topology.schema import load_topology
 
 TopologyArg = Annotated[str, typer.Argument(help="Topology name (topologies/NAME.yaml) or path.")]
@@ -46,14 +47,19 @@ def load_plan(name_or_path: str) -> LabPlan:
     return compile_topology(load(name_or_path))
 
 
-def validate(topology: TopologyArg) -> None:
-    """Check a topology file; print every problem as file:line: message."""
-    topo = load(topology)
+def load_runnable(name_or_path: str) -> tuple[Topology, LabPlan]:
+    """The topology and its plan, refused unless `up` could run it on this host (demo, images, size)."""
+    topo = load(name_or_path)
     plan = compile_topology(topo)
-    console.print(
-        f"[green]ok[/green] {topo.source}: lab '{plan.lab}', {len(plan.nodes)} nodes, {len(plan.bridges)} segments",
-        highlight=False,
-    )
+    check_runnable(topo, plan, Host.this())
+    return topo, plan
+
+
+def validate(topology: TopologyArg) -> None:
+    """Check a topology, its demo and images, and that it fits this host; print problems as file:line: message."""
+    topo, plan = load_runnable(topology)
+    summary = f"lab '{plan.lab}', {len(plan.nodes)} nodes, {len(plan.bridges)} segments"
+    console.print(f"[green]ok[/green] {literal(topo.source)}: {summary}", highlight=False)
 
 
 def plan(
@@ -68,7 +74,7 @@ def plan(
     if as_json:
         print(lab.to_json() if show_secrets else json.dumps(redact(lab.to_dict()), indent=2) + "\n", end="")
         return
-    console.print(f"[bold]{lab.lab}[/bold] ({lab.domain}) {lab.description}")
+    console.print(f"[bold]{lab.lab}[/bold] ({lab.domain}) {literal(lab.description)}")
     nodes = Table("node", "roles", "address", "interfaces", "memory", title="nodes")
     for node in lab.nodes:
         ifaces = "\n".join(f"{i.name} {i.address} {i.mac}" for i in node.interfaces) or "-"
@@ -95,18 +101,41 @@ def graph(
     dot = plan_to_dot(load_plan(topology))
     fmt = output.suffix.lstrip(".") or "dot"
     if fmt == "dot":
-        output.write_text(dot)
-        console.print(f"wrote {output}")
+        _write(output, dot)
+        console.print(f"wrote {literal(output)}", highlight=False)
         return
+    _check_writable(output)
     if shutil.which("dot") is None:
         fallback = output.with_suffix(".dot")
-        fallback.write_text(dot)
-        err_console.print(f"Graphviz 'dot' is not installed; wrote {fallback} instead (apt install graphviz)")
+        _write(fallback, dot)
+        err_console.print(
+            f"Graphviz 'dot' is not installed; wrote {literal(fallback)} instead (apt install graphviz)",
+            highlight=False,
+        )
         return
     result = subprocess.run(["dot", f"-T{fmt}", "-o", str(output)], input=dot, text=True, capture_output=True)
     if result.returncode != 0:
         raise LabctlError(f"graphviz failed to write {output}: {result.stderr.strip()}")
-    console.print(f"wrote {output}")
+    console.print(f"wrote {literal(output)}", highlight=False)
+
+
+def _check_writable(output: Path) -> None:
+    """One clear line for an output path that cannot be written, before any work."""
+    folder = output.parent
+    if not folder.is_dir():
+        raise LabctlError(f"cannot write {output}: folder {folder} does not exist")
+    if output.is_dir():
+        raise LabctlError(f"cannot write {output}: it is a directory")
+    if output.exists() and not output.is_file():
+        raise LabctlError(f"cannot write {output}: it is not a regular file")
+
+
+def _write(output: Path, text: str) -> None:
+    _check_writable(output)
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        raise LabctlError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def list_topologies() -> None:
@@ -114,9 +143,14 @@ def list_topologies() -> None:
     for path in sorted(data_dir("topologies").glob("*.yaml")):
         try:
             topo = load_topology(path)
-            console.print(f"{path.stem:<16} {len(topo.nodes):>3} nodes  {topo.description}", highlight=False)
+            console.print(
+                f"{literal(f'{path.stem:<16}')} {len(topo.nodes):>3} nodes  {literal(topo.description)}",
+                highlight=False,
+            )
         except TopologyError as exc:
-            console.print(f"{path.stem:<16} [red]invalid[/red]: {exc.lines()[0]}", highlight=False)
+            console.print(
+                f"{literal(f'{path.stem:<16}')} [red]invalid[/red]: {literal(exc.lines()[0])}", highlight=False
+            )
 
 
 def register(app: typer.Typer) -> None:

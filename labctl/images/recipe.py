@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from labctl.errors import LabctlError, Problem, TopologyError
 from labctl.paths import data_dir
-from labctl.topology.suggest import did_you_mean, unknown
+from labctl.topology.schema import RECIPE_NAME, RECIPE_NAME_RULE
+from labctl.topology.suggest import did_you_mean, is_unsafe_char, quoted, unknown
 from labctl.topology.yamlsource import load_yaml
 
 BUILDER_VERSION = 4  # 4: root locked in the image (issue 8); 3 was taken by the busy-host hooks
@@ -140,19 +141,29 @@ def _freeswitch_addon(path: Path, line: int, spec: Any) -> FreeswitchAddon:
     )
 
 
+SIZE_MIB = (1024, 1 << 20)
+TEXT_FIELDS = ("suite", "mirror", "kernel", "variant", "description", "snapshot")
+LIST_FIELDS = ("packages", "components", "disable_services")
+
+
 def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageRecipe:
     """The recipe, with the FreeSWITCH source that `env` (the process environment by default) names."""
+    if not RECIPE_NAME.fullmatch(name):
+        raise LabctlError(f"image name {quoted(name)} is not valid: {RECIPE_NAME_RULE}")
     path = images_dir() / f"{name}.yaml"
     if not path.exists():
         raise LabctlError(f"no image recipe '{name}' in {images_dir()}{did_you_mean(name, known_images())}")
     doc = load_yaml(path)
-    spec: dict[str, Any] = doc.value if isinstance(doc.value, dict) else {}
+    if not isinstance(doc.value, dict):
+        raise TopologyError([Problem(path, 1, "an image recipe is a mapping with " + ", ".join(REQUIRED))])
+    spec: dict[str, Any] = doc.value
     problems = [
         Problem(path, doc.line((k,)), unknown("key in image recipe", k, REQUIRED + OPTIONAL))
         for k in spec
         if k not in REQUIRED + OPTIONAL
     ]
     problems += [Problem(path, 1, f"image recipe needs '{k}'") for k in REQUIRED if k not in spec]
+    problems += _type_problems(path, doc.line, spec)
     if problems:
         raise TopologyError(problems)
     addon = _freeswitch_addon(path, doc.line(("freeswitch",)), spec["freeswitch"]) if "freeswitch" in spec else None
@@ -171,3 +182,25 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
         freeswitch=addon,
         freeswitch_source=freeswitch_source(os.environ if env is None else env) if addon is not None else None,
     )
+
+
+def _type_problems(path: Path, line: Callable[[tuple[str, ...]], int], spec: dict[str, Any]) -> list[Problem]:
+    """Wrong types are refused here, with their line, rather than failing deep inside a build."""
+    problems = []
+    for key in TEXT_FIELDS:
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, str) or any(is_unsafe_char(c) for c in value)):
+            problems.append(Problem(path, line((key,)), f"'{key}' must be one line of text, not {quoted(value)}"))
+    for key in LIST_FIELDS:
+        value = spec.get(key)
+        if value is not None and (
+            not isinstance(value, list)
+            or not all(isinstance(v, str) and v and not any(c.isspace() or is_unsafe_char(c) for c in v) for v in value)
+        ):
+            problems.append(Problem(path, line((key,)), f"'{key}' must be a list of names without spaces"))
+    size = spec.get("size_mib", 4096)
+    if isinstance(size, bool) or not isinstance(size, int) or not SIZE_MIB[0] <= size <= SIZE_MIB[1]:
+        problems.append(
+            Problem(path, line(("size_mib",)), f"'size_mib' must be a whole number from {SIZE_MIB[0]} to {SIZE_MIB[1]}")
+        )
+    return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,14 @@ class Topology:
     sip: SipSpec | None
     demo: str | None
     source: Path
+    lines: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, compare=False, repr=False)
+    """The source line of each value by its key path, for checks made after validation."""
+
+    def line(self, key: tuple[str | int, ...]) -> int:
+        """The line of the value at `key`, or of its nearest located parent (1 when unknown)."""
+        while key not in self.lines and key:
+            key = key[:-1]
+        return self.lines.get(key, 1)
 
     def node(self, name: str) -> NodeSpec:
         return next(n for n in self.nodes if n.name == name)

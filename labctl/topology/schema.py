@@ -23,14 +23,29 @@ from labctl.topology.model import (
     SipUser,
     Topology,
 )
-from labctl.topology.suggest import did_you_mean, unknown
+from labctl.topology.suggest import did_you_mean, is_unsafe_char, quoted, unknown, visible
 from labctl.topology.yamlsource import Key, SourceDoc, load_yaml
 
-LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
-DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
-DURATION = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
-PERCENT = re.compile(r"^(100(\.0+)?|\d{1,2}(\.\d+)?)%$")
-EXTENSION = re.compile(r"^[0-9]{2,10}$")
+# Every pattern is anchored with \A...\Z (`$` lets a trailing newline in), so match, search and
+# fullmatch all test the whole value, and spells digits [0-9] (`\d` matches non-ASCII digits too).
+# Values that pass reach config files, shells, paths and terminals.
+LABEL = re.compile(r"\A[a-z][a-z0-9-]*\Z")
+DOMAIN = re.compile(r"\A[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+\Z")
+DOMAIN_MAX = 253
+DOMAIN_LABEL_MAX = 63
+DURATION = re.compile(r"\A(?P<number>[0-9]{1,9}(\.[0-9]{1,6})?)(?P<unit>us|ms|s)\Z")
+DURATION_MAX_S = 60
+PERCENT = re.compile(r"\A(100(\.0{1,6})?|[0-9]{1,2}(\.[0-9]{1,6})?)%\Z")
+EXTENSION = re.compile(r"\A[0-9]{2,10}\Z")
+RECIPE_NAME = re.compile(r"\A[a-z][a-z0-9-]{0,63}\Z")  # image and demo names: files in the project
+RECIPE_NAME_RULE = "a lowercase letter, then up to 63 lowercase letters, digits or '-'"
+PASSWORD_SPECIALS = "-_.+=,~^"
+PASSWORD = re.compile(r"\A[A-Za-z0-9" + re.escape(PASSWORD_SPECIALS) + r"]{4,64}\Z")
+PASSWORD_RULE = f"4 to 64 characters, each a letter A-Z or a-z, a digit or one of {PASSWORD_SPECIALS}"
+DESCRIPTION_MAX = 200
+MEMORY_MIN_MIB = 64
+MEMORY_MAX_MIB = 1 << 20  # 1 TiB; the host's own RAM is checked before `up` (see runnable.py)
+VCPUS_MAX = 64
 LAB_NAME_MAX = 16
 NODE_NAME_MAX = 24
 LAN_NAME_MAX = 15  # LAN names become interface names inside nodes (IFNAMSIZ)
@@ -48,6 +63,7 @@ LAN_KEYS = ("nodes", *NETEM_KEYS)
 ADDRESSING_KEYS = ("loopback", "p2p", "lan")
 SIP_KEYS = ("domain", "users")
 SIP_USER_KEYS = ("password", "extension")
+UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 BUILTIN_DEFAULTS: dict[str, Any] = {"memory": 384, "vcpus": 1, "image": "debian12-lab"}
 
 
@@ -81,22 +97,26 @@ class _Checker:
         return value if text is None or isinstance(value, (dict, list)) else text
 
     def label(self, value: Any, key: Key, what: str, limit: int) -> bool:
-        if not isinstance(value, str) or not LABEL.match(value):
+        if not isinstance(value, str) or not LABEL.fullmatch(value):
             self.problem(
                 key, f"{what} {_kind(value)} must be a DNS label: a lowercase letter, then letters, digits or '-'"
             )
             return False
         if len(value) > limit:
-            self.problem(key, f"{what} '{value}' is {len(value)} characters long; at most {limit} are allowed")
+            self.problem(key, f"{what} {quoted(value)} is {len(value)} characters long; at most {limit} are allowed")
             return False
         return True
 
-    def positive_int(self, value: Any, key: Key, what: str, minimum: int) -> int | None:
+    def bounded_int(self, value: Any, key: Key, what: str, minimum: int, maximum: int) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(key, f"{what} must be a whole number, not {_kind(value)}")
             return None
         if value < minimum:
             self.problem(key, f"{what} must be at least {minimum}, not {value}")
+            return None
+        if value > maximum:
+            shown = str(value) if len(str(value)) <= 12 else f"{str(value)[:3]}... ({len(str(value))} digits)"
+            self.problem(key, f"{what} must be at most {maximum}, not {shown}")
             return None
         return value
 
@@ -108,8 +128,22 @@ class _Checker:
 
     def matching(self, value: Any, key: Key, what: str, pattern: re.Pattern[str], expected: str) -> str | None:
         text = self.string(value, key, what)
-        if text is not None and not pattern.match(text):
-            self.problem(key, f"{what} '{text}' is not valid (expected {expected})")
+        if text is not None and not pattern.fullmatch(text):
+            self.problem(key, f"{what} {quoted(text)} is not valid (expected {expected})")
+            return None
+        return text
+
+    def domain(self, value: Any, key: Key, what: str) -> str | None:
+        text = self.matching(
+            value, key, what, DOMAIN, "a domain such as 'voip.lab': lowercase letters, digits, '-' and dots"
+        )
+        if text is None:
+            return None
+        if len(text) > DOMAIN_MAX or any(len(label) > DOMAIN_LABEL_MAX for label in text.split(".")):
+            self.problem(
+                key,
+                f"{what} {quoted(text)} is too long (at most {DOMAIN_MAX} characters, {DOMAIN_LABEL_MAX} between dots)",
+            )
             return None
         return text
 
@@ -122,6 +156,10 @@ class _Checker:
         values = {
             name: self.matching(spec[name], key + (name,), name, *checks[name]) for name in NETEM_KEYS if name in spec
         }
+        for name in ("delay", "jitter"):
+            match = DURATION.fullmatch(values.get(name) or "")
+            if match and float(match["number"]) * UNIT_SECONDS[match["unit"]] > DURATION_MAX_S:
+                self.problem(key + (name,), f"{name} {quoted(values[name])} is longer than {DURATION_MAX_S}s")
         if "jitter" in spec and "delay" not in spec:
             self.problem(key + ("jitter",), f"jitter {_kind(spec['jitter'])} needs a delay as well")
         return Netem(**values)
@@ -134,7 +172,7 @@ def _kind(value: Any) -> str:
         return "a mapping" if value else "an empty mapping"
     if value is None:
         return "empty"
-    return f"'{value}'"
+    return f"{quoted(value)}"
 
 
 def parse_topology(doc: SourceDoc) -> Topology:
@@ -146,17 +184,17 @@ def parse_topology(doc: SourceDoc) -> Topology:
     top = check.mapping(doc.value, (), TOP_KEYS, "the topology")
     for required in ("name", "nodes"):
         if required not in top:
-            check.problem((), f"missing required key '{required}'")
+            check.problem((), f"missing required key {quoted(required)}")
 
     name = top.get("name", "lab")
     if "name" in top:
         check.label(name, ("name",), "lab name", LAB_NAME_MAX)
     domain = top.get("domain", f"{name}.lab")
     if "domain" in top:
-        check.matching(domain, ("domain",), "domain", DOMAIN, "a domain such as 'voip.lab'")
+        check.domain(domain, ("domain",), "domain")
     description = ""
     if top.get("description") is not None:
-        description = check.string(top["description"], ("description",), "description") or ""
+        description = _description(check, top["description"])
 
     defaults = _defaults(check, top.get("defaults"))
     nodes = _nodes(check, top.get("nodes"), defaults)
@@ -167,7 +205,7 @@ def parse_topology(doc: SourceDoc) -> Topology:
     sip = _sip(check, top.get("sip"))
     demo = None
     if top.get("demo") is not None:
-        demo = check.string(top["demo"], ("demo",), "demo")
+        demo = check.matching(top["demo"], ("demo",), "demo", RECIPE_NAME, f"a demo name in demos/: {RECIPE_NAME_RULE}")
 
     topo = Topology(
         name=str(name),
@@ -180,11 +218,31 @@ def parse_topology(doc: SourceDoc) -> Topology:
         sip=sip,
         demo=demo,
         source=doc.path,
+        lines=doc.lines,
     )
     _cross_checks(check, topo)
     if check.problems:
         raise TopologyError(check.problems)
     return topo
+
+
+def _description(check: _Checker, value: Any) -> str:
+    """Free text, shown on terminals: one line of printable characters."""
+    text = check.string(value, ("description",), "description")
+    if text is None:
+        return ""
+    text = text.strip()
+    bad = next((c for c in text if is_unsafe_char(c)), None)
+    if bad is not None:
+        check.problem(
+            ("description",),
+            f"description must be one line of printable text; it holds control character U+{ord(bad):04X}",
+        )
+        return ""
+    if len(text) > DESCRIPTION_MAX:
+        check.problem(("description",), f"description is {len(text)} characters long; at most {DESCRIPTION_MAX}")
+        return ""
+    return text
 
 
 def _defaults(check: _Checker, value: Any) -> dict[str, Any]:
@@ -198,10 +256,10 @@ def _defaults(check: _Checker, value: Any) -> dict[str, Any]:
 
 def _node_attr(check: _Checker, name: str, value: Any, key: Key) -> Any:
     if name == "memory":
-        return check.positive_int(value, key, "memory (MiB)", 1)
+        return check.bounded_int(value, key, "memory (MiB)", MEMORY_MIN_MIB, MEMORY_MAX_MIB)
     if name == "vcpus":
-        return check.positive_int(value, key, "vcpus", 1)
-    return check.string(value, key, "image")
+        return check.bounded_int(value, key, "vcpus", 1, VCPUS_MAX)
+    return check.matching(value, key, "image", RECIPE_NAME, f"an image recipe name: {RECIPE_NAME_RULE}")
 
 
 def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSpec]:
@@ -214,7 +272,7 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
     for name, raw in value.items():
         key: Key = ("nodes", name)
         check.label(name, key, "node name", NODE_NAME_MAX)
-        spec = check.mapping(raw, key, NODE_KEYS, f"node '{name}'")
+        spec = check.mapping(raw, key, NODE_KEYS, f"node {quoted(name)}")
         roles = _roles(check, spec.get("roles", ["host"]), key + ("roles",))
         attrs = {
             attr: _node_attr(check, attr, spec[attr], key + (attr,)) if attr in spec else defaults[attr]
@@ -222,15 +280,15 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
         }
         phone = None
         if "phone" in spec:
-            phone_spec = check.mapping(spec["phone"], key + ("phone",), PHONE_KEYS, f"phone of '{name}'")
+            phone_spec = check.mapping(spec["phone"], key + ("phone",), PHONE_KEYS, f"phone of {quoted(name)}")
             for required in PHONE_KEYS:
                 if required not in phone_spec:
-                    check.problem(key + ("phone",), f"phone of '{name}' is missing '{required}'")
+                    check.problem(key + ("phone",), f"phone of {quoted(name)} is missing {quoted(required)}")
             fields = {
                 field: check.string(
                     check.as_written(phone_spec[field], key + ("phone", field)),
                     key + ("phone", field),
-                    f"{field} of phone '{name}'",
+                    f"{field} of phone {quoted(name)}",
                 )
                 for field in PHONE_KEYS
                 if field in phone_spec
@@ -255,10 +313,10 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if value == []:
-        check.problem(key, f"roles of '{key[1]}' is an empty list; leave 'roles' out for a plain host")
+        check.problem(key, f"roles of {quoted(key[1])} is an empty list; leave 'roles' out for a plain host")
         return ("host",)
     if not isinstance(value, list):
-        check.problem(key, f"roles of '{key[1]}' must be a list of roles, not {_kind(value)}")
+        check.problem(key, f"roles of {quoted(key[1])} must be a list of roles, not {_kind(value)}")
         return ("host",)
     roles: list[str] = []
     for i, role in enumerate(value):
@@ -267,7 +325,7 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
         elif role not in ROLES:
             check.problem(key + (i,), unknown("role", role, ROLES))
         elif role in roles:
-            check.problem(key + (i,), f"role '{role}' is listed twice")
+            check.problem(key + (i,), f"role {quoted(role)} is listed twice")
         else:
             roles.append(role)
     return tuple(roles) or ("host",)
@@ -304,7 +362,7 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
             check.problem(key, f"a link needs exactly two nodes, not {_kind(raw)}")
             continue
         if len(raw) != 2:
-            listed = ", ".join(str(check.as_written(v, key + (j,))) for j, v in enumerate(raw))
+            listed = ", ".join(visible(str(check.as_written(v, key + (j,)))) for j, v in enumerate(raw))
             found = f"{len(raw)} ({listed})" if raw else "none"
             hint = "; a LAN joins more" if len(raw) > 2 else ""
             check.problem(key, f"a link needs exactly two nodes, not {found}{hint}")
@@ -313,11 +371,11 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
         if a is None or b is None:
             continue
         if a == b:
-            check.problem(key, f"link from '{a}' to itself; a link joins two distinct nodes")
+            check.problem(key, f"link from {quoted(a)} to itself; a link joins two distinct nodes")
             continue
         pair = frozenset((a, b))
         if pair in seen:
-            check.problem(key, f"link between '{a}' and '{b}' is listed twice")
+            check.problem(key, f"link between {quoted(a)} and {quoted(b)} is listed twice")
             continue
         seen.add(pair)
         result.append(LinkSpec(a=a, b=b, netem=netem))
@@ -336,31 +394,31 @@ def _lans(check: _Checker, value: Any, nodes: set[str]) -> list[LanSpec]:
         if not check.label(name, key, "LAN name", LAN_NAME_MAX):
             continue
         if name in nodes:
-            check.problem(key, f"LAN '{name}' has the name of a node; give it another name")
+            check.problem(key, f"LAN {quoted(name)} has the name of a node; give it another name")
             continue
         if graph.is_reserved_interface(name):
-            check.problem(key, f"LAN name '{name}' is taken by an interface every node already has")
+            check.problem(key, f"LAN name {quoted(name)} is taken by an interface every node already has")
             continue
         netem = Netem()
         if isinstance(raw, dict):
-            spec = check.mapping(raw, key, LAN_KEYS, f"LAN '{name}'")
+            spec = check.mapping(raw, key, LAN_KEYS, f"LAN {quoted(name)}")
             netem = check.netem(spec, key)
             raw = spec.get("nodes")
         if not isinstance(raw, list) or not raw:
-            check.problem(key, f"LAN '{name}' must list its nodes, not {_kind(raw)}")
+            check.problem(key, f"LAN {quoted(name)} must list its nodes, not {_kind(raw)}")
             continue
         members: list[str] = []
         for i, member in enumerate(raw):
-            node = _member(check, member, key + (i,), nodes, f"LAN '{name}'")
+            node = _member(check, member, key + (i,), nodes, f"LAN {quoted(name)}")
             if node is None:
                 continue
             if node in members:
-                check.problem(key + (i,), f"node '{node}' is listed twice in LAN '{name}'")
+                check.problem(key + (i,), f"node {quoted(node)} is listed twice in LAN {quoted(name)}")
                 continue
             members.append(node)
         if len(members) > LAN_MEMBERS_MAX:
             check.problem(
-                key, f"LAN '{name}' has {len(members)} nodes; a /{LAN_PREFIX} holds at most {LAN_MEMBERS_MAX}"
+                key, f"LAN {quoted(name)} has {len(members)} nodes; a /{LAN_PREFIX} holds at most {LAN_MEMBERS_MAX}"
             )
         result.append(LanSpec(name=str(name), members=tuple(members), netem=netem))
     return result
@@ -379,7 +437,7 @@ def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: l
         try:
             pools[name] = ipaddress.IPv4Network(raw, strict=True)
         except ValueError as exc:
-            check.problem(key, f"address pool {name} '{raw}' is not an IPv4 network: {exc}")
+            check.problem(key, f"address pool {name} {quoted(raw)} is not an IPv4 network: {visible(str(exc))}")
     needs: dict[str, tuple[Callable[[ipaddress.IPv4Network], int], int, str]] = {
         "loopback": (_host_count, n_nodes, f"{n_nodes} nodes (one /32 each)"),
         "p2p": (lambda net: _subnet_count(net, P2P_PREFIX), n_links, f"{n_links} links (one /30 each)"),
@@ -429,10 +487,7 @@ def _sip(check: _Checker, value: Any) -> SipSpec | None:
     if value is None:
         return None
     spec = check.mapping(value, ("sip",), SIP_KEYS, "sip")
-    domain = (
-        check.matching(spec.get("domain"), ("sip", "domain"), "sip domain", DOMAIN, "a domain such as 'voip.lab'")
-        or "sip.lab"
-    )
+    domain = check.domain(spec.get("domain"), ("sip", "domain"), "sip domain") or "sip.lab"
     raw_users = spec.get("users")
     if not isinstance(raw_users, dict) or not raw_users:
         check.problem(("sip", "users"), "sip needs 'users': a mapping of user names to password and extension")
@@ -442,26 +497,37 @@ def _sip(check: _Checker, value: Any) -> SipSpec | None:
     for name, raw in raw_users.items():
         key: Key = ("sip", "users", name)
         check.label(name, key, "SIP user name", 32)
-        user = check.mapping(raw, key, SIP_USER_KEYS, f"SIP user '{name}'")
-        password = check.string(user.get("password"), key + ("password",), f"password of SIP user '{name}'")
+        user = check.mapping(raw, key, SIP_USER_KEYS, f"SIP user {quoted(name)}")
+        password = check.string(user.get("password"), key + ("password",), f"password of SIP user {quoted(name)}")
         extension = check.matching(
             check.as_written(user.get("extension"), key + ("extension",)),
             key + ("extension",),
-            f"extension of SIP user '{name}'",
+            f"extension of SIP user {quoted(name)}",
             EXTENSION,
             "2 to 10 digits, such as '1001'",
         )
-        if password is not None and len(password) < 4:
-            check.problem(key + ("password",), f"password of SIP user '{name}' is shorter than 4 characters")
+        if password is not None and not PASSWORD.fullmatch(password):
+            check.problem(key + ("password",), f"password of SIP user {quoted(name)} {_password_fault(password)}")
+            password = None
         if extension is not None:
             if extension in extensions:
                 check.problem(
                     key + ("extension",),
-                    f"extension {extension} of '{name}' is already used by '{extensions[extension]}'",
+                    f"extension {extension} of {quoted(name)} is already used by {quoted(extensions[extension])}",
                 )
             extensions[extension] = str(name)
         users.append(SipUser(name=str(name), password=password or "", extension=extension or ""))
     return SipSpec(domain=domain, users=tuple(users))
+
+
+def _password_fault(password: str) -> str:
+    """Why a password is refused, naming the first bad character but never echoing the password."""
+    bad = next((c for c in password if not PASSWORD.fullmatch(c * 4)), None)
+    if bad is not None:
+        code = f"U+{ord(bad):04X}"
+        what = f"character {quoted(bad)} ({code})" if bad.isprintable() and not bad.isspace() else f"character {code}"
+        return f"holds {what}; use {PASSWORD_RULE}"
+    return f"is {len(password)} characters long; use {PASSWORD_RULE}"
 
 
 def _cross_checks(check: _Checker, topo: Topology) -> None:
@@ -472,13 +538,13 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
     for node in topo.nodes:
         key: Key = ("nodes", node.name)
         if node.phone and not node.has("phone"):
-            check.problem(key + ("phone",), f"node '{node.name}' has a phone block but not the 'phone' role")
+            check.problem(key + ("phone",), f"node {quoted(node.name)} has a phone block but not the 'phone' role")
         if node.has("phone"):
             if topo.sip is None:
-                check.problem(key + ("roles",), f"phone '{node.name}' needs a 'sip:' section with its user")
+                check.problem(key + ("roles",), f"phone {quoted(node.name)} needs a 'sip:' section with its user")
             if node.phone is None:
                 if not check.present(key + ("phone",)):
-                    check.problem(key, f"phone '{node.name}' needs a 'phone:' block with 'user' and 'registrar'")
+                    check.problem(key, f"phone {quoted(node.name)} needs a 'phone:' block with 'user' and 'registrar'")
             else:
                 if topo.sip is not None and node.phone.user not in sip_users:
                     check.problem(key + ("phone", "user"), unknown("SIP user", node.phone.user, sip_users))
@@ -487,14 +553,14 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
                     hint = did_you_mean(node.phone.registrar, sip_servers)
                     check.problem(
                         key + ("phone", "registrar"),
-                        f"registrar '{node.phone.registrar}' of phone '{node.name}' is not a kamailio or "
+                        f"registrar {quoted(node.phone.registrar)} of phone {quoted(node.name)} is not a kamailio or "
                         f"freeswitch node{hint}",
                     )
         for role in SIP_SERVER_ROLES:
             if node.has(role) and not topo.with_role("ldap"):
-                check.problem(key + ("roles",), f"{role} on '{node.name}' needs a node with the 'ldap' role")
+                check.problem(key + ("roles",), f"{role} on {quoted(node.name)} needs a node with the 'ldap' role")
             if node.has(role) and topo.sip is None:
-                check.problem(key + ("roles",), f"{role} on '{node.name}' needs a 'sip:' section")
+                check.problem(key + ("roles",), f"{role} on {quoted(node.name)} needs a 'sip:' section")
     if not check.problems:
         _interface_names(check, topo)
     if not check.problems:
@@ -504,15 +570,19 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
 
 def _interface_names(check: _Checker, topo: Topology) -> None:
     """Interface names must be unique on each node, and their DNS names (<node>-<iface>) across the lab."""
-    owners = {n.name: f"node '{n.name}'" for n in topo.nodes}
+    owners = {n.name: f"node {quoted(n.name)}" for n in topo.nodes}
     for node in topo.nodes:
         key: Key = ("nodes", node.name)
         seen: dict[str, str] = {}
         for label, seg in graph.interfaces_of(topo, node.name):
-            where = f"LAN '{seg.name}'" if seg.kind == "lan" else f"the link to '{graph.peer(node.name, seg)}'"
+            where = (
+                f"LAN {quoted(seg.name)}" if seg.kind == "lan" else f"the link to {quoted(graph.peer(node.name, seg))}"
+            )
             if label in seen:
                 check.problem(
-                    key, f"node '{node.name}' would have two interfaces named '{label}' ({seen[label]} and {where})"
+                    key,
+                    f"node {quoted(node.name)} would have two interfaces named {quoted(label)} "
+                    f"({seen[label]} and {where})",
                 )
                 continue
             seen[label] = where
@@ -520,10 +590,10 @@ def _interface_names(check: _Checker, topo: Topology) -> None:
             if dns_name in owners:
                 check.problem(
                     key,
-                    f"DNS name '{dns_name}' of the interface of '{node.name}' on {where} "
+                    f"DNS name {quoted(dns_name)} of the interface of {quoted(node.name)} on {where} "
                     f"is already taken by {owners[dns_name]}",
                 )
-            owners[dns_name] = f"the interface of '{node.name}' on {where}"
+            owners[dns_name] = f"the interface of {quoted(node.name)} on {where}"
 
 
 def load_topology(path: Path, text: str | None = None) -> Topology:

@@ -1,12 +1,15 @@
 """Read YAML into plain values while remembering the line of every value.
 
-PyYAML silently keeps the last of duplicate keys and expands aliases without bound,
-so documents are composed into nodes and converted here, where both are refused.
+PyYAML silently keeps the last of duplicate keys, expands aliases without bound and recurses
+once per nesting level, so documents are composed into nodes and converted here, where all three
+are refused. Only regular files of bounded size are read: a FIFO or /dev/zero would hang.
 Mapping keys keep their text as written: a node called `no` stays 'no', not False.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,11 @@ from labctl.errors import Problem, TopologyError
 
 MAX_VALUES = 20_000
 """More values than this (after alias expansion) is refused: no real topology is that big."""
+
+MAX_DEPTH = 64
+"""Deeper nesting than this is refused: a topology is a few levels deep, and PyYAML recurses per level."""
+MAX_BYTES = 1 << 20
+"""Larger files than this (1 MiB) are refused unread: a topology is a few kilobytes."""
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
@@ -63,6 +71,8 @@ class _Converter:
         self.count += 1
         if self.count > MAX_VALUES:
             raise self.fail(node, f"the document expands to more than {MAX_VALUES} values (an alias bomb?)")
+        if len(key) > MAX_DEPTH:  # aliases can nest deeper than the text does: blame the top-level entry
+            raise TopologyError([Problem(self.path, self.lines.get(key[:1], 1), _too_deep())])
         self.lines[key] = line or node.start_mark.line + 1
         if isinstance(node, yaml.CollectionNode) and node.tag not in COLLECTION_TAGS:
             raise self.fail(node, f"invalid YAML: tag '{node.tag}' is not supported")
@@ -95,13 +105,15 @@ class _Converter:
             raise self.fail(key_node, "mapping keys must be plain words, not a list or a mapping")
         return str(key_node.value)
 
-    def _merged_pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    def _merged_pairs(self, node: yaml.MappingNode, depth: int = 0) -> list[tuple[yaml.Node, yaml.Node]]:
         """Entries brought in by `<<: *anchor`, earlier sources winning, as YAML's merge key says.
 
         Memoised per node, so nested merges cost their size, not their expansion.
         """
         if id(node) in self.merged:
             return self.merged[id(node)]
+        if depth > MAX_DEPTH:
+            raise self.fail(node, _too_deep())
         self.merged[id(node)] = []  # a merge cycle contributes nothing
         sources: list[yaml.MappingNode] = []
         for key_node, value_node in node.value:
@@ -114,12 +126,79 @@ class _Converter:
                 sources.append(item)
         pairs: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for source in sources:
-            resolved = {self._key_text(k): (k, v) for k, v in self._merged_pairs(source)}
+            resolved = {self._key_text(k): (k, v) for k, v in self._merged_pairs(source, depth + 1)}
             resolved.update((self._key_text(k), (k, v)) for k, v in source.value if k.tag != MERGE_TAG)
             for name, pair in resolved.items():
                 pairs.setdefault(name, pair)
         self.merged[id(node)] = list(pairs.values())
         return self.merged[id(node)]
+
+
+def _too_deep() -> str:
+    return f"the document nests more than {MAX_DEPTH} levels deep"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting deeper than MAX_DEPTH before its recursion can overflow."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _TooDeep(mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def read_text(path: Path) -> str:
+    """The text of a regular file of at most MAX_BYTES, or a TopologyError saying why not.
+
+    The type is checked before opening, and again on the open file (opened non-blocking,
+    so a FIFO swapped in meanwhile cannot block), and reading stops after MAX_BYTES.
+    """
+    try:
+        kind = _not_regular(os.stat(path).st_mode)
+        if kind:
+            raise TopologyError([Problem(path, 1, f"cannot read {kind}; expected a regular YAML file")])
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as handle:
+            kind = _not_regular(os.fstat(handle.fileno()).st_mode)
+            if kind:
+                raise TopologyError([Problem(path, 1, f"cannot read {kind}; expected a regular YAML file")])
+            data = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise TopologyError([Problem(path, 1, "file not found")]) from None
+    except OSError as exc:
+        raise TopologyError([Problem(path, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+    if len(data) > MAX_BYTES:
+        raise TopologyError([Problem(path, 1, f"the file is larger than {MAX_BYTES >> 20} MiB; refused unread")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TopologyError([Problem(path, 1, f"cannot read file: not UTF-8 text ({exc.reason})")]) from None
+
+
+def _not_regular(mode: int) -> str | None:
+    kinds = {
+        stat.S_ISDIR: "a directory",
+        stat.S_ISFIFO: "a FIFO (named pipe)",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in kinds.items() if test(mode)), "a file that is not a regular file")
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
@@ -134,14 +213,13 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
 def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     """Parse one YAML document from `path` (or from `text`, reported as `path`)."""
     if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TopologyError([Problem(path, 1, "file not found")]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TopologyError([Problem(path, 1, f"cannot read file: {exc}")]) from None
+        text = read_text(path)
+    elif len(text) > MAX_BYTES:
+        raise TopologyError([Problem(path, 1, f"the file is larger than {MAX_BYTES >> 20} MiB; refused unread")])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
+    except _TooDeep as exc:
+        raise TopologyError([Problem(path, exc.line, _too_deep())]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

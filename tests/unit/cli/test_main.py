@@ -15,7 +15,7 @@ CASES = {
     "status-not-running": (["status", "ospf-dns"], "error: lab 'ospf-dns' is not running (no lab is running)"),
     "exec-without-command": (["exec", "h1", "--"], "error: no command given: labctl exec NODE -- CMD..."),
     "demo-without-lab": (["demo", "run", "nope", "--lab", "x"], "error: lab 'x' is not running (no lab is running)"),
-    "bad-topology": (["validate", "{bad}"], "error: {bad}:3: memory (MiB) must be at least 1, not 0"),
+    "bad-topology": (["validate", "{bad}"], "error: {bad}:3: memory (MiB) must be at least 64, not 0"),
 }
 
 

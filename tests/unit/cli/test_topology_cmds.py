@@ -37,7 +37,7 @@ def test_validate_a_bad_file_prints_one_located_line(cli: Cli, tmp_path: Path) -
     run = cli("validate", "bad.yaml")
     assert run.code == 1
     assert run.stdout == ""
-    assert run.stderr == "error: bad.yaml:3: memory (MiB) must be at least 1, not 0\n"
+    assert run.stderr == "error: bad.yaml:3: memory (MiB) must be at least 64, not 0\n"
 
 
 def test_validate_an_unknown_name_suggests_one(cli: Cli) -> None:
@@ -111,7 +111,7 @@ def test_list_marks_an_invalid_topology_instead_of_failing(
     monkeypatch.setenv("LABCTL_HOME", str(tmp_path))
     run = cli("list")
     assert run.code == 0
-    assert "bad" in run.stdout and "invalid" in run.stdout and "memory (MiB) must be at least 1" in run.stdout
+    assert "bad" in run.stdout and "invalid" in run.stdout and "memory (MiB) must be at least 64" in run.stdout
     assert "line" in run.stdout and "3 nodes" in run.stdout
 
 

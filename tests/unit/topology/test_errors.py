@@ -2,6 +2,8 @@
 
 Each corpus file starts with `# culprit: <text>`, the value its message must name.
 Files are loaded under their bare name, so expected lines read `<name>.yaml:<line>: <message>`.
+The hostile-*.yaml cases (issue 8: nesting, hostile strings, absurd sizes, missing demo or image)
+are written by `python tests/errors/hostile.py`; every .expected file is written by hand.
 """
 
 from __future__ import annotations
@@ -17,17 +19,23 @@ import pytest
 
 from labctl.compile import compile_topology
 from labctl.errors import TopologyError
+from labctl.topology.runnable import check_runnable
 from labctl.topology.schema import load_topology
 
-CORPUS = Path(__file__).resolve().parents[2] / "errors"
+REPO = Path(__file__).resolve().parents[3]
+CORPUS = REPO / "tests" / "errors"
 CASES = sorted(CORPUS.glob("*.yaml"))
 CULPRIT_PREFIX = "# culprit: "
 
 
 def validate(path: Path) -> TopologyError:
-    """What `labctl validate` does (load, then compile), returning the error it must raise."""
+    """What `labctl validate` does (load, compile, then check its demo and images), returning the error it raises.
+
+    Host limits are left out: they depend on the machine; tests/unit/topology/test_runnable.py covers them.
+    """
     with pytest.raises(TopologyError) as caught:
-        compile_topology(load_topology(Path(path.name), path.read_text(encoding="utf-8")))
+        topo = load_topology(Path(path.name), path.read_text(encoding="utf-8"))
+        check_runnable(topo, compile_topology(topo), host=None)
     return caught.value
 
 
@@ -39,6 +47,7 @@ def culprit(path: Path) -> str:
 
 def test_corpus_is_large_enough() -> None:
     assert len(CASES) >= 25
+    assert len([p for p in CASES if p.name.startswith("hostile-")]) >= 40
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
@@ -70,17 +79,34 @@ def test_error_lines_are_capped_at_three() -> None:
         load_topology(Path("many.yaml"), text)
     lines = caught.value.lines()
     assert len(caught.value.problems) == 10
-    assert lines[:2] == [f"many.yaml:{n}: memory (MiB) must be at least 1, not 0" for n in (3, 4)]
+    assert lines[:2] == [f"many.yaml:{n}: memory (MiB) must be at least 64, not 0" for n in (3, 4)]
     assert lines[2] == "... and 8 more problems"
 
 
-CLI_CASES = ["unknown-role", "duplicate-key-nested", "alias-bomb", "empty"]
+CLI_CASES = [
+    "unknown-role",
+    "duplicate-key-nested",
+    "alias-bomb",
+    "empty",
+    "hostile-deep-flow",
+    "hostile-deep-aliases",
+    "hostile-password-ldif-injection",
+    "hostile-node-name-ansi",
+    "hostile-unknown-key-ansi",
+    "hostile-unknown-key-markup",
+    "hostile-name-markup",
+    "hostile-description-ansi",
+    "hostile-memory-huge",
+    "hostile-vcpus-huge",
+    "hostile-demo-missing",
+    "hostile-image-missing",
+]
 
 
 @pytest.mark.parametrize("name", CLI_CASES)
 def test_cli_validate_prints_at_most_three_lines_and_exits_1(name: str, tmp_path: Path) -> None:
     shutil.copy(CORPUS / f"{name}.yaml", tmp_path)
-    env = dict(os.environ, NO_COLOR="1", TERM="dumb", COLUMNS="300")
+    env = dict(os.environ, NO_COLOR="1", TERM="dumb", COLUMNS="300", PYTHONPATH=str(REPO))  # this checkout's labctl
     result = subprocess.run(
         [sys.executable, "-c", "from labctl.cli import main; main()", "validate", f"{name}.yaml"],
         cwd=tmp_path,
@@ -95,3 +121,4 @@ def test_cli_validate_prints_at_most_three_lines_and_exits_1(name: str, tmp_path
     assert 1 <= len(stderr) <= 3
     expected = (CORPUS / f"{name}.expected").read_text(encoding="utf-8").splitlines()
     assert stderr == [f"error: {line}" for line in expected]
+    assert "\x1b" not in result.stdout + result.stderr

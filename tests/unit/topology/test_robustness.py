@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from rich.markup import render
 
 from labctl.compile import compile_topology
 from labctl.errors import TopologyError
@@ -22,6 +21,7 @@ REPO = Path(__file__).resolve().parents[3]
 SOURCES = [REPO / "topologies" / "voip-demo.yaml", *sorted((REPO / "tests" / "golden" / "inputs").glob("*.yaml"))]
 SNIPPETS = list(":-[]{}&*!|>'\"#%,?\t\n ") + ["<<: *phone", "&x ", "*x", "!!binary ", "? ", "---\n", "yes", "~"]
 VALUES: list[Any] = [None, 0, -1, 10**9, "", "no", True, 1.5, [], {}, [1], ["r1"], {"a": 1}, "10.0.0.0/33", "::1/64"]
+HOSTILE: list[Any] = [10**30, "a\nb", "\x1b[2J", "[/red]", "$(id)", "\u0663", "x" * 5000, float("inf"), "\u202e"]
 
 
 def validate(text: str) -> None:
@@ -30,10 +30,11 @@ def validate(text: str) -> None:
     except TopologyError as exc:
         assert 1 <= len(exc.lines()) <= 3
         for problem in exc.problems:
-            assert render(problem.message).plain == problem.message, "the CLI prints through Rich markup"
+            assert "\n" not in problem.message and "\x1b" not in problem.message, "one line, no escape sequence"
+            assert len(problem.message) < 400, "a huge value is cut in messages"
 
 
-@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("seed", range(6))
 def test_mangled_text(seed: int) -> None:
     rng = random.Random(seed)
     sources = [p.read_text() for p in SOURCES]
@@ -62,7 +63,7 @@ def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("seed", range(6))
 def test_wrong_values_anywhere(seed: int) -> None:
     rng = random.Random(seed)
     docs = [yaml.safe_load(p.read_text()) for p in SOURCES]
@@ -74,7 +75,7 @@ def test_wrong_values_anywhere(seed: int) -> None:
             for step in parents:
                 holder = holder[step]
             if rng.random() < 0.8:
-                holder[last] = copy.deepcopy(rng.choice(VALUES))
+                holder[last] = copy.deepcopy(rng.choice(VALUES + HOSTILE))
             else:
                 del holder[last]
         validate(yaml.safe_dump(doc))

@@ -163,7 +163,7 @@ def test_every_problem_is_reported_in_file_order(topology: TopologyLoader) -> No
     )
     assert found == [
         "test.yaml:1: lab name 'Lab' must be a DNS label: a lowercase letter, then letters, digits or '-'",
-        "test.yaml:3: memory (MiB) must be at least 1, not 0",
+        "test.yaml:3: memory (MiB) must be at least 64, not 0",
         "test.yaml:3: vcpus must be at least 1, not 0",
         "test.yaml:4: unknown role 'rooter' (did you mean 'router'?)",
         "test.yaml:5: unknown node 'c' in link (expected one of: a, b)",

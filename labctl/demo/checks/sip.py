@@ -1,8 +1,12 @@
 """SIP checks. Each proves its claim from the wire (tcpdump on the phone) or from sipp, an
 independent client whose scenarios require the exact exchange, never from Linphone's word alone.
 
-Phones whose registrar runs FreeSWITCH report SKIPPED, with the reason, when the registrar's
-image has no FreeSWITCH.
+A call proves voice: each phone plays a known tone and records what it hears; the judge wants
+each tone heard at the other end, and RTP (not RTCP, not ICE checks) at the rate of its ptime
+with no holes in its sequence numbers. The guest only measures (labctl-media); the host decides.
+
+Phones whose registrar runs FreeSWITCH report SKIPPED only on the positive finding that
+FreeSWITCH is not installed in the registrar's image; anything else the gate sees is FAIL.
 """
 
 from __future__ import annotations

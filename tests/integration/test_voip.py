@@ -80,3 +80,55 @@ def test_negative_checks_catch_real_failures(sipnet: dict[str, Any], tmp_path: P
     finally:
         if check.startswith("sip_register:"):
             labctl("exec", "sipnet/ann", "--", "sh", "-c", f"cp /tmp/rc.bak {template} && labctl-phone-restart")
+
+
+def sip_invite_report(tmp_path: Path, name: str, check: str) -> tuple[int, dict[str, Any]]:
+    demo = tmp_path / f"{name}.yaml"
+    demo.write_text(f"name: {name}\nchecks:\n  - {check}\n")
+    result = labctl("demo", "run", str(demo), "--lab", "sipnet", "--json", check=False)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return result.returncode, report["results"][0]
+
+
+def test_calls_carry_voice_both_ways(sipnet: dict[str, Any], tmp_path: Path) -> None:
+    """A real call: the tone each phone plays is heard at the other end, with RTP at the ptime's rate."""
+    code, result = sip_invite_report(tmp_path, "voice", "sip_invite: {from: ann, to: ben, timeout: 5}")
+    assert code == 0 and result["status"] == "pass", result
+    detail = result["detail"]
+    assert "voice heard both ways: " in detail and " Hz at " in detail and " pkt/s (" in detail, detail
+
+
+# The callee's interface carries the call; `tc` (iproute2 is in the image, nftables is not) drops
+# RTP on it: all of it inbound ("media blocked"), or RTP both ways but not RTCP ("RTCP alone").
+INGRESS_RTP_DROP = (
+    "tc qdisc add dev {dev} ingress && tc filter add dev {dev} parent ffff: protocol ip prio 1 "
+    "u32 match ip protocol 17 0xff match ip dport 7078 0xffff action drop"
+)
+EGRESS_RTP_DROP = (
+    "tc qdisc add dev {dev} root handle 1: prio && tc filter add dev {dev} parent 1: protocol ip prio 1 "
+    "u32 match ip protocol 17 0xff match ip sport 7078 0xffff action drop"
+)
+UNBLOCK = "tc qdisc del dev {dev} ingress 2>/dev/null; tc qdisc del dev {dev} root 2>/dev/null; true"
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        (INGRESS_RTP_DROP, "ben did not hear 1000 Hz"),
+        (f"{INGRESS_RTP_DROP} && {EGRESS_RTP_DROP}", "no RTP back (only "),
+    ],
+    ids=["media-blocked", "rtcp-alone"],
+)
+def test_a_call_without_voice_fails(sipnet: dict[str, Any], tmp_path: Path, block: str, expected: str) -> None:
+    """Negative controls: the call still connects and ends with BYE/200, but no voice gets through."""
+    (ben,) = [n for n in sipnet["plan"]["nodes"] if n["name"] == "ben"]
+    dev = ben["interfaces"][0]["name"]
+    labctl("exec", "sipnet/ben", "--", "sh", "-c", block.format(dev=dev))
+    try:
+        code, result = sip_invite_report(tmp_path, "blocked", "sip_invite: {from: ann, to: ben, timeout: 5}")
+        assert code == 1 and result["status"] == "fail", result
+        assert expected in result["detail"] and "no 200 OK" not in result["detail"], result
+    finally:
+        labctl("exec", "sipnet/ben", "--", "sh", "-c", UNBLOCK.format(dev=dev))
+    code, result = sip_invite_report(tmp_path, "unblocked", "sip_invite: {from: ann, to: ben, timeout: 5}")
+    assert code == 0 and result["status"] == "pass", f"the call did not recover once unblocked: {result}"

@@ -1,14 +1,21 @@
 """SIP checks. Each proves its claim from the wire (tcpdump on the phone) or from sipp, an
 independent client whose scenarios require the exact exchange, never from Linphone's word alone.
 
-Phones whose registrar runs FreeSWITCH report SKIPPED, with the reason, when the registrar's
-image has no FreeSWITCH.
+A call proves voice: each phone plays a known tone and records what it hears; the judge wants
+each tone heard at the other end, and RTP (not RTCP, not ICE checks) at the rate of its ptime
+with no holes in its sequence numbers. The guest only measures (labctl-media); the host decides.
+
+Phones whose registrar runs FreeSWITCH report SKIPPED only on the positive finding that
+FreeSWITCH is not installed in the registrar's image; anything else the gate sees is FAIL.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
+import statistics
+from dataclasses import dataclass
 
 from labctl.backends.base import ExecResult
 from labctl.compile.plan import LabPlan, NodePlan, PhonePlan
@@ -18,16 +25,18 @@ from labctl.errors import LabctlError
 
 SIPP_DIR = "/usr/local/share/labctl/sipp"
 SIPP_PORT = 5070  # linphonec holds 5060 on phones
-FREESWITCH_MISSING = (
-    "FreeSWITCH is not installed on {node}: set LABCTL_SIGNALWIRE_TOKEN or LABCTL_FREESWITCH_DEBS "
-    "and rebuild the image (labctl image build --rebuild)"
-)
+REPORT_PORT = 5072  # each phone tells a caller what it heard in its last call (labctl-media-report)
+PHONE_HOME = "/var/lib/labctl-phone"
+FREESWITCH_ABSENT = "FreeSWITCH is not installed in this image"
 SIP_LINE = (
     r"((REGISTER|INVITE|BYE) sip:[^ ]+ SIP/2.0"  # requests
     r"|SIP/2.0 [0-9]{3}[^\r]*"  # responses
-    r"|CSeq: [0-9]+ [A-Z]+)"
+    r"|CSeq: [0-9]+ [A-Z]+"
+    r"|a=ptime:[0-9]+)"  # SDP: the negotiated packet time
 )
-RTP_LINE = re.compile(r"^(\d+\.\d+) .*IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.\d+: UDP")
+END = "--- end"  # the last line of every probe script: its absence means the script was cut short
+CALL_TONE, ANSWER_TONE = 1000.0, 600.0  # Hz: what a phone plays when it calls, and when it answers
+MAX_MEDIA_SECONDS = 30
 
 
 def phones(plan: LabPlan) -> list[NodePlan]:
@@ -41,11 +50,55 @@ def phone(plan: LabPlan, name: str, check: str) -> tuple[NodePlan, PhonePlan]:
     return node, node.phone
 
 
+def names_param(params: Params, plan: LabPlan, name: str, default: list[str]) -> list[str]:
+    """A phone name or a non-empty list of them (an empty list would prove nothing)."""
+    value = params.get(name, default)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LabctlError(f"check {params.check}: {name} must be a phone name or a list of phone names")
+    if not value:
+        raise LabctlError(f"check {params.check}: {name} is empty: name at least one phone, or leave it out")
+    return params.nodes(plan, name, value) if name in params.values else value
+
+
+def one_name(params: Params, plan: LabPlan, name: str) -> str:
+    value = params.get(name)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str) or not value:
+        raise LabctlError(f"check {params.check} needs '{name}': one phone name")
+    return params.nodes(plan, name, [])[0]
+
+
+def number_param(params: Params, name: str, default: float, low: float, high: float) -> float:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise LabctlError(f"check {params.check}: {name} must be a number from {low:g} to {high:g}, not {value!r}")
+    return float(value)
+
+
+def string_param(params: Params, name: str, default: str) -> str:
+    value = params.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise LabctlError(f"check {params.check}: {name} must be a non-empty string, not {value!r}")
+    return value
+
+
 def registrar_gate(plan: LabPlan, ph: PhonePlan) -> tuple[str, str] | None:
+    """For a FreeSWITCH registrar: SKIP only on the positive finding that FreeSWITCH is absent
+    (no binary in PATH nor in /usr/local/freeswitch, and no installed package); exit 0 silently
+    when it is there; any other exit (dpkg-query missing, node unreachable) makes the probe FAIL."""
     if ph.registrar_kind != "freeswitch":
         return None
-    reason = FREESWITCH_MISSING.format(node=ph.registrar)
-    return (ph.registrar, f"command -v freeswitch >/dev/null || {{ echo {shlex.quote(reason)}; exit 1; }}")
+    skip = shlex.quote(f"SKIP: {FREESWITCH_ABSENT} ({ph.registrar})")
+    return (
+        ph.registrar,
+        "if command -v freeswitch >/dev/null 2>&1 || [ -e /usr/local/freeswitch/bin/freeswitch ]; then exit 0; fi\n"
+        "command -v dpkg-query >/dev/null 2>&1 || { echo 'cannot tell: no dpkg-query'; exit 1; }\n"
+        "case \"$(dpkg-query -W -f='${Status}' freeswitch 2>/dev/null)\" in *' installed') exit 0;; esac\n"
+        f"echo {skip}\n",
+    )
 
 
 def transcript(text: str) -> list[tuple[str, str]]:
@@ -54,7 +107,7 @@ def transcript(text: str) -> list[tuple[str, str]]:
     first = ""
     for line in text.splitlines():
         line = line.strip()
-        if line.startswith("SIP/2.0 "):
+        if line.startswith("SIP/2.0 ") and len(line.split()) > 1:
             first = line.split()[1]
         elif re.match(r"^(REGISTER|INVITE|BYE) sip:", line):
             first = line.split()[0]
@@ -69,23 +122,40 @@ def section(text: str, name: str) -> str:
     return match.group(1) if match else ""
 
 
+def unfinished(result: ExecResult) -> str | None:
+    """Why a probe script's output cannot be judged (it failed or was cut short), or None."""
+    if result.exit_code != 0:
+        said = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-1]
+        return f"the probe script exited {result.exit_code}: {said[:200]}"
+    if END not in result.stdout.splitlines():
+        return "the probe script's output was cut short (no end marker)"
+    return None
+
+
 # -- sip_register ------------------------------------------------------------------------
 REGISTER_SCRIPT = f"""
 L=/tmp/labctl-sipreg.txt
 systemctl stop labctl-phone
 timeout 30 tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $L 2>/dev/null & T=$!
 sleep 1
-/usr/local/sbin/labctl-phone-restart
+/usr/local/sbin/labctl-phone-restart; rc=$?
 i=0; until linphonecsh status register 2>/dev/null | grep -q '^registered,'; do
   i=$((i+1)); [ $i -gt 40 ] && break; sleep 0.5; done
 sleep 1; kill $T 2>/dev/null; wait $T 2>/dev/null
+echo "--- restart"; echo $rc
 echo "--- status"; linphonecsh status register 2>&1 | head -1
 echo "--- sip"; grep -aoE '{SIP_LINE}' $L
+echo "{END}"
 """
 
 
 def judge_register(user: str) -> Judge:
     def judge(result: ExecResult) -> Verdict:
+        if (why := unfinished(result)) is not None:
+            return Verdict(FAIL, why)
+        restart = section(result.stdout, "restart").strip()
+        if restart != "0":
+            return Verdict(FAIL, f"restarting the phone failed (exit {restart or '?'})")
         status = section(result.stdout, "status").strip()
         wire = [p for p in transcript(section(result.stdout, "sip")) if p[1] == "REGISTER"]
         codes = [code for code, _ in wire if code.isdigit()]
@@ -97,7 +167,9 @@ def judge_register(user: str) -> Judge:
                 f"linphone says: {status or 'nothing'}",
             )
         if not status.startswith("registered"):
-            return Verdict(FAIL, f"the wire shows {codes[challenge]} then 200, but linphone says: {status}")
+            return Verdict(
+                FAIL, f"the wire shows {codes[challenge]} then 200, but linphone says: {status or 'nothing'}"
+            )
         return Verdict(PASS, f"{user}: REGISTER {codes[challenge]} then 200 on the wire; linphone registered")
 
     return judge
@@ -105,7 +177,9 @@ def judge_register(user: str) -> Judge:
 
 @register("sip_register", ("phones",))
 def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
-    names = params.nodes(plan, "phones", [n.name for n in phones(plan)])
+    if not phones(plan):
+        raise LabctlError("check sip_register: the lab has no phones")
+    names = names_param(params, plan, "phones", [n.name for n in phones(plan)])
     probes = []
     for name in names:
         _, ph = phone(plan, name, "sip_register")
@@ -125,67 +199,223 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
 
 
 # -- sip_invite --------------------------------------------------------------------------
-CALL_SCRIPT = """
-C=/var/lib/labctl-phone/console.txt; S=/tmp/labctl-call-sip.txt; R=/tmp/labctl-call-rtp.txt
-export HOME=/var/lib/labctl-phone
+# The caller plays CALL_TONE, the callee ANSWER_TONE (its default play file); each records what
+# it hears. After the call the caller measures its own recording and asks the callee for the
+# numbers of its own (labctl-media-report), so both directions are judged from what was heard.
+CALL_SCRIPT = f"""
+H={PHONE_HOME}; C=$H/console.txt; S=/tmp/labctl-call-sip.txt; P=/tmp/labctl-call-rtp.pcap
+export HOME=$H
 if ! linphonecsh status register 2>&1 | grep -q '^registered,'; then
-  echo "--- notregistered"; linphonecsh status register 2>&1 | head -1; exit 0
+  echo "--- notregistered"; linphonecsh status register 2>&1 | head -1; echo "{END}"; exit 0
 fi
+labctl-media fetch {{far}} {REPORT_PORT} >/dev/null 2>&1  # forget what the callee heard before
+rm -f $H/rx.wav $P
+linphonecsh generic "play $H/tone-{CALL_TONE:g}.wav" >/dev/null
 n=$(wc -l < $C)
-timeout 40 tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $S 2>/dev/null & T1=$!
-timeout 40 tcpdump -i any -nn -l -tt -q 'udp portrange 7078-7079' > $R 2>/dev/null & T2=$!
+timeout {{capture}} tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $S 2>/dev/null & T1=$!
+timeout {{capture}} tcpdump -i any -nn -U -s 96 -w $P 'udp portrange 7078-7079' 2>/dev/null & T2=$!
 sleep 1
-linphonecsh generic {call} >/dev/null
+linphonecsh generic {{call}} >/dev/null
 i=0; until tail -n +$((n+1)) $C | grep -aq 'connected\\.'; do i=$((i+1)); [ $i -gt 40 ] && break; sleep 0.5; done
-sleep {media}
+sleep {{media}}
 linphonecsh generic terminate >/dev/null 2>&1
 sleep 2; kill $T1 $T2 2>/dev/null; wait 2>/dev/null
+linphonecsh generic "play $H/tone-{ANSWER_TONE:g}.wav" >/dev/null
 echo "--- console"; tail -n +$((n+1)) $C | grep -aE 'Call [0-9]+|Media streams' | head -8
-echo "--- sip"; grep -aoE '{sip}' $S
-echo "--- rtp"; cat $R
+echo "--- sip"; grep -aoE '{{sip}}' $S
+echo "--- rtp"; labctl-media rtp $P
+echo "--- heard"; labctl-media tone $H/rx.wav {CALL_TONE:g} {ANSWER_TONE:g}
+echo "--- far"; labctl-media fetch {{far}} {REPORT_PORT} || echo "error: no answer from {{far}}:{REPORT_PORT}"
+echo "{END}"
 """
 
 
-def rtp_seconds(text: str, src: set[str], dst: set[str]) -> tuple[int, float]:
-    """(packets, seconds between first and last) from any of `src` to any of `dst`."""
-    times = [
-        float(m.group(1))
-        for line in text.splitlines()
-        if (m := RTP_LINE.match(line)) and m.group(2) in src and m.group(3) in dst
-    ]
-    return len(times), (max(times) - min(times)) if times else 0.0
+@dataclass(frozen=True)
+class Stream:
+    """The RTP of one direction of a call, as captured on the caller."""
+
+    packets: int  # RTP packets (RTCP excluded) of the main SSRC
+    rtcp: int
+    seconds: float  # first to last RTP packet
+    lost: int  # sequence numbers never seen between the first and the last
+    gaps: int  # places where the sequence jumps
+    ssrcs: int
+    payload_types: tuple[int, ...]
+
+    def rate(self) -> float:
+        return (self.packets - 1) / self.seconds if self.seconds > 0 else 0.0
 
 
-def judge_call(caller: NodePlan, callee: NodePlan, min_media: float) -> Judge:
-    mine = {i.ip for i in caller.interfaces} | {caller.address}
-    theirs = {i.ip for i in callee.interfaces} | {callee.address}
+def rtp_packets(text: str) -> list[tuple[float, str, str, int, int, int, int]]:
+    """(time, src ip, dst ip, byte 0, byte 1, seq, ssrc) per 'p' line of `labctl-media rtp`."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 10 or parts[0] != "p":
+            continue
+        try:
+            when = float(parts[1])
+            b0, b1, seq, _, ssrc, _ = (int(x) for x in parts[4:10])
+        except ValueError:
+            continue
+        rows.append((when, parts[2].rsplit(":", 1)[0], parts[3].rsplit(":", 1)[0], b0, b1, seq, ssrc))
+    return rows
+
+
+def stream(rows: list[tuple[float, str, str, int, int, int, int]], src: set[str], dst: set[str]) -> Stream:
+    """RTP from any of `src` to any of `dst`: RTCP told apart by its packet type (RFC 5761)."""
+    mine = [r for r in rows if r[1] in src and r[2] in dst and r[3] >> 6 == 2]
+    rtcp = [r for r in mine if 192 <= r[4] <= 223]
+    rtp = [r for r in mine if not 192 <= r[4] <= 223]
+    by_ssrc: dict[int, list[tuple[float, str, str, int, int, int, int]]] = {}
+    for r in rtp:
+        by_ssrc.setdefault(r[6], []).append(r)
+    if not by_ssrc:
+        return Stream(0, len(rtcp), 0.0, 0, 0, 0, ())
+    main = max(by_ssrc.values(), key=len)
+    seqs, last = [], None
+    for r in sorted(main):
+        seq = r[5]
+        if last is not None:  # unwrap 16-bit sequence numbers
+            seq += round((last - seq) / 65536) * 65536
+        seqs.append(seq)
+        last = seq
+    unique = sorted(set(seqs))
+    lost = unique[-1] - unique[0] + 1 - len(unique)
+    gaps = sum(1 for a, b in itertools.pairwise(unique) if b - a > 1)
+    times = [r[0] for r in main]
+    return Stream(
+        len(main),
+        len(rtcp),
+        max(times) - min(times),
+        lost,
+        gaps,
+        len(by_ssrc),
+        tuple(sorted({r[4] & 127 for r in rtp})),
+    )
+
+
+def judge_stream(name: str, s: Stream, ptime_ms: float, min_media: float) -> str | None:
+    """Why `s` is not voice (too short, too sparse, holes in the sequence), or None."""
+    if s.packets == 0:
+        return f"no RTP {name}" + (f" (only {s.rtcp} RTCP packets)" if s.rtcp else "")
+    expected = s.seconds * 1000 / ptime_ms + 1
+    if s.seconds < min_media:
+        return f"RTP {name} lasted {s.seconds:.1f} s (< {min_media:g} s)"
+    if s.packets < 0.8 * expected:
+        return (
+            f"RTP {name} is a trickle: {s.packets} packets in {s.seconds:.1f} s ({s.rate():.1f}/s), "
+            f"expected {expected:.0f} at {ptime_ms:g} ms"
+        )
+    if s.lost > 0.01 * expected:
+        return f"RTP {name} lost {s.lost} of {s.packets + s.lost} packets in {s.gaps} gaps"
+    return None
+
+
+def describe(name: str, s: Stream) -> str:
+    return f"{name} {s.rate():.1f} pkt/s ({s.packets} pkts, {s.lost} lost)"
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A tone in a recording, from `labctl-media tone` numbers."""
+
+    seconds: float  # how long the tone was there (100 ms blocks where it dominates)
+    level: float  # dBFS (0 = a full-scale sine), median over those blocks
+    frequency: float  # Hz, measured from zero crossings, median over those blocks
+
+
+def heard(text: str, hz: float) -> Heard | str:
+    """The tone `hz` in a recording's numbers, or why it cannot be told."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "no answer"
+    if lines[0][0] == "missing":
+        return "no recording"
+    if lines[0][0] == "error" or lines[0][0].startswith("error"):
+        return " ".join(lines[0])[:200]
+    if [w[0] for w in lines].count("end") != 1 or lines[-1] != ["end"]:
+        return "numbers cut short"
+    try:
+        info = dict(w.split("=", 1) for w in lines[0][1:]) if lines[0][0] == "wav" else {}
+        blocks = int(info["blocks"])
+        zc = next(w[1:] for w in lines if w[0] == "zc")
+        row = next(w[2:] for w in lines if w[0] == "hz" and float(w[1]) == hz)
+        cells = [(float(c.split("/")[0]), float(c.split("/")[1]), float(f)) for c, f in zip(row, zc, strict=True)]
+    except (KeyError, StopIteration, ValueError, IndexError):
+        return "unparsable numbers"
+    if len(cells) != blocks:
+        return "unparsable numbers"
+    tone = [(level, freq) for level, share, freq in cells if level >= -45 and share >= 0.5]
+    if not tone:
+        return Heard(0.0, -200.0, 0.0)
+    return Heard(len(tone) / 10, statistics.median(t[0] for t in tone), statistics.median(t[1] for t in tone))
+
+
+def judge_heard(where: str, text: str, hz: float, min_media: float) -> tuple[str | None, str]:
+    """(problem or None, what was heard) for the tone `hz` in `where`'s recording."""
+    found = heard(text, hz)
+    if isinstance(found, str):
+        return f"{where}: {found}", ""
+    if found.seconds < 0.8 * min_media:
+        return f"{where} did not hear {hz:g} Hz ({found.seconds:.1f} s of it, wanted {0.8 * min_media:.1f} s)", ""
+    if abs(found.frequency - hz) > 0.03 * hz:
+        return f"{where} heard {found.frequency:.0f} Hz, not {hz:g} Hz", ""
+    return None, f"{found.frequency:.0f} Hz at {found.level:.0f} dBFS"
+
+
+def media_peer(plan: LabPlan, caller: NodePlan, callee: NodePlan) -> NodePlan:
+    """Whom the caller's RTP really goes to: a FreeSWITCH registrar relays it, Kamailio does not."""
+    for ph in (caller.phone, callee.phone):
+        if ph is not None and ph.registrar_kind == "freeswitch":
+            return plan.node(ph.registrar)
+    return callee
+
+
+def addresses(node: NodePlan) -> set[str]:
+    return {i.ip for i in node.interfaces} | {node.address}
+
+
+def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: float) -> Judge:
+    mine, theirs = addresses(caller), addresses(peer)
 
     def judge(result: ExecResult) -> Verdict:
+        if (why := unfinished(result)) is not None:
+            return Verdict(FAIL, why)
         out = result.stdout
         if "--- notregistered" in out:
             return Verdict(FAIL, f"{caller.name} is not registered: {section(out, 'notregistered').strip()}")
-        wire = transcript(section(out, "sip"))
-        answered = ("200", "INVITE") in wire
-        bye = any(code == "BYE" for code, _ in wire) and ("200", "BYE") in wire
-        sent, sent_s = rtp_seconds(section(out, "rtp"), mine, theirs)
-        got, got_s = rtp_seconds(section(out, "rtp"), theirs, mine)
-        connected = "connected." in section(out, "console")
+        sip = section(out, "sip")
+        wire = transcript(sip)
+        ptimes = [int(p) for p in re.findall(r"a=ptime:([0-9]+)", sip)]
+        ptime = float(max(ptimes)) if ptimes and 0 < max(ptimes) <= 200 else 20.0
+        rows = rtp_packets(section(out, "rtp"))
+        out_s, back_s = stream(rows, mine, theirs), stream(rows, theirs, mine)
         problems = []
-        if not answered:
+        if ("200", "INVITE") not in wire:
             codes = " ".join(c for c, m in wire if m == "INVITE" and c.isdigit())
             problems.append(f"no 200 OK to the INVITE (saw {codes or 'nothing'})")
-        if not connected:
+        if "connected." not in section(out, "console"):
             problems.append("linphone never said the call connected")
-        if min(sent_s, got_s) < min_media:
-            problems.append(
-                f"RTP {sent} packets/{sent_s:.1f} s out, {got} packets/{got_s:.1f} s back (< {min_media:.0f} s)"
-            )
-        if not bye:
+        if not section(out, "rtp").rstrip().endswith("end"):
+            problems.append(f"the RTP capture could not be read: {section(out, 'rtp').strip()[:200] or 'nothing'}")
+        problems += [
+            p
+            for p in (judge_stream("out", out_s, ptime, min_media), judge_stream("back", back_s, ptime, min_media))
+            if p
+        ]
+        far_problem, far_heard = judge_heard(callee.name, section(out, "far"), CALL_TONE, min_media)
+        near_problem, near_heard = judge_heard(caller.name, section(out, "heard"), ANSWER_TONE, min_media)
+        problems += [p for p in (far_problem, near_problem) if p]
+        if not (any(code == "BYE" for code, _ in wire) and ("200", "BYE") in wire):
             problems.append("no BYE answered by 200")
         if problems:
             return Verdict(FAIL, "; ".join(problems))
+        via = f" via {peer.name}" if peer is not callee else ""
         return Verdict(
-            PASS, f"200 OK, RTP {sent_s:.1f} s out ({sent} pkts) and {got_s:.1f} s back ({got} pkts), BYE/200"
+            PASS,
+            f"200 OK; voice heard both ways: {far_heard} out, {near_heard} back; "
+            f"RTP{via} {describe('out', out_s)}, {describe('back', back_s)} at {ptime:g} ms; BYE/200",
         )
 
     return judge
@@ -193,19 +423,21 @@ def judge_call(caller: NodePlan, callee: NodePlan, min_media: float) -> Judge:
 
 @register("sip_invite", ("from", "to", "dial", "media_seconds"))
 def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
-    caller_name = params.nodes(plan, "from", [])[0] if params.get("from") else ""
-    callee_name = params.nodes(plan, "to", [])[0] if params.get("to") else ""
-    if not caller_name or not callee_name:
-        raise LabctlError("check sip_invite needs 'from' and 'to' phones")
+    caller_name, callee_name = one_name(params, plan, "from"), one_name(params, plan, "to")
     caller, cph = phone(plan, caller_name, "sip_invite")
     callee, eph = phone(plan, callee_name, "sip_invite")
-    dial = str(params.get("dial", "user"))
+    if caller_name == callee_name:
+        raise LabctlError(f"check sip_invite: a phone cannot call itself ({caller_name})")
+    dial = string_param(params, "dial", "user")
     if dial not in ("user", "extension"):
         raise LabctlError(f"check sip_invite: dial must be 'user' or 'extension', not '{dial}'")
     target = eph.user if dial == "user" else eph.extension
-    media = float(params.get("media_seconds", 2))
+    media = number_param(params, "media_seconds", 3, 1, MAX_MEDIA_SECONDS)
     uri = f"sip:{target}@{plan.sip.domain if plan.sip else ''}"
-    script = CALL_SCRIPT.format(call=shlex.quote(f"call {uri}"), media=int(media) + 2, sip=SIP_LINE)
+    far = next((i.ip for i in callee.interfaces), callee.address)
+    script = CALL_SCRIPT.format(
+        call=shlex.quote(f"call {uri}"), media=int(media + 0.999) + 2, capture=int(media) + 45, far=far, sip=SIP_LINE
+    )
     gate = registrar_gate(plan, cph) or registrar_gate(plan, eph)
     return [
         Probe(
@@ -213,10 +445,10 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
             subject=f"{caller_name} -> {callee_name} ({uri})",
             node=caller_name,
             command=script,
-            judge=judge_call(caller, callee, media),
+            judge=judge_call(caller, callee, media_peer(plan, caller, callee), media),
             skip_unless=gate,
-            **params.timing(120, 5),
-            command_timeout=90,
+            **params.timing(150, 5),
+            command_timeout=int(media) + 100,
         )
     ]
 
@@ -253,7 +485,7 @@ def sipp_command(node: NodePlan, ph: PhonePlan, scenario: str, service: str, pas
         "rm -f /tmp/labctl-sipp.msg; cd /tmp && "
         + shlex.join(argv)
         + ' >/dev/null 2>&1; rc=$?; echo "--- exit"; echo $rc; echo "--- sip"; '
-        + f"grep -aoE '{SIP_LINE}' /tmp/labctl-sipp.msg"
+        + f"grep -aoE '{SIP_LINE}' /tmp/labctl-sipp.msg; echo '{END}'"
     )
 
 
@@ -267,7 +499,11 @@ def judge_sipp(expected: str, codes_wanted: tuple[str, ...]) -> Judge:
     """Pass only when sipp exits 0 *and* its message trace shows the wanted responses in order."""
 
     def judge(result: ExecResult) -> Verdict:
+        if (why := unfinished(result)) is not None:
+            return Verdict(FAIL, why)
         code = section(result.stdout, "exit").strip()
+        if not code.isdigit():
+            return Verdict(FAIL, f"sipp's exit status is missing or unreadable ({code[:40] or 'nothing'})")
         codes = [c for c, _ in transcript(section(result.stdout, "sip")) if c.isdigit()]
         wire = " ".join(codes)
         if code == "0" and in_order(codes, codes_wanted):
@@ -284,14 +520,16 @@ def _sipp_check(
 
     @register(name, params)
     def factory(plan: LabPlan, p: Params) -> list[Probe]:
-        source = p.nodes(plan, "from", [phones(plan)[0].name] if phones(plan) else [])
+        if not phones(plan):
+            raise LabctlError(f"check {name}: the lab has no phones")
+        source = names_param(p, plan, "from", [phones(plan)[0].name])
         probes = []
         for node_name in source:
             node, ph = phone(plan, node_name, name)
-            service = str(p.get("to", ph.user)) if target_param else ph.user
+            service = string_param(p, "to", ph.user) if target_param else ph.user
             if target_param and service in {n.name for n in phones(plan)}:
                 service = plan.node(service).phone.user  # type: ignore[union-attr]
-            password = str(p.get("password", ph.password + "-wrong" if wrong_password else ph.password))
+            password = string_param(p, "password", ph.password + "-wrong" if wrong_password else ph.password)
             probes.append(
                 Probe(
                     check=name,

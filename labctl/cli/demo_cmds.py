@@ -30,13 +30,24 @@ EXIT_CODES = {PASS: 0, FAIL: 1, INCOMPLETE: 3}
 demo_app = typer.Typer(help="Verify running labs with declarative checks.", no_args_is_help=True)
 
 
+def junit_target(junit: str) -> Path:
+    """Where the JUnit report goes, refused before the demo runs rather than after."""
+    path = Path(junit)
+    if path.is_dir():
+        raise LabctlError(f"--junit {junit}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise LabctlError(f"--junit {junit}: folder {path.parent} does not exist")
+    return path
+
+
 def run_demo(backend: Backend, state: LabState, demo: str, as_json: bool, junit: str | None) -> int:
     """Run `demo` on the lab; print the report; return the exit code (EXIT_CODES)."""
     spec = load_demo(demo, check_types())
     plan = effective_plan(saved_plan(state), state.links_down)
     validate_demo(spec, plan)  # wrong parameters: one line at the check, before anything runs
+    target = junit_target(junit) if junit else None
     if not as_json:
-        err_console.print(f"[bold]running demo {spec.name}[/bold] ({len(spec.checks)} checks)")
+        err_console.print(f"[bold]running demo {escape(spec.name)}[/bold] ({len(spec.checks)} checks)")
     report = run_checks(backend, state, plan, spec, lambda r: None if as_json else err_console.print(result_line(r)))
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -44,8 +55,11 @@ def run_demo(backend: Backend, state: LabState, demo: str, as_json: bool, junit:
     else:
         console.print(table(report))
         console.print(summary_line(report), highlight=False, soft_wrap=True)
-    if junit:
-        Path(junit).write_text(junit_xml(report))
+    if target:
+        try:
+            target.write_text(junit_xml(report))
+        except OSError as exc:
+            raise LabctlError(f"--junit {junit}: cannot write it: {exc.strerror}") from None
     return EXIT_CODES[report.verdict]
 
 

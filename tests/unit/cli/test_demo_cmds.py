@@ -146,3 +146,32 @@ def test_wrong_parameters_are_refused_before_anything_runs(cli: Cli, tmp_path: P
     run = cli("demo", "run", str(demo), "--lab", "ring")
     assert run.code == 1
     assert run.stderr == f"error: {demo}:3: check dns: 'timeout' must be a number from 1 to 3600, not 'abc'\n"
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("missing/report.xml", "folder missing does not exist"),
+        (".", "is a folder; give a file name"),
+    ],
+)
+def test_a_junit_path_that_cannot_be_written_is_refused_before_the_demo_runs(
+    cli: Cli, tmp_path: Path, where: str, message: str
+) -> None:
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    LabState(lab="ring", backend="libvirt", topology="t", plan=plan.to_dict()).save()
+    run = cli("demo", "run", "ospf-dns", "--lab", "ring", "--junit", where)
+    assert (run.code, run.stderr) == (1, f"error: --junit {where}: {message}\n")
+
+
+def test_a_demo_name_that_looks_like_markup_is_printed_as_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    demo = tmp_path / "d.yaml"
+    demo.write_text("name: '[/red]'\nchecks:\n" + DIG)
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    state = LabState(lab="ring", backend="fake", topology="t", plan=plan.to_dict())
+    code = run_demo(cast(Backend, Answers({"s=": ExecResult(0, DIG_H2, "")})), state, str(demo), False, None)
+    out = capsys.readouterr()
+    assert code == 0 and "running demo [/red] (1 checks)" in out.err
+    assert out.out.splitlines()[-1] == "demo [/red]: PASS: 1 passed, 0 failed, 0 skipped"

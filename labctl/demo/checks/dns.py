@@ -1,9 +1,11 @@
 """dns: a name resolves to the expected address when asked from a given node.
 
 `expect` is an IPv4 address, `plan` (the lab plan's own answer for the name), or `none`: the
-lab's server answers, fast, that there is no such address (NXDOMAIN, NOERROR with no A record, or
-REFUSED for a name outside its zone: recursion is off). "none" is never concluded from silence:
-no server answering, dig missing or output that is not dig's is a FAIL.
+lab's server says, fast, that there is no such address. Inside the lab's zone that takes an
+authoritative NXDOMAIN or NOERROR without an A record; outside it, the server's REFUSED (it
+does no recursion) also counts. "none" is never concluded from silence: no server answering,
+dig missing or output that is not dig's is a FAIL. A bare name is asked as NAME.<domain> for
+`none`, since dig shows only the last name its search tried.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from labctl.errors import LabctlError
 
 NAME = r"(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*\.?"
 STATUS = re.compile(r"^;; ->>HEADER<<- opcode: \w+, status: (\w+),", re.M)
+FLAGS = re.compile(r"^;; flags:([a-z ]*);", re.M)
+QUESTION = re.compile(r"^;(\S+)\s+IN\s+A$", re.M)
 SERVER = re.compile(r"^;; SERVER: (\S+?)#", re.M)
 TRAILER = re.compile(r"^;; labctl: took (\d+) ms$", re.M)
-NO_SUCH_ADDRESS = ("NXDOMAIN", "NOERROR", "REFUSED")
+NO_SUCH_NAME = ("NXDOMAIN", "NOERROR")
 DIG_EXIT = {
     1: "dig usage error",
     8: "dig could not open its batch file",
@@ -67,7 +71,30 @@ def _seen(result: ExecResult) -> str:
     return text[0][:120] if text else "no output"
 
 
-def _judge(name: str, expect: str, budget: float) -> Judge:
+def in_zone(name: str, zone: str) -> bool:
+    name = name.rstrip(".")
+    return name == zone or name.endswith("." + zone)
+
+
+def _no_address(
+    name: str, zone: str, budget: float, result: ExecResult, status: str, by: str, seconds: float
+) -> Verdict:
+    questions = QUESTION.findall(result.stdout)
+    flags = FLAGS.findall(result.stdout)
+    asked = questions[-1] if questions else name
+    authoritative = bool(flags) and "aa" in flags[-1].split()
+    if status in NO_SUCH_NAME and not authoritative:
+        return Verdict(FAIL, f"{name}: {status} from {by} is not authoritative for {asked}")
+    if status == "REFUSED" and in_zone(asked, zone):
+        return Verdict(FAIL, f"{name}: {by} refused {asked}, in its own zone {zone}: is the zone loaded?")
+    if status not in (*NO_SUCH_NAME, "REFUSED"):
+        return Verdict(FAIL, f"{name}: {by} answered {status}; expected NXDOMAIN, NOERROR or REFUSED")
+    if seconds > budget:
+        return Verdict(FAIL, f"{name} took {seconds:.1f} s to fail; expected under {budget:g} s")
+    return Verdict(PASS, f"{name} has no address: {status} from {by} in {seconds:.2f} s")
+
+
+def _judge(name: str, expect: str, budget: float, zone: str) -> Judge:
     def judge(result: ExecResult) -> Verdict:
         if result.exit_code != 0:
             meaning = DIG_EXIT.get(result.exit_code, "unexpected exit")
@@ -82,11 +109,7 @@ def _judge(name: str, expect: str, budget: float) -> Judge:
         if expect == "none":
             if answers:
                 return Verdict(FAIL, f"{name} resolved to {', '.join(answers)}; expected no answer")
-            if status not in NO_SUCH_ADDRESS:
-                return Verdict(FAIL, f"{name}: {by} answered {status}; expected NXDOMAIN, NOERROR or REFUSED")
-            if seconds > budget:
-                return Verdict(FAIL, f"{name} took {seconds:.1f} s to fail; expected under {budget:g} s")
-            return Verdict(PASS, f"{name} has no address: {status} from {by} in {seconds:.2f} s")
+            return _no_address(name, zone, budget, result, status, by, seconds)
         if status == "NOERROR" and answers == [expect]:
             return Verdict(PASS, f"{name} = {expect}")
         got = ", ".join(answers) or "no answer"
@@ -113,8 +136,8 @@ def dns(plan: LabPlan, params: Params) -> list[Probe]:
             check="dns",
             subject=f"{source}: {name}",
             node=source,
-            command=command(name),
-            judge=_judge(name, expect, budget),
+            command=command(f"{name}.{plan.domain}" if expect == "none" and "." not in name else name),
+            judge=_judge(name, expect, budget, plan.domain),
             **params.timing(30, 2),
         )
         for source in sources

@@ -50,8 +50,9 @@ def parse_neighbors(result: ExecResult) -> dict[str, set[str]] | str:
     """interface -> router ids in a good state; or why the output is not birdc's neighbour table."""
     if result.exit_code != 0:
         what = "birdc is not installed" if result.exit_code == 127 else f"birdc exited {result.exit_code}"
-        text = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        return f"{what}: {text[0][:120] if text else 'no output'}"
+        said = [line for line in result.stdout.splitlines() if line.strip() and not BANNER.match(line.strip())]
+        text = result.stderr.strip().splitlines() or said
+        return f"{what}: {text[0].strip()[:120] if text else 'no output'}"
     lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
     if len(lines) < 3 or not BANNER.match(lines[0]) or lines[1] != f"{PROTOCOL}:" or not COLUMNS.match(lines[2]):
         shown = " | ".join(lines[:3])[:160] or "no output"

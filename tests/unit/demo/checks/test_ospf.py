@@ -11,14 +11,10 @@ from labctl.demo.checks.ospf import expected_neighbors
 from labctl.demo.model import FAIL, PASS
 from labctl.errors import LabctlError
 from labctl.lab.links import effective_plan
-from tests.unit.demo.checks.outputs import BIRD_DOWN, BIRD_NO_PROTOCOL
+from tests.unit.demo.checks.outputs import BIRD_DOWN, BIRD_HEADER, BIRD_NO_PROTOCOL, R1_FULL, R1_R2_GONE, R3_FULL
 from tests.unit.demo.conftest import Judge, Probes
 
-HEADER = "BIRD 2.0.12 ready.\nlab_ospf:\nRouter ID   \tPri\t     State     \tDTime\tInterface  Router IP\n"
-R1_FULL = HEADER + (
-    "10.0.0.2    \t  1\tFull/PtP  \t 3.512\tr2         10.255.0.2\n"
-    "10.0.0.3    \t  1\tFull/PtP  \t 3.689\tr3         10.255.0.9\n"
-)
+HEADER = BIRD_HEADER
 
 THREE_ROUTERS_ON_A_LAN = """\
 name: lan
@@ -123,6 +119,7 @@ def test_a_router_with_no_neighbour_expected_passes_only_when_bird_answered(
         (127, "", "sh: 1: birdc: not found\n", "birdc is not installed: sh: 1: birdc: not found"),
         (0, "", "", "not birdc's lab_ospf neighbour table: no output"),
         (0, "garbage\n", "", "not birdc's lab_ospf neighbour table: garbage"),
+        (1, BIRD_NO_PROTOCOL, "", "birdc exited 1: " + BIRD_NO_PROTOCOL.splitlines()[1]),
         (
             0,
             BIRD_NO_PROTOCOL,
@@ -138,7 +135,7 @@ def test_a_router_with_no_neighbour_expected_passes_only_when_bird_answered(
             "unexpected line from birdc: 10.0.0.9 x Full/PtP 3.5 r2 10.255.0.2",
         ),
         (0, HEADER + "\x00\xff\n", "", "unexpected line from birdc: \x00\xff"),
-        (2, R1_FULL, "", "birdc exited 2: " + R1_FULL.splitlines()[0]),
+        (2, R1_FULL, "", "birdc exited 2: " + R1_FULL.splitlines()[1]),
         (-1, "", "", "birdc exited -1: no output"),
     ],
 )
@@ -153,3 +150,11 @@ def test_errors_garbage_and_unexpected_exits_fail(
 def test_a_routers_entry_must_be_a_router(probes: Probes) -> None:
     with pytest.raises(LabctlError, match=r"^check ospf_neighbors: 'ns' in 'routers' is not a router"):
         probes("ospf_neighbors", routers=["r1", "ns"])
+
+
+def test_real_tables_from_the_lab(probes: Probes, judge: Judge) -> None:
+    (r1,) = probes("ospf_neighbors", routers="r1")
+    (r3,) = probes("ospf_neighbors", routers="r3")
+    assert judge(r3, R3_FULL).detail == "2 adjacencies on r1, r2"
+    gone = judge(r1, R1_R2_GONE)  # BIRD stopped on r2, 45 s later
+    assert (gone.status, gone.detail) == (FAIL, "no Full adjacency with r2: 10.0.0.2")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from labctl.backends.base import ExecResult
+from labctl.demo.checks.ping import _judge
 from labctl.demo.model import FAIL, PASS
 from labctl.errors import LabctlError
+from tests.unit.demo.checks.outputs import PING_H1, PING_H1_NAMED_DOWN, err
 from tests.unit.demo.conftest import Judge, Probes
 
 
@@ -102,3 +105,14 @@ def test_unknown_nodes_are_refused_with_a_hint(probes: Probes) -> None:
         probes("ping_by_name", **{"from": "h11"})
     with pytest.raises(LabctlError, match=r"unknown node in 'to' 'zz' \(expected one of: h1, h2, ns, r1, r2, r3\)"):
         probes("ping_by_name", to=["h1", "zz"])
+
+
+def test_real_outputs_from_the_lab(probes: Probes, judge: Judge) -> None:
+    script = _judge(["r1", "r2", "r3", "ns", "h2", "nosuchhost"])
+    seen = script(ExecResult(0, PING_H1, ""))
+    assert (seen.status, seen.detail) == (FAIL, "unreachable: nosuchhost (unresolved)")
+    (probe,) = probes("ping_by_name", **{"from": "h1", "to": ["r1", "h2"]})
+    named_down = judge(probe, PING_H1_NAMED_DOWN)
+    assert (named_down.status, named_down.detail) == (FAIL, "unreachable: r1 (unresolved), h2 (unresolved)")
+    missing = judge(probe, "", exit_code=127, stderr=err("ping_missing"))
+    assert (missing.status, missing.detail) == (FAIL, "the ping script exited 127: /bin/sh: 1: ping: not found")

@@ -20,7 +20,7 @@ from labctl.errors import LabctlError
 from labctl.lab.state import LabState
 from labctl.topology.schema import load_topology
 from tests.unit.cli.conftest import REPO, Cli
-from tests.unit.demo.checks.outputs import DIG_DOWN, DIG_H2, R3_FULL
+from tests.unit.demo.checks.outputs import DIG_DOWN, DIG_H2, R3_FULL, out
 
 
 def test_demo_list_shows_every_demo_with_its_checks(cli: Cli) -> None:
@@ -175,3 +175,29 @@ def test_a_demo_name_that_looks_like_markup_is_printed_as_is(
     out = capsys.readouterr()
     assert code == 0 and "running demo [/red] (1 checks)" in out.err
     assert out.out.splitlines()[-1] == "demo [/red]: PASS: 1 passed, 0 failed, 0 skipped"
+
+
+def test_the_shipped_ospf_dns_demo_passes_on_the_labs_real_outputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """dig and birdc outputs captured from the running lab; the ping script's lines are its own."""
+
+    class Lab:
+        def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
+            if command.startswith("birdc"):
+                return ExecResult(0, out(f"birdc_{node}"), "")
+            if " h2 A;" in command:
+                return ExecResult(0, out("new_dns_h2"), "")
+            for name in ("r3-lan2", "www.example.com"):
+                if f" {name} A;" in command:
+                    return ExecResult(0, out(f"new_dns_{name.split('.')[0].replace('-', '')}"), "")
+            targets = command.split("for t in ")[1].split(";")[0].split()
+            return ExecResult(0, "".join(f"{t} ok\n" for t in targets), "")
+
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    state = LabState(lab="ospf-dns", backend="fake", topology="t", plan=plan.to_dict())
+    code = run_demo(cast(Backend, Lab()), state, "ospf-dns", False, None)
+    assert (code, capsys.readouterr().out.splitlines()[-1]) == (
+        0,
+        "demo ospf-dns: PASS: 14 passed, 0 failed, 0 skipped",
+    )

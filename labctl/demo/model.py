@@ -11,6 +11,8 @@ from typing import Any
 from labctl.backends.base import ExecResult
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+INCOMPLETE = "incomplete"
+"""A report's verdict when nothing failed but something was skipped: a skipped check proves nothing."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ class Probe:
     timeout: float = 30.0
     interval: float = 2.0
     command_timeout: float = 60.0
-    skip_unless: tuple[str, str] | None = None  # (node, command): SKIPPED with its output when it fails
+    skip_unless: tuple[str, str] | None = None
+    """(node, command), run before the probe. Exit 0 with a first line "SKIP: <reason>" makes the probe
+    SKIPPED; exit 0 otherwise lets it run; anything else (non-zero exit, no answer) is a FAIL."""
 
 
 @dataclass
@@ -64,7 +68,15 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(r.status != FAIL for r in self.results) and bool(self.results)
+        """Every check passed, and there was at least one: a skipped check is not a pass."""
+        return bool(self.results) and all(r.status == PASS for r in self.results)
+
+    @property
+    def verdict(self) -> str:
+        """pass | fail | incomplete (nothing failed, something skipped). No results at all is a fail."""
+        if not self.results or any(r.status not in (PASS, SKIPPED) for r in self.results):
+            return FAIL
+        return PASS if self.passed else INCOMPLETE
 
     def counts(self) -> dict[str, int]:
         return {s: sum(r.status == s for r in self.results) for s in (PASS, FAIL, SKIPPED)}
@@ -73,6 +85,7 @@ class Report:
         return {
             "demo": self.demo,
             "lab": self.lab,
+            "verdict": self.verdict,
             "passed": self.passed,
             "seconds": round(self.seconds, 1),
             "counts": self.counts(),

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 from rich.markup import escape
 from rich.table import Table
 
-from labctl.demo.model import FAIL, PASS, SKIPPED, Report, Result
+from labctl.demo.model import FAIL, INCOMPLETE, PASS, SKIPPED, Report, Result
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -23,12 +23,25 @@ def result_line(result: Result) -> str:
     return f"{STYLE[result.status]} {text} [dim]({result.seconds:.1f} s)[/dim]"
 
 
-def table(report: Report) -> Table:
+VERDICT_STYLE = {
+    PASS: "[green]PASS[/green]",
+    FAIL: "[red]FAIL[/red]",
+    INCOMPLETE: "[yellow]INCOMPLETE[/yellow] (a skipped check proves nothing)",
+}
+
+
+def counts_text(report: Report) -> str:
     counts = report.counts()
-    title = (
-        f"demo {escape(report.demo)} on {report.lab}: {counts[PASS]} passed, {counts[FAIL]} failed, "
-        f"{counts[SKIPPED]} skipped in {report.seconds:.0f} s"
-    )
+    return f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIPPED]} skipped"
+
+
+def summary_line(report: Report) -> str:
+    """One plain line after the table, Rich markup: the verdict and the three counts, always."""
+    return f"demo {escape(report.demo)}: {VERDICT_STYLE[report.verdict]}: {counts_text(report)}"
+
+
+def table(report: Report) -> Table:
+    title = f"demo {escape(report.demo)} on {escape(report.lab)}: {counts_text(report)} in {report.seconds:.0f} s"
     out = Table("check", "subject", "result", "detail", "time", title=title)
     for r in report.results:
         out.add_row(escape(r.check), escape(r.subject), STYLE[r.status], escape(r.detail), f"{r.seconds:.1f} s")

@@ -1,5 +1,6 @@
 """Run a demo's checks in order; within a check, probes run in parallel and each is retried
-until it passes or its timeout runs out."""
+until it passes or its timeout runs out. A probe that cannot reach its node is that probe's FAIL,
+never the end of the run: every result is reported."""
 
 from __future__ import annotations
 
@@ -8,34 +9,61 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from labctl import cancel
-from labctl.backends.base import Backend
+from labctl.backends.base import Backend, ExecResult
 from labctl.compile.plan import LabPlan
-from labctl.demo.checks import check_types, probes_for
 from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Report, Result, Verdict
-from labctl.demo.spec import DemoSpec
+from labctl.demo.spec import DemoSpec, validate_demo
 from labctl.errors import LabctlError
 from labctl.lab.state import LabState
 
 MAX_PARALLEL = 6
+SKIP_PREFIX = "SKIP: "
+GO_ON = Verdict(PASS, "")
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def judge_gate(node: str, result: ExecResult) -> Verdict:
+    """The gate contract: exit 0 with a first line "SKIP: <reason>" skips; exit 0 otherwise goes on
+    (GO_ON); any other exit is a FAIL saying what was seen."""
+    if result.exit_code == 0:
+        lines = result.stdout.splitlines()
+        if lines and lines[0].startswith(SKIP_PREFIX):
+            return Verdict(SKIPPED, lines[0].removeprefix(SKIP_PREFIX).strip() or f"skipped by {node}")
+        return GO_ON
+    seen = first_line(result.stderr) or first_line(result.stdout) or "no output"
+    return Verdict(FAIL, f"precondition on {node} exited {result.exit_code}: {seen}")
+
+
+def _judged(probe: Probe, result: ExecResult) -> Verdict:
+    try:
+        return probe.judge(result)
+    except Exception as exc:  # a judge's bug must not end the run without a report
+        return Verdict(FAIL, f"cannot judge the output ({type(exc).__name__}: {exc})")
 
 
 def run_probe(backend: Backend, state: LabState, probe: Probe) -> Result:
+    """Each try runs the gate (until it has once let the probe go on), then the command and its
+    judge. `attempts` counts the runs of the command."""
     start = time.monotonic()
-    if probe.skip_unless is not None:
-        node, command = probe.skip_unless
-        gate = backend.exec(state, node, command, timeout=probe.command_timeout)
-        if not gate.ok:
-            reason = (gate.stdout.strip() or gate.stderr.strip() or f"precondition failed on {node}").splitlines()[0]
-            return Result(probe.check, probe.subject, SKIPPED, reason, time.monotonic() - start, 0)
     attempts = 0
-    verdict = Verdict(FAIL, "not run")
+    gate_open = probe.skip_unless is None
     while True:
-        attempts += 1
         try:
-            result = backend.exec(state, probe.node, probe.command, timeout=probe.command_timeout)
-            verdict = probe.judge(result)
+            if probe.skip_unless is not None and not gate_open:
+                node, command = probe.skip_unless
+                verdict = judge_gate(node, backend.exec(state, node, command, timeout=probe.command_timeout))
+                gate_open = verdict is GO_ON
+            if gate_open:
+                attempts += 1
+                verdict = _judged(probe, backend.exec(state, probe.node, probe.command, timeout=probe.command_timeout))
+        except cancel.Cancelled:
+            raise
         except LabctlError as exc:
-            verdict = Verdict(FAIL, str(exc).splitlines()[0])
+            verdict = Verdict(FAIL, first_line(str(exc)) or type(exc).__name__)
         if verdict.status != FAIL or time.monotonic() - start + probe.interval > probe.timeout:
             break
         cancel.sleep(probe.interval)
@@ -45,11 +73,11 @@ def run_probe(backend: Backend, state: LabState, probe: Probe) -> Result:
 def run_demo(
     backend: Backend, state: LabState, plan: LabPlan, demo: DemoSpec, on_result: Callable[[Result], None]
 ) -> Report:
-    check_types()
+    """Every check's parameters are validated before the first probe runs."""
+    expanded = validate_demo(demo, plan)
     report = Report(demo=demo.name, lab=state.lab)
     start = time.monotonic()
-    for spec in demo.checks:
-        probes = probes_for(spec.type, plan, spec.params)
+    for probes in expanded:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(probes)))) as pool:
             results = list(pool.map(lambda p: run_probe(backend, state, p), probes))
         for result in results:
@@ -59,4 +87,4 @@ def run_demo(
     return report
 
 
-__all__ = ["PASS", "run_demo"]
+__all__ = ["PASS", "run_demo", "run_probe"]

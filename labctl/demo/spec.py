@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import Problem, TopologyError
+from labctl.compile.plan import LabPlan
+from labctl.demo.checks import check_types, probes_for
+from labctl.demo.model import Probe
+from labctl.errors import LabctlError, Problem, TopologyError
 from labctl.paths import resolve_named
 from labctl.topology.suggest import unknown
 from labctl.topology.yamlsource import load_yaml
@@ -61,3 +64,31 @@ def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
         checks=tuple(checks),
         source=path,
     )
+
+
+def validate_demo(demo: DemoSpec, plan: LabPlan) -> list[list[Probe]]:
+    """Expand every check of `demo` against `plan`, without a lab: the probes of each check, in order.
+
+    Pure (no I/O), so `labctl validate` can run it. Every check whose parameters are wrong, or that
+    expands to nothing to check, is a Problem at the check's line; all are raised together.
+    """
+    check_types()
+    problems: list[Problem] = []
+    expanded: list[list[Probe]] = []
+    if not demo.checks:
+        problems.append(Problem(demo.source, 1, "the demo has no checks: it would prove nothing"))
+    for check in demo.checks:
+        try:
+            probes = probes_for(check.type, plan, check.params)
+        except LabctlError as exc:
+            problems.append(Problem(demo.source, check.line, str(exc).splitlines()[0]))
+            continue
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:  # a factory's bug, not a hang
+            problems.append(Problem(demo.source, check.line, f"check {check.type}: cannot use its parameters ({exc})"))
+            continue
+        if not probes:
+            problems.append(Problem(demo.source, check.line, f"check {check.type}: nothing to check in this lab"))
+        expanded.append(probes)
+    if problems:
+        raise TopologyError(problems)
+    return expanded

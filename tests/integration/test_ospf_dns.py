@@ -63,3 +63,37 @@ def test_wrong_expectation_fails_with_a_reason(ring: dict[str, Any], tmp_path: P
     report = json.loads(result.stdout)
     assert report["passed"] is False
     assert "expected 10.9.9.9" in report["results"][0]["detail"]
+
+
+def _run(tmp_path: Path, name: str, check: str) -> tuple[int, dict[str, Any]]:
+    demo = tmp_path / f"{name}.yaml"
+    demo.write_text(f"name: {name}\nchecks:\n  - {check}\n")
+    result = labctl("demo", "run", str(demo), "--lab", "ospf-dns", "--json", check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_expect_none_fails_when_no_server_answers(ring: dict[str, Any], tmp_path: Path) -> None:
+    """Negative control: with named stopped, silence must not pass for "no such name"."""
+    check = "dns: {from: h2, name: www.example.com, expect: none, timeout: 4}"
+    labctl("exec", "ns", "--", "systemctl", "stop", "named")
+    try:
+        code, report = _run(tmp_path, "none", check)
+        assert (code, report["verdict"]) == (1, "fail"), report
+        assert "no DNS server answered (exit 9)" in report["results"][0]["detail"], report
+    finally:
+        labctl("exec", "ns", "--", "systemctl", "start", "named")
+    code, report = _run(tmp_path, "none", check.replace("timeout: 4", "timeout: 30"))
+    assert (code, report["verdict"]) == (0, "pass"), report
+
+
+def test_ospf_fails_when_bird_is_stopped(ring: dict[str, Any], tmp_path: Path) -> None:
+    """Negative control: a router whose BIRD is down fails with birdc's error, not "0 adjacencies"."""
+    labctl("exec", "r2", "--", "systemctl", "stop", "bird")
+    try:
+        code, report = _run(tmp_path, "ospf", "ospf_neighbors: {routers: r2, timeout: 4}")
+        assert (code, report["verdict"]) == (1, "fail"), report
+        assert report["results"][0]["detail"].startswith("birdc exited 1: Unable to connect"), report
+    finally:
+        labctl("exec", "r2", "--", "systemctl", "start", "bird")
+    code, report = _run(tmp_path, "ospf", "ospf_neighbors: {timeout: 120}")  # converged again
+    assert (code, report["verdict"]) == (0, "pass"), report

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from labctl.demo.checks import check_types
+import dataclasses
+import json
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from labctl.backends.base import Backend, ExecResult
+from labctl.cli.demo_cmds import run_demo
+from labctl.compile import compile_topology
+from labctl.compile.plan import LabPlan
+from labctl.demo.checks import REGISTRY, Params, check_types
+from labctl.demo.model import Probe
 from labctl.demo.spec import load_demo
+from labctl.errors import LabctlError
 from labctl.lab.state import LabState
+from labctl.topology.schema import load_topology
 from tests.unit.cli.conftest import REPO, Cli
+from tests.unit.demo.checks.outputs import DIG_DOWN, DIG_H2, R3_FULL, out
 
 
 def test_demo_list_shows_every_demo_with_its_checks(cli: Cli) -> None:
@@ -35,3 +50,154 @@ def test_demo_without_a_verb_shows_help(cli: Cli) -> None:
     run = cli("demo")
     assert run.code in (0, 2)
     assert "run" in run.stdout + run.stderr and "list" in run.stdout + run.stderr
+
+
+class Answers:
+    """A backend whose exec answers by command: `outputs` maps a command's start to an ExecResult."""
+
+    def __init__(self, outputs: dict[str, ExecResult]) -> None:
+        self.outputs = outputs
+
+    def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
+        for start, result in self.outputs.items():
+            if command.startswith(start):
+                return result
+        raise LabctlError(f"guest agent on {node} is not responding")
+
+
+def ran(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, checks: str, outputs: dict[str, ExecResult], as_json: bool
+) -> tuple[int, str, str]:
+    demo = tmp_path / "d.yaml"
+    demo.write_text("name: d\nchecks:\n" + checks)
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    state = LabState(lab="ring", backend="fake", topology="t", plan=plan.to_dict())
+    code = run_demo(cast(Backend, Answers(outputs)), state, str(demo), as_json, None)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+GATE = ExecResult(0, "SKIP: not in this image\n", "")
+ROUTERS = "  - ospf_neighbors: {routers: r3, timeout: 1}\n"
+DIG = "  - dns: {from: h1, name: h2, timeout: 1}\n"
+
+
+@pytest.mark.parametrize(
+    ("outputs", "code", "verdict", "counts"),
+    [
+        (
+            {"birdc": ExecResult(0, R3_FULL, ""), "s=": ExecResult(0, DIG_H2, "")},
+            0,
+            "PASS",
+            "2 passed, 0 failed, 0 skipped",
+        ),
+        (
+            {"birdc": ExecResult(0, R3_FULL, ""), "s=": ExecResult(9, DIG_DOWN, "")},
+            1,
+            "FAIL",
+            "1 passed, 1 failed, 0 skipped",
+        ),
+        ({"birdc": ExecResult(0, R3_FULL, "")}, 1, "FAIL", "1 passed, 1 failed, 0 skipped"),  # h1 unreachable
+        ({}, 1, "FAIL", "0 passed, 2 failed, 0 skipped"),
+    ],
+)
+def test_exit_code_and_summary_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    outputs: dict[str, ExecResult],
+    code: int,
+    verdict: str,
+    counts: str,
+) -> None:
+    got, out, _ = ran(capsys, tmp_path, ROUTERS + DIG, outputs, as_json=False)
+    assert got == code
+    assert out.splitlines()[-1] == f"demo d: {verdict}: {counts}"
+    assert f"demo d on ring: {counts} in " in out
+    data_code, data, summary = ran(capsys, tmp_path, ROUTERS + DIG, outputs, as_json=True)
+    assert data_code == code and json.loads(data)["verdict"] == verdict.lower()
+    assert summary.splitlines()[-1] == f"demo d: {verdict}: {counts}"
+
+
+def test_a_skipped_check_exits_3_and_says_the_proof_is_incomplete(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labctl.demo.checks import ospf
+
+    def gated(plan: LabPlan, p: Params) -> list[Probe]:
+        probes = ospf.ospf_neighbors(plan, Params("ospf_neighbors", p.values, ("routers",)))
+        return [dataclasses.replace(probe, skip_unless=("r3", "gate")) for probe in probes]
+
+    monkeypatch.setitem(REGISTRY, "ospf_neighbors", gated)
+    outputs = {"birdc": ExecResult(0, R3_FULL, ""), "s=": ExecResult(0, DIG_H2, ""), "gate": GATE}
+    code, out, _ = ran(capsys, tmp_path, ROUTERS + DIG, outputs, as_json=False)
+    assert code == 3
+    assert out.splitlines()[-1] == "demo d: INCOMPLETE (a skipped check proves nothing): 1 passed, 0 failed, 1 skipped"
+    code, data, _ = ran(capsys, tmp_path, ROUTERS + DIG, outputs, as_json=True)
+    assert code == 3 and json.loads(data)["verdict"] == "incomplete" and json.loads(data)["passed"] is False
+    outputs["gate"] = ExecResult(1, "FreeSWITCH is not installed\n", "")
+    assert ran(capsys, tmp_path, ROUTERS + DIG, outputs, as_json=False)[0] == 1
+
+
+def test_wrong_parameters_are_refused_before_anything_runs(cli: Cli, tmp_path: Path) -> None:
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    LabState(lab="ring", backend="libvirt", topology="t", plan=plan.to_dict()).save()
+    demo = tmp_path / "bad.yaml"
+    demo.write_text("checks:\n  - ping_by_name: {}\n  - dns: {name: h2, timeout: abc}\n")
+    run = cli("demo", "run", str(demo), "--lab", "ring")
+    assert run.code == 1
+    assert run.stderr == f"error: {demo}:3: check dns: 'timeout' must be a number from 1 to 3600, not 'abc'\n"
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("missing/report.xml", "folder missing does not exist"),
+        (".", "is a folder; give a file name"),
+    ],
+)
+def test_a_junit_path_that_cannot_be_written_is_refused_before_the_demo_runs(
+    cli: Cli, tmp_path: Path, where: str, message: str
+) -> None:
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    LabState(lab="ring", backend="libvirt", topology="t", plan=plan.to_dict()).save()
+    run = cli("demo", "run", "ospf-dns", "--lab", "ring", "--junit", where)
+    assert (run.code, run.stderr) == (1, f"error: --junit {where}: {message}\n")
+
+
+def test_a_demo_name_that_looks_like_markup_is_printed_as_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    demo = tmp_path / "d.yaml"
+    demo.write_text("name: '[/red]'\nchecks:\n" + DIG)
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    state = LabState(lab="ring", backend="fake", topology="t", plan=plan.to_dict())
+    code = run_demo(cast(Backend, Answers({"s=": ExecResult(0, DIG_H2, "")})), state, str(demo), False, None)
+    out = capsys.readouterr()
+    assert code == 0 and "running demo [/red] (1 checks)" in out.err
+    assert out.out.splitlines()[-1] == "demo [/red]: PASS: 1 passed, 0 failed, 0 skipped"
+
+
+def test_the_shipped_ospf_dns_demo_passes_on_the_labs_real_outputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """dig and birdc outputs captured from the running lab; the ping script's lines are its own."""
+
+    class Lab:
+        def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
+            if command.startswith("birdc"):
+                return ExecResult(0, out(f"birdc_{node}"), "")
+            if " h2 A;" in command:
+                return ExecResult(0, out("new_dns_h2"), "")
+            for name in ("r3-lan2", "www.example.com"):
+                if f" {name} A;" in command:
+                    return ExecResult(0, out(f"new_dns_{name.split('.')[0].replace('-', '')}"), "")
+            targets = command.split("for t in ")[1].split(";")[0].split()
+            return ExecResult(0, "".join(f"{t} ok\n" for t in targets), "")
+
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    state = LabState(lab="ospf-dns", backend="fake", topology="t", plan=plan.to_dict())
+    code = run_demo(cast(Backend, Lab()), state, "ospf-dns", False, None)
+    assert (code, capsys.readouterr().out.splitlines()[-1]) == (
+        0,
+        "demo ospf-dns: PASS: 14 passed, 0 failed, 0 skipped",
+    )

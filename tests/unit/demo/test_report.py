@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 from rich.console import Console
 
 from labctl.demo.model import FAIL, PASS, SKIPPED, Report, Result
-from labctl.demo.report import junit_xml, result_line, table
+from labctl.demo.report import junit_xml, result_line, summary_line, table
 
 REPORT = Report(
     "ospf-dns",
@@ -94,3 +94,16 @@ def test_table_lists_every_result_with_the_counts_in_its_title() -> None:
         assert status in text
     broken = Report("d", "l", [Result("c", "[/x]", PASS, "[/y]", 0, 1)])
     assert "[/x]" in render(table(broken)) and "[/y]" in render(table(broken))
+
+
+def test_summary_line_always_shows_the_verdict_and_three_counts() -> None:
+    assert render(summary_line(REPORT)) == "demo ospf-dns: FAIL: 1 passed, 2 failed, 1 skipped\n"
+    incomplete = Report("voip-demo", "l", [REPORT.results[0], REPORT.results[2]])
+    assert render(summary_line(incomplete)) == (
+        "demo voip-demo: INCOMPLETE (a skipped check proves nothing): 1 passed, 0 failed, 1 skipped\n"
+    )
+    assert (
+        render(summary_line(Report("[x]", "l", [REPORT.results[0]])))
+        == "demo [x]: PASS: 1 passed, 0 failed, 0 skipped\n"
+    )
+    assert render(summary_line(Report("d", "l"))) == "demo d: FAIL: 0 passed, 0 failed, 0 skipped\n"

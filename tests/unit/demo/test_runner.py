@@ -15,8 +15,9 @@ from labctl.compile.plan import LabPlan
 from labctl.demo import runner
 from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Result, Verdict
 from labctl.demo.spec import CheckSpec, DemoSpec
-from labctl.errors import LabctlError
+from labctl.errors import LabctlError, TopologyError
 from labctl.lab.state import LabState
+from tests.unit.demo.checks.outputs import BIRD_HEADER, DIG_H2
 from tests.unit.demo.conftest import REPO
 
 Answer = Callable[[str, str], ExecResult]
@@ -113,26 +114,69 @@ def test_skipped_is_final_and_not_retried(clock: FakeClock) -> None:
     assert (result.status, result.detail, result.attempts) == (SKIPPED, "no freeswitch here", 1)
 
 
-def test_a_failed_precondition_skips_without_running_the_probe(clock: FakeClock) -> None:
+def test_a_gate_that_says_skip_skips_without_running_the_probe(clock: FakeClock) -> None:
     def answer(node: str, command: str) -> ExecResult:
-        return (
-            ExecResult(1, "FreeSWITCH is not installed on pbx\nmore\n", "")
-            if node == "pbx"
-            else ExecResult(0, "up", "")
-        )
+        if node == "pbx":
+            return ExecResult(0, "SKIP: FreeSWITCH is not installed on pbx\nmore\n", "")
+        return ExecResult(0, "up", "")
 
     fake = backend(answer, clock)
-    result = run(fake, probe(by_output, skip_unless=("pbx", "command -v freeswitch")))
+    result = run(fake, probe(by_output, skip_unless=("pbx", "gate")))
     assert (result.status, result.detail, result.attempts) == (SKIPPED, "FreeSWITCH is not installed on pbx", 0)
-    assert fake.calls == [("pbx", "command -v freeswitch")]
-    silent = backend(lambda node, command: ExecResult(1, "", ""), clock)
-    assert run(silent, probe(by_output, skip_unless=("pbx", "false"))).detail == "precondition failed on pbx"
+    assert fake.calls == [("pbx", "gate")]
+
+    # exit 0 without "SKIP: " on the first line lets the probe go on; the gate is not run again
+    for stdout in ("", "ok\n", "freeswitch 1.10\nSKIP: later lines do not count\n", " SKIP: x\n"):
+        outputs = iter(["down", "up"])
+
+        def go_on(node: str, command: str, gate: str = stdout, outputs: Iterator[str] = outputs) -> ExecResult:
+            return ExecResult(0, gate if node == "pbx" else next(outputs), "")
+
+        fake = backend(go_on, clock)
+        result = run(fake, probe(by_output, skip_unless=("pbx", "gate")))
+        assert (result.status, result.attempts) == (PASS, 2)
+        assert fake.calls == [("pbx", "gate"), ("n", "cmd"), ("n", "cmd")]
 
 
-def test_a_met_precondition_runs_the_probe(clock: FakeClock) -> None:
-    fake = backend(lambda node, command: ExecResult(0, "up", ""), clock)
-    result = run(fake, probe(by_output, skip_unless=("pbx", "true")))
-    assert result.status == PASS and fake.calls == [("pbx", "true"), ("n", "cmd")]
+@pytest.mark.parametrize(
+    ("gate", "detail"),
+    [
+        (ExecResult(1, "FreeSWITCH is not installed on pbx\n", ""), "exited 1: FreeSWITCH is not installed on pbx"),
+        (ExecResult(1, "SKIP: not installed\n", ""), "exited 1: SKIP: not installed"),
+        (ExecResult(127, "", "sh: 1: command: not found\n"), "exited 127: sh: 1: command: not found"),
+        (ExecResult(2, "", ""), "exited 2: no output"),
+        (ExecResult(-1, "", ""), "exited -1: no output"),
+    ],
+)
+def test_a_gate_that_fails_is_a_failure_saying_what_was_seen(clock: FakeClock, gate: ExecResult, detail: str) -> None:
+    fake = backend(lambda node, command: gate if node == "pbx" else ExecResult(0, "up", ""), clock)
+    result = run(fake, probe(by_output, timeout=4, interval=2, skip_unless=("pbx", "gate")))
+    assert (result.status, result.detail) == (FAIL, f"precondition on pbx {detail}")
+    assert result.attempts == 0 and set(fake.calls) == {("pbx", "gate")} and len(fake.calls) == 3  # retried
+
+
+def test_a_gate_that_cannot_reach_its_node_is_a_failure(clock: FakeClock) -> None:
+    def answer(node: str, command: str) -> ExecResult:
+        raise LabctlError("guest agent on pbx is not responding\nsecond line")
+
+    result = run(backend(answer, clock), probe(by_output, timeout=1, skip_unless=("pbx", "gate")))
+    assert (result.status, result.detail, result.attempts) == (FAIL, "guest agent on pbx is not responding", 0)
+
+
+def test_a_judge_that_breaks_is_a_failure_not_a_crash(clock: FakeClock) -> None:
+    def broken(result: ExecResult) -> Verdict:
+        return Verdict(PASS, str(1 / len(result.stdout)))
+
+    result = run(backend(lambda node, command: ExecResult(0, "", ""), clock), probe(broken, timeout=1))
+    assert (result.status, result.detail) == (FAIL, "cannot judge the output (ZeroDivisionError: division by zero)")
+
+
+def test_cancellation_is_not_a_failure(clock: FakeClock) -> None:
+    def answer(node: str, command: str) -> ExecResult:
+        raise cancel.Cancelled("cancelled")
+
+    with pytest.raises(cancel.Cancelled):
+        run(backend(answer, clock), probe(by_output))
 
 
 def test_backend_errors_are_failures_that_are_retried(clock: FakeClock) -> None:
@@ -159,15 +203,15 @@ def test_backend_errors_are_failures_that_are_retried(clock: FakeClock) -> None:
 
 def test_run_demo_runs_checks_in_order_and_reports_each_result(clock: FakeClock, ospf_dns: LabPlan) -> None:
     neighbours = {
-        "r1": "10.0.0.2 1 Full/PtP 3.5 r2 10.255.0.2\n10.0.0.3 1 Full/PtP 3.6 r3 10.255.0.9\n",
-        "r2": "10.0.0.1 1 Full/PtP 3.5 r1 10.255.0.1\n10.0.0.3 1 Full/PtP 3.6 r3 10.255.0.6\n",
-        "r3": "10.0.0.2 1 Full/PtP 3.5 r2 10.255.0.5\n",  # r1 missing
+        "r1": BIRD_HEADER + "10.0.0.2 1 Full/PtP 3.5 r2 10.255.0.2\n10.0.0.3 1 Full/PtP 3.6 r3 10.255.0.9\n",
+        "r2": BIRD_HEADER + "10.0.0.1 1 Full/PtP 3.5 r1 10.255.0.1\n10.0.0.3 1 Full/PtP 3.6 r3 10.255.0.6\n",
+        "r3": BIRD_HEADER + "10.0.0.2 1 Full/PtP 3.5 r2 10.255.0.5\n",  # r1 missing
     }
 
     def answer(node: str, command: str) -> ExecResult:
         if command.startswith("birdc"):
             return ExecResult(0, neighbours[node], "")
-        return ExecResult(0, "10.0.0.6\n7\n", "")
+        return ExecResult(0, DIG_H2, "")
 
     demo = DemoSpec(
         name="ospf-dns",
@@ -190,3 +234,40 @@ def test_run_demo_runs_checks_in_order_and_reports_each_result(clock: FakeClock,
     assert seen == report.results
     assert report.results[2].detail == "no Full adjacency with r1: 10.0.0.1"
     assert (report.demo, report.lab, report.passed) == ("ospf-dns", "ring", False)
+
+
+def test_a_node_that_cannot_be_reached_fails_its_probes_and_the_run_goes_on(
+    clock: FakeClock, ospf_dns: LabPlan
+) -> None:
+    def answer(node: str, command: str) -> ExecResult:
+        if node == "r2":
+            raise LabctlError("node 'r2' is not running")
+        return ExecResult(0, DIG_H2, "")
+
+    demo = DemoSpec(
+        "d",
+        "",
+        (CheckSpec("ospf_neighbors", {"routers": "r2", "timeout": 1}, 3), CheckSpec("dns", {"name": "h2"}, 4)),
+        REPO / "demos" / "d.yaml",
+    )
+    report = runner.run_demo(cast(Backend, backend(answer, clock)), STATE, ospf_dns, demo, lambda r: None)
+    assert [(r.subject, r.status, r.detail) for r in report.results] == [
+        ("r2", FAIL, "node 'r2' is not running"),
+        ("r1: h2", PASS, "h2 = 10.0.0.6"),
+    ]
+
+
+def test_wrong_parameters_stop_the_demo_before_any_probe_runs(clock: FakeClock, ospf_dns: LabPlan) -> None:
+    fake = backend(lambda node, command: ExecResult(0, DIG_H2, ""), clock)
+    demo = DemoSpec(
+        "d",
+        "",
+        (CheckSpec("dns", {"name": "h2"}, 3), CheckSpec("ping_by_name", {"interval": -1}, 7)),
+        REPO / "demos" / "d.yaml",
+    )
+    with pytest.raises(TopologyError) as caught:
+        runner.run_demo(cast(Backend, fake), STATE, ospf_dns, demo, lambda r: None)
+    assert caught.value.lines() == [
+        f"{REPO}/demos/d.yaml:7: check ping_by_name: 'interval' must be a number from 0.1 to 600, not -1"
+    ]
+    assert fake.calls == []

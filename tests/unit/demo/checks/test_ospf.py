@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from labctl.compile.plan import LabPlan
 from labctl.demo.checks.ospf import expected_neighbors
 from labctl.demo.model import FAIL, PASS
+from labctl.errors import LabctlError
 from labctl.lab.links import effective_plan
+from tests.unit.demo.checks.outputs import BIRD_DOWN, BIRD_HEADER, BIRD_NO_PROTOCOL, R1_FULL, R1_R2_GONE, R3_FULL
 from tests.unit.demo.conftest import Judge, Probes
 
-HEADER = "BIRD 2.0.12 ready.\nlab_ospf:\nRouter ID   \tPri\t     State     \tDTime\tInterface  Router IP\n"
-R1_FULL = HEADER + (
-    "10.0.0.2    \t  1\tFull/PtP  \t 3.512\tr2         10.255.0.2\n"
-    "10.0.0.3    \t  1\tFull/PtP  \t 3.689\tr3         10.255.0.9\n"
-)
+HEADER = BIRD_HEADER
 
 THREE_ROUTERS_ON_A_LAN = """\
 name: lan
@@ -65,8 +65,6 @@ def test_no_neighbours_at_all_fails_naming_every_one(probes: Probes, judge: Judg
     (probe,) = probes("ospf_neighbors", routers="r2")
     verdict = judge(probe, HEADER)
     assert (verdict.status, verdict.detail) == (FAIL, "no Full adjacency with r1: 10.0.0.1; r3: 10.0.0.3")
-    down = judge(probe, "", exit_code=1, stderr="Unable to connect to server control socket")
-    assert down.status == FAIL
 
 
 def test_the_right_router_on_the_wrong_interface_fails(probes: Probes, judge: Judge) -> None:
@@ -93,3 +91,70 @@ def test_two_way_between_lan_drothers_counts(plan: Callable[[str], LabPlan], pro
     output = HEADER + neighbour(b, "Full/DR", "core", "10.10.0.2") + neighbour(c, "2-Way/DROther", "core", "10.10.0.3")
     assert judge(probe, output).status == PASS
     assert judge(probe, HEADER + neighbour(b, "Full/DR", "core", "10.10.0.2")).status == FAIL
+
+
+def isolated_r1(ospf_dns: LabPlan) -> LabPlan:
+    return effective_plan(ospf_dns, [["r1", "r2"], ["r1", "r3"]])
+
+
+def test_a_router_with_no_neighbour_expected_passes_only_when_bird_answered(
+    ospf_dns: LabPlan, probes: Probes, judge: Judge
+) -> None:
+    (probe,) = probes("ospf_neighbors", isolated_r1(ospf_dns), routers="r1")
+    verdict = judge(probe, HEADER)
+    assert (verdict.status, verdict.detail) == (
+        PASS,
+        "BIRD answered; no adjacency, as expected (no other router on its links)",
+    )
+    assert judge(probe, "").status == FAIL
+    assert judge(probe, "", exit_code=1, stderr=BIRD_DOWN).status == FAIL
+    assert judge(probe, "BIRD 2.0.12 ready.\n").status == FAIL
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "stdout", "stderr", "detail"),
+    [
+        (1, BIRD_DOWN, "", "birdc exited 1: " + BIRD_DOWN.strip()),
+        (1, "", BIRD_DOWN, "birdc exited 1: " + BIRD_DOWN.strip()),
+        (127, "", "sh: 1: birdc: not found\n", "birdc is not installed: sh: 1: birdc: not found"),
+        (0, "", "", "not birdc's lab_ospf neighbour table: no output"),
+        (0, "garbage\n", "", "not birdc's lab_ospf neighbour table: garbage"),
+        (1, BIRD_NO_PROTOCOL, "", "birdc exited 1: " + BIRD_NO_PROTOCOL.splitlines()[1]),
+        (
+            0,
+            BIRD_NO_PROTOCOL,
+            "",
+            "not birdc's lab_ospf neighbour table: " + " | ".join(BIRD_NO_PROTOCOL.split("\n")[:2]),
+        ),
+        (0, "BIRD 2.0.12 ready.\nother:\n", "", "not birdc's lab_ospf neighbour table: BIRD 2.0.12 ready. | other:"),
+        (0, R1_FULL + "Unable to connect\n", "", "unexpected line from birdc: Unable to connect"),
+        (
+            0,
+            R1_FULL + "10.0.0.9 x Full/PtP 3.5 r2 10.255.0.2\n",
+            "",
+            "unexpected line from birdc: 10.0.0.9 x Full/PtP 3.5 r2 10.255.0.2",
+        ),
+        (0, HEADER + "\x00\xff\n", "", "unexpected line from birdc: \x00\xff"),
+        (2, R1_FULL, "", "birdc exited 2: " + R1_FULL.splitlines()[1]),
+        (-1, "", "", "birdc exited -1: no output"),
+    ],
+)
+def test_errors_garbage_and_unexpected_exits_fail(
+    probes: Probes, judge: Judge, exit_code: int, stdout: str, stderr: str, detail: str
+) -> None:
+    (probe,) = probes("ospf_neighbors", routers="r1")
+    verdict = judge(probe, stdout, exit_code=exit_code, stderr=stderr)
+    assert (verdict.status, verdict.detail) == (FAIL, detail)
+
+
+def test_a_routers_entry_must_be_a_router(probes: Probes) -> None:
+    with pytest.raises(LabctlError, match=r"^check ospf_neighbors: 'ns' in 'routers' is not a router"):
+        probes("ospf_neighbors", routers=["r1", "ns"])
+
+
+def test_real_tables_from_the_lab(probes: Probes, judge: Judge) -> None:
+    (r1,) = probes("ospf_neighbors", routers="r1")
+    (r3,) = probes("ospf_neighbors", routers="r3")
+    assert judge(r3, R3_FULL).detail == "2 adjacencies on r1, r2"
+    gone = judge(r1, R1_R2_GONE)  # BIRD stopped on r2, 45 s later
+    assert (gone.status, gone.detail) == (FAIL, "no Full adjacency with r2: 10.0.0.2")

@@ -177,7 +177,7 @@ def test_a_demo_without_checks_is_refused(tmp_path: Path) -> None:
 
 def test_a_check_with_nothing_to_check_in_the_lab_is_refused(tmp_path: Path) -> None:
     no_phones = invalid(tmp_path, "  - sip_register: {}\n")
-    assert no_phones == ["demo.yaml:2: check sip_register: nothing to check in this lab"]
+    assert no_phones == ["demo.yaml:2: check sip_register: the lab has no phones"]
 
 
 def test_a_factory_that_breaks_on_a_value_is_one_line_not_a_traceback(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from labctl.paths import data_dir
 from labctl.topology.suggest import did_you_mean, unknown
 from labctl.topology.yamlsource import load_yaml
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3  # 3: busy-host hooks (device timeouts, guest agent without udev)
 """Bumped when the build steps change what they produce."""
 
 REQUIRED = ("suite", "mirror", "kernel", "packages")

@@ -110,7 +110,8 @@ def test_a_node_that_resets_while_booting_is_restarted(tmp_path: Path) -> None:
 PANIC_RUNNER = """
 import sys
 from labctl.backends.libvirt import domain_xml
-domain_xml.KERNEL_CMDLINE += " init=/labctl-no-such-init"  # every boot of every node panics
+# no initramfs init, and no init on the root fs either: every boot of every node panics
+domain_xml.KERNEL_CMDLINE += " rdinit=/labctl-no-such-init init=/labctl-no-such-init"
 from labctl.cli import main
 sys.argv = ["labctl", "up", sys.argv[1], "--no-verify"]
 main()

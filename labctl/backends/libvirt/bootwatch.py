@@ -21,6 +21,7 @@ UNIT_FAILURE = re.compile(
 SPINNER = re.compile(r"A (?:start|stop) job is running for (.+?) \(")
 SPINNER_LINE = re.compile(r"[^\r\n]*A (?:start|stop) job is running for [^\r\n]*")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+PRINTK_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s*")
 
 Kind = Literal["booting", "panic", "reset", "stuck"]
 
@@ -64,7 +65,7 @@ def waiting_for(text: str) -> str | None:
 def panic_line(text: str) -> str | None:
     for line in clean(text).splitlines():
         if any(marker in line for marker in PANIC_MARKERS):
-            return line.strip()
+            return PRINTK_TIME.sub("", line.strip())
     return None
 
 

@@ -134,6 +134,16 @@ def test_helpers_on_real_lines() -> None:
     assert unit_failures("") == [] and waiting_for("") is None and describe(GARBAGE) == ""
 
 
+def test_a_panic_line_loses_its_printk_timestamp() -> None:
+    # the end of the console of a node booted with rdinit= and init= that do not exist (tests/integration)
+    why = "VFS: Unable to mount root fs on unknown-block(0,0)"
+    text = (
+        f"[    3.900846] Kernel panic - not syncing: {why}\r\n"
+        f"[    3.901281] ---[ end Kernel panic - not syncing: {why} ]---\r\n"
+    )
+    assert panic_line(text) == "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+
+
 def test_the_kernel_command_line_skips_the_timer_check_and_keeps_the_console_talking() -> None:
     from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE
 

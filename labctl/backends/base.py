@@ -47,8 +47,9 @@ class Backend(Protocol):
     def create(self, plan: LabPlan, state: LabState, progress: Progress) -> None:
         """Create segments and start every node (recording each object in `state` first)."""
 
-    def wait_ready(self, state: LabState, node: str, timeout: float) -> None:
-        """Wait until `node` accepts exec/write_file; raise LabctlError naming it otherwise."""
+    def wait_ready(self, state: LabState, node: str, timeout: float, progress: Progress | None = None) -> None:
+        """Wait until `node` accepts exec/write_file while it makes progress (at most `timeout` s per
+        boot attempt); raise LabctlError naming it and what failed otherwise."""
 
     def destroy(self, lab: str, state: LabState | None, progress: Progress) -> list[str]:
         """Remove every object of the lab (recorded or found by its labels); return what was removed."""

@@ -45,6 +45,47 @@ BOOT_MASKED_UNITS = (
     "dev-mqueue.mount",
 )
 
+# Coming up on a busy host. Under load, udev coldplug can outlast systemd's 90 s device timeout;
+# a unit bound to a device that timed out fails for good ("Dependency failed"), and the stock
+# qemu-guest-agent.service is BindsTo= its port's device and started only by a udev rule.
+# 1. No device job times out: a drop-in for every device unit (and, belt and braces, by name for
+#    the devices boot waits on) sets both job timeouts to infinity; the node's boot wait judges progress.
+# 2. The agent does not depend on udev at all: an override unit, wanted by multi-user.target with no
+#    BindsTo=, runs a script that loads virtio_console, finds the port in sysfs and starts qemu-ga on
+#    its devtmpfs node; Restart=always covers a port that goes away. The udev rule still works.
+DEVICE_NO_TIMEOUT = "[Unit]\nJobTimeoutSec=infinity\nJobRunningTimeoutSec=infinity\n"
+DEVICE_DROPIN_UNITS = (
+    "device",  # type-wide drop-in: every .device unit
+    "dev-ttyS0.device",  # serial-getty@ttyS0 (labctl console)
+    "dev-vda.device",  # the root filesystem's fsck/remount
+    r"dev-virtio\x2dports-org.qemu.guest_agent.0.device",
+)
+AGENT_SCRIPT_PATH = "/usr/local/sbin/labctl-qemu-ga"
+AGENT_PORT = "org.qemu.guest_agent.0"
+AGENT_SCRIPT = f"""#!/bin/sh
+# labctl: start qemu-ga on its virtio port without waiting for udev (see labctl/images/build.py).
+modprobe -q virtio_console 2>/dev/null
+while :; do
+    for port in /sys/class/virtio-ports/*; do
+        if [ "$(cat "$port/name" 2>/dev/null)" = {AGENT_PORT} ] && [ -c "/dev/${{port##*/}}" ]; then
+            exec /usr/sbin/qemu-ga -m virtio-serial -p "/dev/${{port##*/}}"
+        fi
+    done
+    sleep 1
+done
+"""
+AGENT_UNIT = f"""[Unit]
+Description=QEMU Guest Agent (labctl: no device binding, no device timeout)
+
+[Service]
+ExecStart={AGENT_SCRIPT_PATH}
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"""
+
 FREESWITCH_DEBS_IN_TREE = "/var/cache/labctl-freeswitch"
 FREESWITCH_AUTH = "/etc/apt/auth.conf.d/labctl-freeswitch.conf"
 FREESWITCH_LIST = "/etc/apt/sources.list.d/labctl-freeswitch.list"
@@ -105,6 +146,27 @@ def _freeswitch_hooks(recipe: ImageRecipe) -> list[str]:
     ]
 
 
+def _write_hook(path: str, text: str, mode: str = "0644") -> str:
+    """A hook that writes `text` to `path` in the tree (folders made, quoting done by shlex)."""
+    folder = shlex.quote(os.path.dirname(path))
+    target = shlex.quote(path)
+    return f'mkdir -p "$1"{folder} && printf %s {shlex.quote(text)} > "$1"{target} && chmod {mode} "$1"{target}'
+
+
+def busy_host_hooks() -> list[str]:
+    """Device units never time out, and the guest agent starts without udev (see DEVICE_NO_TIMEOUT)."""
+    hooks = [
+        _write_hook(f"/etc/systemd/system/{unit}.d/labctl-no-timeout.conf", DEVICE_NO_TIMEOUT)
+        for unit in DEVICE_DROPIN_UNITS
+    ]
+    hooks += [
+        _write_hook(AGENT_SCRIPT_PATH, AGENT_SCRIPT, "0755"),
+        _write_hook("/etc/systemd/system/qemu-guest-agent.service", AGENT_UNIT),
+        'chroot "$1" systemctl enable qemu-guest-agent.service',
+    ]
+    return hooks
+
+
 def _hooks(recipe: ImageRecipe) -> list[str]:
     """mmdebstrap --customize-hook shell snippets; "$1" is the tree."""
     addon = recipe.freeswitch_active()
@@ -119,6 +181,7 @@ def _hooks(recipe: ImageRecipe) -> list[str]:
         'mkdir -p "$1/etc/systemd/system/serial-getty@ttyS0.service.d"',
         f"printf '%s\\n' '[Service]' 'ExecStart=' '{getty}' > {dropin}",
         'chroot "$1" systemctl enable systemd-networkd',
+        *busy_host_hooks(),
         f'for s in {disable}; do chroot "$1" systemctl disable "$s" 2>/dev/null || true; done',
         f'chroot "$1" systemctl mask {masked}',
         'rm -f "$1/etc/resolv.conf"; : > "$1/etc/resolv.conf"',

@@ -16,7 +16,7 @@ from labctl.topology.schema import RECIPE_NAME, RECIPE_NAME_RULE
 from labctl.topology.suggest import did_you_mean, is_unsafe_char, quoted, unknown
 from labctl.topology.yamlsource import load_yaml
 
-BUILDER_VERSION = 4  # 4: root locked in the image (issue 8); 3 was taken by the busy-host hooks
+BUILDER_VERSION = 5  # 5: root locked (issue 8 access); 3-4: busy-host hooks (device timeouts, agent without udev)
 """Bumped when the build steps change what they produce."""
 
 REQUIRED = ("suite", "mirror", "kernel", "packages")

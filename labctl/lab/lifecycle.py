@@ -16,7 +16,7 @@ from labctl.errors import LabctlError
 from labctl.lab.configure import configure, run_parallel
 from labctl.lab.state import LabState, lab_lock, load_state, remove_folder
 
-AGENT_TIMEOUT = 240.0
+BOOT_CEILING = 900.0  # hard limit on one boot attempt; before it, a node is given up on only when stuck
 
 
 @dataclass
@@ -85,7 +85,7 @@ def up(
 
 def _waiter(backend: Backend, state: LabState, node: str, progress: Progress) -> Callable[[], None]:
     def wait() -> None:
-        backend.wait_ready(state, node, AGENT_TIMEOUT)
+        backend.wait_ready(state, node, BOOT_CEILING, progress)
         progress(node, "agent ready")
 
     return wait

@@ -39,6 +39,7 @@ class NodeState:
     overlay: str
     console_log: str
     spice_port: int | None = None
+    restarts: list[str] = field(default_factory=list)  # why the node was restarted while coming up
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -16,6 +17,7 @@ from labctl import cancel
 from labctl.backends.base import ExecResult, FileSpec, Progress
 from labctl.backends.libvirt import dac, daemon, hostnet, kvm
 from labctl.backends.libvirt.agent import GuestAgent
+from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
 from labctl.backends.netem import netem_argv
 from labctl.compile import naming
@@ -29,6 +31,9 @@ from labctl.paths import state_dir
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0
 SPICE_SECRET = "spice_password"  # one SPICE ticket for every display of a lab
+BOOT_STALL = 240.0  # no new console text for this long: the node is stuck
+MAX_RESTARTS = 2  # restarts of one node after a kernel panic or a reset, per `up`
+CONSOLE_READ_LIMIT = 4 * 2**20  # a console larger than this is judged by its last part
 
 
 class LibvirtBackend:
@@ -39,6 +44,7 @@ class LibvirtBackend:
         self.images = images or {}
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()  # nodes are waited for in parallel threads
 
     # -- host ---------------------------------------------------------------------------
     @property
@@ -71,8 +77,7 @@ class LibvirtBackend:
             progress(node.name, "started")
 
     def _start_node(self, plan: LabPlan, node: NodePlan, state: LabState) -> None:
-        image = self.images.get(node.image)
-        if image is None:
+        if self.images.get(node.image) is None:
             raise LabctlError(f"image '{node.image}' of node '{node.name}' is not built")
         folder = state.folder / "nodes"
         folder.mkdir(parents=True, exist_ok=True)
@@ -84,35 +89,84 @@ class LibvirtBackend:
         )
         state.nodes[node.name] = node_state
         state.record("domains", name)
+        self._boot(plan.lab, node, node_state, state.accel)
+        state.save()
+
+    def _boot(self, lab: str, node: NodePlan, node_state: NodeState, accel: str) -> None:
+        """Create the node's overlay (afresh) and start its domain."""
+        image = self.images.get(node.image)
+        if image is None:
+            raise LabctlError(f"image '{node.image}' of node '{node.name}' is not built")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(node_state.overlay)
         _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
         os.chmod(node_state.overlay, 0o600)  # the node's disk: its secrets, readable by no other user
         overlay = Path(node_state.overlay)
         boot = BootFiles(
             str(image.kernel), str(image.initrd), node_state.overlay, node_state.console_log, str(image.disk)
         )
-        spice = lab_secrets(plan.lab, (SPICE_SECRET,))[SPICE_SECRET]
+        spice = lab_secrets(lab, (SPICE_SECRET,))[SPICE_SECRET]
         as_root = os.geteuid() == 0 and not _qemu_user_reaches(
-            [image.kernel, image.initrd, image.disk, overlay], private=[state_dir(), state.folder, folder]
+            [image.kernel, image.initrd, image.disk, overlay],
+            private=[state_dir(), overlay.parent.parent, overlay.parent],
         )
-        xml = domain_xml(plan.lab, name, node, boot, state.accel, run_as_root=as_root, spice_password=spice)
+        xml = domain_xml(lab, node_state.domain, node, boot, accel, run_as_root=as_root, spice_password=spice)
         try:
             domain = self.conn.createXML(xml, 0)
         except libvirt.libvirtError as exc:
             raise LabctlError(f"libvirt could not start node '{node.name}': {exc.get_error_message()}") from None
         node_state.spice_port = _spice_port(domain)
-        state.save()
 
-    def wait_ready(self, state: LabState, node: str, timeout: float) -> None:
-        agent = self._agent(state, node)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if agent.ping():
+    def _restart(self, state: LabState, node: str, why: str) -> None:
+        """Destroy the node's domain and boot it again from a fresh overlay; the old console is kept
+        beside the new one (<node>.console.log.<n>) for the post-mortem."""
+        node_state = state.nodes[node]
+        try:
+            self.conn.lookupByName(node_state.domain).destroy()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise LabctlError(f"cannot stop node '{node}' to restart it: {exc.get_error_message()}") from None
+        with self._state_lock:
+            node_state.restarts.append(why)
+            attempt = len(node_state.restarts)
+            state.save()
+        log = Path(node_state.console_log)
+        if log.exists():
+            log.replace(log.with_name(f"{log.name}.{attempt}"))
+        self._boot(state.lab, saved_plan(state).node(node), node_state, state.accel)
+        with self._state_lock:
+            state.save()
+
+    def wait_ready(self, state: LabState, node: str, timeout: float, progress: Progress | None = None) -> None:
+        """Wait for the node's guest agent while its console shows progress (see bootwatch); restart
+        the node after a kernel panic or a reset, at most MAX_RESTARTS times; `timeout` is the hard
+        ceiling of one boot attempt."""
+        say = progress or (lambda _n, _m: None)
+        watch = BootWatch(time.monotonic(), stall=min(BOOT_STALL, timeout), ceiling=timeout)
+        while True:
+            agent = self._agent_if_running(state, node)
+            if agent is not None and agent.ping():
                 return
+            text = _read_console(Path(state.nodes[node].console_log))
+            verdict = (
+                watch.observe(time.monotonic(), text)
+                if agent is not None
+                else Verdict("reset", "the node's domain stopped")
+            )
+            if verdict.restartable and len(state.nodes[node].restarts) < MAX_RESTARTS:
+                say(node, f"{verdict.reason}; restarting it ({len(state.nodes[node].restarts) + 1}/{MAX_RESTARTS})")
+                self._restart(state, node, verdict.reason)
+                watch = BootWatch(time.monotonic(), stall=min(BOOT_STALL, timeout), ceiling=timeout)
+            elif verdict.kind != "booting":
+                raise LabctlError(_not_ready(node, verdict, state.nodes[node].restarts, text))
             cancel.sleep(1)
-        tail = _tail(Path(state.nodes[node].console_log), CONSOLE_TAIL_LINES)
-        raise LabctlError(
-            f"node '{node}' did not answer on its guest agent within {timeout:.0f} s; last console lines:\n{tail}"
-        )
+
+    def _agent_if_running(self, state: LabState, node: str) -> GuestAgent | None:
+        try:
+            domain = self.conn.lookupByName(state.nodes[node].domain)
+            return GuestAgent(domain, node) if domain.isActive() else None
+        except libvirt.libvirtError:
+            return None
 
     def destroy(self, lab: str, state: LabState | None, progress: Progress) -> list[str]:
         removed = []
@@ -224,12 +278,33 @@ def _spice_port(domain: libvirt.virDomain) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _tail(path: Path, lines: int) -> str:
+def _read_console(path: Path) -> str:
     try:
-        text = path.read_text(errors="replace")
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - CONSOLE_READ_LIMIT))
+            return log.read().decode(errors="replace")
     except OSError:
-        return "  (no console log)"
-    return "\n".join("  " + line for line in text.splitlines()[-lines:])
+        return ""
+
+
+def _tail(text: str, lines: int) -> str:
+    rows = [row for row in clean(text).splitlines() if row.strip()][-lines:]
+    return "\n".join("  " + row for row in rows) if rows else "  (the console is empty)"
+
+
+def _not_ready(node: str, verdict: Verdict, restarts: list[str], text: str) -> str:
+    after = (
+        f" (after {len(restarts)} restart{'s' if len(restarts) != 1 else ''}: {'; '.join(restarts)})"
+        if restarts
+        else ""
+    )
+    failed = describe(text)
+    cause = f"\n  failed units: {failed}" if failed and failed not in verdict.reason else ""
+    return (
+        f"node '{node}' did not answer on its guest agent: {verdict.reason}{after}{cause}\n"
+        f"last console lines:\n{_tail(text, CONSOLE_TAIL_LINES)}"
+    )
 
 
 def _run(argv: list[str]) -> None:

@@ -9,7 +9,16 @@ from labctl.compile.plan import NodePlan
 
 METADATA_NS = "https://labctl.dev/xmlns/node/1"
 TCG_TB_CACHE_MIB = 64  # QEMU's default TB cache dominates RSS under TCG; see bench/results
-KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 quiet systemd.show_status=error"
+# no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check can miss its ticks and
+#   panic ("IO-APIC + timer doesn't work!"); cloud images skip the check (bench/tcg_timer.py counts it).
+# loglevel=6 and systemd.show_status=true: the console advances through the whole boot (the kernel
+#   banner once per boot, then a line per unit), which is how `up` tells a slow boot from a stuck one
+#   and sees a reset or a panic (labctl/backends/libvirt/bootwatch.py); status_unit_format=name keeps
+#   a failed unit's name whole on an 80-column console.
+KERNEL_CMDLINE = (
+    "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 no_timer_check"
+    " loglevel=6 systemd.show_status=true systemd.status_unit_format=name"
+)
 
 
 @dataclass(frozen=True)

@@ -8,3 +8,6 @@ bash scripts/install.sh
 .venv/bin/mypy
 .venv/bin/pytest -q -p no:cacheprovider tests/unit
 .venv/bin/pytest -q -p no:cacheprovider tests/integration
+# The hostile renders read back by the real slapd, bind9, bird and kamailio, extracted from the
+# .debs that the integration tests' image build left in the cache (nothing is installed).
+LABCTL_REAL_TOOLS=1 .venv/bin/pytest -q -p no:cacheprovider tests/unit/render/test_real_tools.py

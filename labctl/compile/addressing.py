@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from labctl.topology.graph import Segment
 from labctl.topology.model import Addressing, Topology
+from labctl.topology.schema import LAN_PREFIX
 
-LAN_PREFIX = 24
 P2P_PREFIX = 30
 
 

@@ -8,8 +8,9 @@ import types
 import typing
 from typing import Any
 
-from labctl.compile.plan import LabPlan
-from labctl.lab.state import LabState
+from labctl.compile.plan import PLAN_FORMAT, LabPlan
+from labctl.errors import LabctlError
+from labctl.lab.state import LabState, check_format
 
 
 def _build(tp: Any, value: Any) -> Any:
@@ -31,6 +32,11 @@ def _build(tp: Any, value: Any) -> Any:
 
 
 def saved_plan(state: LabState) -> LabPlan:
+    what = f"the plan saved in lab '{state.lab}'"
+    try:
+        check_format(what, state.plan.get("format"), PLAN_FORMAT)
+    except ValueError as exc:
+        raise LabctlError(f"{what} is damaged ({exc}); `labctl down {state.lab}` removes the lab") from None
     plan = _build(LabPlan, state.plan)
     assert isinstance(plan, LabPlan)
     return plan

@@ -153,14 +153,23 @@ def lab_exists(lab: str) -> bool:
     return lab_folder(lab).is_dir()
 
 
+def check_format(what: str, found: Any, supported: int) -> None:
+    """Every on-disk format carries a version; refuse one this labctl cannot read, never guess.
+    A missing or invalid version is damage (ValueError); a newer one is a clear LabctlError."""
+    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
+        raise ValueError(f"no valid format version ({found!r})")
+    if found > supported:
+        raise LabctlError(f"{what} was written by a newer labctl (format {found}; this labctl reads up to {supported})")
+
+
 def load_state(lab: str) -> LabState | None:
     path = lab_folder(lab) / STATE_FILE
     if not path.exists():
         return None
     try:
         data = json.loads(path.read_text())
+        check_format(f"lab state {path}", data.pop("format", None), STATE_FORMAT)
         nodes = {name: NodeState(**node) for name, node in data.pop("nodes", {}).items()}
-        data.pop("format", None)
         if data.get("lab") != lab:
             raise ValueError(f"it names lab {data.get('lab')!r}")
         return LabState(**data, nodes=nodes)

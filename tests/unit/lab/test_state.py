@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import LabctlError
+from labctl.lab.saved_plan import saved_plan
 from labctl.lab.state import (
     LabState,
     NodeState,
@@ -325,3 +327,30 @@ def test_a_state_that_names_another_lab_is_damaged(state_home: Path) -> None:
         path.write_text(garbage)
         with pytest.raises(LabctlError, match="is damaged"):
             load_state("ring")
+
+
+@pytest.mark.parametrize(
+    ("found", "message"),
+    [
+        (2, "was written by a newer labctl (format 2; this labctl reads up to 1)"),
+        (None, "is damaged (no valid format version (None))"),
+        ("1", "is damaged (no valid format version ('1'))"),
+        (True, "is damaged (no valid format version (True))"),
+    ],
+)
+def test_a_state_format_this_labctl_cannot_read_is_refused(state_home: Path, found: object, message: str) -> None:
+    state = sample()
+    state.save()
+    path = state_home / state.lab / "state.json"
+    data = json.loads(path.read_text())
+    data["format"] = found
+    path.write_text(json.dumps(data))
+    with pytest.raises(LabctlError, match=re.escape(message)):
+        load_state(state.lab)
+
+
+def test_a_saved_plan_of_a_newer_format_is_refused(state_home: Path) -> None:
+    state = sample()
+    state.plan = {**state.plan, "format": 99}
+    with pytest.raises(LabctlError, match=re.escape("written by a newer labctl (format 99")):
+        saved_plan(state)

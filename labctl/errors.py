@@ -25,8 +25,9 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-class TopologyError(LabctlError):
-    """A topology file is invalid; carries every problem found, in file order."""
+class FileError(LabctlError):
+    """A file labctl reads is invalid; carries every problem found, in file order, each as
+    `file:line: message`. Each stage has its own subclass, so a caller knows which file kind failed."""
 
     MAX_LINES = 3
 
@@ -40,3 +41,23 @@ class TopologyError(LabctlError):
             return shown
         rest = len(shown) - (self.MAX_LINES - 1)
         return shown[: self.MAX_LINES - 1] + [f"... and {rest} more problems"]
+
+
+class SourceError(FileError):
+    """A file cannot be read as YAML at all (not a regular file, too big or deep, bad syntax)."""
+
+
+class TopologyError(FileError):
+    """A topology is invalid."""
+
+
+class RecipeError(FileError):
+    """A role recipe (vm-recipes/<role>/recipe.yaml) is invalid."""
+
+
+class ImageRecipeError(FileError):
+    """An image recipe (vm-recipes/images/<name>.yaml) is invalid."""
+
+
+class DemoError(FileError):
+    """A demo (demos/<name>.yaml) is invalid, or does not fit the lab it is run against."""

@@ -16,7 +16,7 @@ from labctl.cli.output import console, err_console, literal
 from labctl.compile import compile_topology
 from labctl.compile.dot import plan_to_dot
 from labctl.compile.plan import LabPlan
-from labctl.errors import LabctlError, TopologyError
+from labctl.errors import FileError, LabctlError
 from labctl.paths import data_dir, resolve_named
 from labctl.topology.model import Topology
 from labctl.topology.runnable import Host, check_runnable
@@ -147,7 +147,7 @@ def list_topologies() -> None:
                 f"{literal(f'{path.stem:<16}')} {len(topo.nodes):>3} nodes  {literal(topo.description)}",
                 highlight=False,
             )
-        except TopologyError as exc:
+        except FileError as exc:
             console.print(
                 f"{literal(f'{path.stem:<16}')} [red]invalid[/red]: {literal(exc.lines()[0])}", highlight=False
             )

@@ -9,7 +9,7 @@ from typing import Any
 from labctl.compile.plan import LabPlan
 from labctl.demo.checks import check_types, probes_for
 from labctl.demo.model import Probe
-from labctl.errors import LabctlError, Problem, TopologyError
+from labctl.errors import DemoError, LabctlError, Problem
 from labctl.paths import resolve_named
 from labctl.topology.suggest import unknown
 from labctl.topology.yamlsource import load_yaml
@@ -36,7 +36,7 @@ def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
     problems: list[Problem] = []
     spec = doc.value if isinstance(doc.value, dict) else {}
     if not isinstance(doc.value, dict) or not isinstance(spec.get("checks"), list):
-        raise TopologyError([Problem(path, 1, "a demo is a mapping with a 'checks' list")])
+        raise DemoError([Problem(path, 1, "a demo is a mapping with a 'checks' list")])
     for key in spec:
         if key not in ("name", "description", "checks"):
             problems.append(
@@ -57,7 +57,7 @@ def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
             continue
         checks.append(CheckSpec(type=kind, params=params or {}, line=line))
     if problems:
-        raise TopologyError(problems)
+        raise DemoError(problems)
     return DemoSpec(
         name=str(spec.get("name", path.stem)),
         description=str(spec.get("description", "")),
@@ -90,5 +90,5 @@ def validate_demo(demo: DemoSpec, plan: LabPlan) -> list[list[Probe]]:
             problems.append(Problem(demo.source, check.line, f"check {check.type}: nothing to check in this lab"))
         expanded.append(probes)
     if problems:
-        raise TopologyError(problems)
+        raise DemoError(problems)
     return expanded

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import LabctlError, Problem, TopologyError
+from labctl.errors import ImageRecipeError, LabctlError, Problem
 from labctl.paths import data_dir
 from labctl.topology.schema import RECIPE_NAME, RECIPE_NAME_RULE
 from labctl.topology.suggest import did_you_mean, is_unsafe_char, quoted, unknown
@@ -124,7 +124,7 @@ def freeswitch_source(env: Mapping[str, str]) -> FreeswitchSource | None:
 
 def _freeswitch_addon(path: Path, line: int, spec: Any) -> FreeswitchAddon:
     if not isinstance(spec, dict):
-        raise TopologyError([Problem(path, line, "'freeswitch' is a mapping with " + ", ".join(FREESWITCH_KEYS))])
+        raise ImageRecipeError([Problem(path, line, "'freeswitch' is a mapping with " + ", ".join(FREESWITCH_KEYS))])
     problems = [
         Problem(path, line, unknown("key in 'freeswitch'", k, FREESWITCH_KEYS))
         for k in spec
@@ -132,7 +132,7 @@ def _freeswitch_addon(path: Path, line: int, spec: Any) -> FreeswitchAddon:
     ]
     problems += [Problem(path, line, f"'freeswitch' needs '{k}'") for k in FREESWITCH_KEYS if k not in spec]
     if problems:
-        raise TopologyError(problems)
+        raise ImageRecipeError(problems)
     return FreeswitchAddon(
         repository=str(spec["repository"]),
         keyring=str(spec["keyring"]),
@@ -155,7 +155,7 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
         raise LabctlError(f"no image recipe '{name}' in {images_dir()}{did_you_mean(name, known_images())}")
     doc = load_yaml(path)
     if not isinstance(doc.value, dict):
-        raise TopologyError([Problem(path, 1, "an image recipe is a mapping with " + ", ".join(REQUIRED))])
+        raise ImageRecipeError([Problem(path, 1, "an image recipe is a mapping with " + ", ".join(REQUIRED))])
     spec: dict[str, Any] = doc.value
     problems = [
         Problem(path, doc.line((k,)), unknown("key in image recipe", k, REQUIRED + OPTIONAL))
@@ -165,7 +165,7 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
     problems += [Problem(path, 1, f"image recipe needs '{k}'") for k in REQUIRED if k not in spec]
     problems += _type_problems(path, doc.line, spec)
     if problems:
-        raise TopologyError(problems)
+        raise ImageRecipeError(problems)
     addon = _freeswitch_addon(path, doc.line(("freeswitch",)), spec["freeswitch"]) if "freeswitch" in spec else None
     return ImageRecipe(
         name=name,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import LabctlError, Problem, TopologyError
+from labctl.errors import LabctlError, Problem, RecipeError
 from labctl.paths import data_dir
 from labctl.topology.model import ROLES
 from labctl.topology.suggest import did_you_mean, unknown
@@ -59,7 +59,7 @@ def recipes_root() -> Path:
 def _check_keys(path: Path, line: int, found: dict[str, Any], allowed: set[str], what: str) -> None:
     for key in found:
         if key not in allowed:
-            raise TopologyError([Problem(path, line, unknown(f"key in {what}", key, allowed))])
+            raise RecipeError([Problem(path, line, unknown(f"key in {what}", key, allowed))])
 
 
 def load_recipe(role: str, root: Path | None = None) -> Recipe:
@@ -76,14 +76,14 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
     for i, raw in enumerate(spec.get("files") or []):
         line = doc.line(("files", i))
         if not isinstance(raw, dict) or not {"path", "template"} <= set(raw):
-            raise TopologyError([Problem(manifest, line, "each recipe file is a mapping with 'path' and 'template'")])
+            raise RecipeError([Problem(manifest, line, "each recipe file is a mapping with 'path' and 'template'")])
         _check_keys(manifest, line, raw, FILE_KEYS, "recipe file")
         files.append(FileTemplate(**{k: str(v) for k, v in raw.items()}))
     ready = None
     if spec.get("ready"):
         line = doc.line(("ready",))
         if not isinstance(spec["ready"], dict) or "command" not in spec["ready"]:
-            raise TopologyError([Problem(manifest, line, "the ready probe is a mapping with a 'command'")])
+            raise RecipeError([Problem(manifest, line, "the ready probe is a mapping with a 'command'")])
         _check_keys(manifest, line, spec["ready"], READY_KEYS, "ready probe")
         ready = ReadyProbe(**spec["ready"])
     templates = {}

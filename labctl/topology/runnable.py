@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 
 from labctl.compile.plan import LabPlan
-from labctl.errors import LabctlError, Problem, TopologyError
+from labctl.errors import FileError, LabctlError, Problem, TopologyError
 from labctl.paths import data_dir
 from labctl.topology.model import Topology
 from labctl.topology.suggest import did_you_mean, quoted
@@ -82,7 +82,7 @@ def image_problems(topo: Topology) -> list[Problem]:
             continue
         try:
             load_image_recipe(node.image, env={})
-        except TopologyError as exc:
+        except FileError as exc:
             problems += exc.problems
         except LabctlError as exc:
             problems.append(Problem(topo.source, line, str(exc).splitlines()[0]))
@@ -103,7 +103,7 @@ def demo_problems(topo: Topology, plan: LabPlan) -> list[Problem]:
         return [Problem(topo.source, topo.line(("demo",)), message)]
     try:
         demo = demo_spec.load_demo(topo.demo, check_types())
-    except TopologyError as exc:
+    except FileError as exc:
         return list(exc.problems)
     except LabctlError as exc:
         return [Problem(topo.source, topo.line(("demo",)), str(exc).splitlines()[0])]
@@ -111,7 +111,7 @@ def demo_problems(topo: Topology, plan: LabPlan) -> list[Problem]:
     if validate_demo is not None:
         try:
             validate_demo(demo, plan)
-        except TopologyError as exc:
+        except FileError as exc:
             return list(exc.problems)
         return []
     problems = []

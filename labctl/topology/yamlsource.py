@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from labctl.errors import Problem, TopologyError
+from labctl.errors import Problem, SourceError
 
 MAX_VALUES = 20_000
 """More values than this (after alias expansion) is refused: no real topology is that big."""
@@ -64,15 +64,15 @@ class _Converter:
         self.loader = yaml.SafeLoader("")
         self.merged: dict[int, list[tuple[yaml.Node, yaml.Node]]] = {}
 
-    def fail(self, node: yaml.Node, message: str) -> TopologyError:
-        return TopologyError([Problem(self.path, node.start_mark.line + 1, message)])
+    def fail(self, node: yaml.Node, message: str) -> SourceError:
+        return SourceError([Problem(self.path, node.start_mark.line + 1, message)])
 
     def convert(self, node: yaml.Node, key: Key, line: int | None = None) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
             raise self.fail(node, f"the document expands to more than {MAX_VALUES} values (an alias bomb?)")
         if len(key) > MAX_DEPTH:  # aliases can nest deeper than the text does: blame the top-level entry
-            raise TopologyError([Problem(self.path, self.lines.get(key[:1], 1), _too_deep())])
+            raise SourceError([Problem(self.path, self.lines.get(key[:1], 1), _too_deep())])
         self.lines[key] = line or node.start_mark.line + 1
         if isinstance(node, yaml.CollectionNode) and node.tag not in COLLECTION_TAGS:
             raise self.fail(node, f"invalid YAML: tag '{node.tag}' is not supported")
@@ -161,7 +161,7 @@ class _TooDeep(Exception):
 
 
 def read_text(path: Path) -> str:
-    """The text of a regular file of at most MAX_BYTES, or a TopologyError saying why not.
+    """The text of a regular file of at most MAX_BYTES, or a SourceError saying why not.
 
     The type is checked before opening, and again on the open file (opened non-blocking,
     so a FIFO swapped in meanwhile cannot block), and reading stops after MAX_BYTES.
@@ -169,23 +169,23 @@ def read_text(path: Path) -> str:
     try:
         kind = _not_regular(os.stat(path).st_mode)
         if kind:
-            raise TopologyError([Problem(path, 1, f"cannot read {kind}; expected a regular YAML file")])
+            raise SourceError([Problem(path, 1, f"cannot read {kind}; expected a regular YAML file")])
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
         with os.fdopen(fd, "rb") as handle:
             kind = _not_regular(os.fstat(handle.fileno()).st_mode)
             if kind:
-                raise TopologyError([Problem(path, 1, f"cannot read {kind}; expected a regular YAML file")])
+                raise SourceError([Problem(path, 1, f"cannot read {kind}; expected a regular YAML file")])
             data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise TopologyError([Problem(path, 1, "file not found")]) from None
+        raise SourceError([Problem(path, 1, "file not found")]) from None
     except OSError as exc:
-        raise TopologyError([Problem(path, 1, f"cannot read file: {exc.strerror or exc}")]) from None
+        raise SourceError([Problem(path, 1, f"cannot read file: {exc.strerror or exc}")]) from None
     if len(data) > MAX_BYTES:
-        raise TopologyError([Problem(path, 1, f"the file is larger than {MAX_BYTES >> 20} MiB; refused unread")])
+        raise SourceError([Problem(path, 1, f"the file is larger than {MAX_BYTES >> 20} MiB; refused unread")])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TopologyError([Problem(path, 1, f"cannot read file: not UTF-8 text ({exc.reason})")]) from None
+        raise SourceError([Problem(path, 1, f"cannot read file: not UTF-8 text ({exc.reason})")]) from None
 
 
 def _not_regular(mode: int) -> str | None:
@@ -215,18 +215,18 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     if text is None:
         text = read_text(path)
     elif len(text) > MAX_BYTES:
-        raise TopologyError([Problem(path, 1, f"the file is larger than {MAX_BYTES >> 20} MiB; refused unread")])
+        raise SourceError([Problem(path, 1, f"the file is larger than {MAX_BYTES >> 20} MiB; refused unread")])
     try:
         node = yaml.compose(text, Loader=_Loader)
     except _TooDeep as exc:
-        raise TopologyError([Problem(path, exc.line, _too_deep())]) from None
+        raise SourceError([Problem(path, exc.line, _too_deep())]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise TopologyError([Problem(path, line, _yaml_message(exc))]) from None
+        raise SourceError([Problem(path, line, _yaml_message(exc))]) from None
     except yaml.YAMLError as exc:
-        raise TopologyError([Problem(path, 1, f"invalid YAML: {exc}")]) from None
-    empty = TopologyError([Problem(path, 1, "the file is empty; expected a mapping with 'name' and 'nodes'")])
+        raise SourceError([Problem(path, 1, f"invalid YAML: {exc}")]) from None
+    empty = SourceError([Problem(path, 1, "the file is empty; expected a mapping with 'name' and 'nodes'")])
     if node is None:
         raise empty
     converter = _Converter(path)
@@ -234,7 +234,7 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
         value = converter.convert(node, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise TopologyError([Problem(path, mark.line + 1 if mark else 1, f"invalid YAML: {exc.problem}")]) from None
+        raise SourceError([Problem(path, mark.line + 1 if mark else 1, f"invalid YAML: {exc.problem}")]) from None
     if value is None:
         raise empty
     return SourceDoc(path=path, value=value, lines=converter.lines, texts=converter.texts)

@@ -15,7 +15,7 @@ from labctl.compile.plan import LabPlan
 from labctl.demo import runner
 from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Result, Verdict
 from labctl.demo.spec import CheckSpec, DemoSpec
-from labctl.errors import LabctlError, TopologyError
+from labctl.errors import DemoError, LabctlError
 from labctl.lab.state import LabState
 from tests.unit.demo.checks.outputs import BIRD_HEADER, DIG_H2
 from tests.unit.demo.conftest import REPO
@@ -265,7 +265,7 @@ def test_wrong_parameters_stop_the_demo_before_any_probe_runs(clock: FakeClock, 
         (CheckSpec("dns", {"name": "h2"}, 3), CheckSpec("ping_by_name", {"interval": -1}, 7)),
         REPO / "demos" / "d.yaml",
     )
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(DemoError) as caught:
         runner.run_demo(cast(Backend, fake), STATE, ospf_dns, demo, lambda r: None)
     assert caught.value.lines() == [
         f"{REPO}/demos/d.yaml:7: check ping_by_name: 'interval' must be a number from 0.1 to 600, not -1"

@@ -11,7 +11,7 @@ from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
 from labctl.demo.checks import check_types, probes_for
 from labctl.demo.spec import CheckSpec, load_demo, validate_demo
-from labctl.errors import LabctlError, TopologyError
+from labctl.errors import DemoError, LabctlError
 from labctl.topology.schema import load_topology
 from tests.unit.demo.conftest import REPO
 
@@ -25,7 +25,7 @@ def write(tmp_path: Path, text: str) -> str:
 
 
 def refusal(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(DemoError) as caught:
         load_demo(write(tmp_path, text), check_types())
     return [line.removeprefix(str(tmp_path) + "/") for line in caught.value.lines()]
 
@@ -107,7 +107,7 @@ def plan_of(name: str) -> LabPlan:
 
 def invalid(tmp_path: Path, checks: str, lab: str = "ospf-dns") -> list[str]:
     demo = load_demo(write(tmp_path, "checks:\n" + checks), check_types())
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(DemoError) as caught:
         validate_demo(demo, plan_of(lab))
     return [str(p).removeprefix(str(tmp_path) + "/") for p in caught.value.problems]
 
@@ -170,7 +170,7 @@ def test_every_bad_check_is_reported_and_good_ones_expand(tmp_path: Path) -> Non
 
 def test_a_demo_without_checks_is_refused(tmp_path: Path) -> None:
     demo = load_demo(write(tmp_path, "checks: []\n"), check_types())
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(DemoError) as caught:
         validate_demo(demo, plan_of("ospf-dns"))
     assert caught.value.lines() == [f"{tmp_path}/demo.yaml:1: the demo has no checks: it would prove nothing"]
 

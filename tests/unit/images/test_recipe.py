@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.errors import LabctlError, TopologyError
+from labctl.errors import ImageRecipeError, LabctlError
 from labctl.images.recipe import (
     BUILDER_VERSION,
     DEBS_VAR,
@@ -150,6 +150,6 @@ def test_sources_compare_without_the_token() -> None:
 def test_a_bad_addon_section_is_refused_with_its_line(images: Path, section: str, message: str) -> None:
     text = (images / "plain.yaml").read_text()
     (images / "bad.yaml").write_text(text + section)
-    with pytest.raises(TopologyError, match=message) as caught:
+    with pytest.raises(ImageRecipeError, match=message) as caught:
         load_image_recipe("bad", {})
     assert caught.value.problems[0].line == len(text.splitlines()) + 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.errors import LabctlError, TopologyError
+from labctl.errors import LabctlError, RecipeError
 from labctl.render.recipe import BASE_ROLE, FileTemplate, ReadyProbe, load_recipe, load_recipes, recipes_root
 from tests.unit.render.golden import available_roles
 
@@ -89,7 +89,7 @@ def test_a_manifest_without_steps_is_a_recipe_that_does_nothing(tmp_path: Path) 
 )
 def test_bad_manifests_are_refused_with_their_line(tmp_path: Path, manifest: str, expected: str) -> None:
     path = write(tmp_path, "router", manifest, ("a.j2",))
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(RecipeError) as caught:
         load_recipe("router", tmp_path)
     assert caught.value.lines() == [f"{path.parent}/{expected}"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from labctl.compile import compile_topology
-from labctl.errors import TopologyError
+from labctl.errors import FileError
 from labctl.topology.runnable import check_runnable
 from labctl.topology.schema import load_topology
 
@@ -28,12 +28,12 @@ CASES = sorted(CORPUS.glob("*.yaml"))
 CULPRIT_PREFIX = "# culprit: "
 
 
-def validate(path: Path) -> TopologyError:
+def validate(path: Path) -> FileError:
     """What `labctl validate` does (load, compile, then check its demo and images), returning the error it raises.
 
     Host limits are left out: they depend on the machine; tests/unit/topology/test_runnable.py covers them.
     """
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(FileError) as caught:
         topo = load_topology(Path(path.name), path.read_text(encoding="utf-8"))
         check_runnable(topo, compile_topology(topo), host=None)
     return caught.value
@@ -75,7 +75,7 @@ def test_alias_bomb_is_refused_fast() -> None:
 
 def test_error_lines_are_capped_at_three() -> None:
     text = "name: many\nnodes:\n" + "".join(f"  n{i}: {{memory: 0}}\n" for i in range(10))
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(FileError) as caught:
         load_topology(Path("many.yaml"), text)
     lines = caught.value.lines()
     assert len(caught.value.problems) == 10

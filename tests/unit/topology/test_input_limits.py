@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.errors import TopologyError
+from labctl.errors import FileError
 from labctl.topology.yamlsource import MAX_BYTES, MAX_DEPTH, load_yaml
 
 
@@ -29,7 +29,7 @@ def no_hang() -> Iterator[None]:
 
 
 def refusal(path: Path, text: str | None = None) -> str:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(FileError) as caught:
         load_yaml(path, text)
     (line,) = caught.value.lines()
     return line

@@ -1,4 +1,4 @@
-"""Whatever the file holds, validation ends in a TopologyError of at most 3 lines, never another exception.
+"""Whatever the file holds, validation ends in a FileError of at most 3 lines, never another exception.
 
 Seeded mutations of good topologies, both of the YAML text and of the parsed structure.
 """
@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from labctl.compile import compile_topology
-from labctl.errors import TopologyError
+from labctl.errors import FileError
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]
@@ -27,7 +27,7 @@ HOSTILE: list[Any] = [10**30, "a\nb", "\x1b[2J", "[/red]", "$(id)", "\u0663", "x
 def validate(text: str) -> None:
     try:
         compile_topology(load_topology(Path("fuzz.yaml"), text))
-    except TopologyError as exc:
+    except FileError as exc:
         assert 1 <= len(exc.lines()) <= 3
         for problem in exc.problems:
             assert "\n" not in problem.message and "\x1b" not in problem.message, "one line, no escape sequence"

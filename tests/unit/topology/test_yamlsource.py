@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.errors import TopologyError
+from labctl.errors import SourceError
 from labctl.topology.yamlsource import MAX_VALUES, SourceDoc, load_yaml
 
 
@@ -17,7 +17,7 @@ def load(text: str) -> SourceDoc:
 
 
 def refusal(text: str) -> str:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SourceError) as caught:
         load(text)
     (line,) = caught.value.lines()
     return line
@@ -159,7 +159,7 @@ def test_merge_bomb_is_cheap() -> None:
     start = time.perf_counter()
     try:
         load(text)
-    except TopologyError as exc:
+    except SourceError as exc:
         assert "more than" in exc.lines()[0]
     assert time.perf_counter() - start < 1.0
 
@@ -171,11 +171,11 @@ def test_a_few_aliases_are_fine() -> None:
 
 
 def test_missing_and_unreadable_files(tmp_path: Path) -> None:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SourceError) as caught:
         load_yaml(tmp_path / "absent.yaml")
     assert caught.value.lines() == [f"{tmp_path / 'absent.yaml'}:1: file not found"]
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SourceError) as caught:
         load_yaml(binary)
     assert caught.value.lines()[0].startswith(f"{binary}:1: cannot read file: ")

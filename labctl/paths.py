@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from labctl.errors import LabctlError
-from labctl.topology.suggest import did_you_mean
+from labctl.suggest import did_you_mean
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

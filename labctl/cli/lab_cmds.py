@@ -33,7 +33,7 @@ from labctl.lab.state import (
     load_state,
     running_labs,
 )
-from labctl.topology.suggest import did_you_mean
+from labctl.suggest import did_you_mean
 
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
 

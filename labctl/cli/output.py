@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from labctl.topology.suggest import escape_unsafe
+from labctl.suggest import escape_unsafe
 
 # soft_wrap: a line is never broken at the terminal width (80 columns without a TTY, as in CI),
 # so paths and messages stay whole for people and for scripts; tables still fit the width.

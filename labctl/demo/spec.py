@@ -11,8 +11,8 @@ from labctl.demo.checks import check_types, probes_for
 from labctl.demo.model import Probe
 from labctl.errors import DemoError, LabctlError, Problem
 from labctl.paths import resolve_named
-from labctl.topology.suggest import unknown
-from labctl.topology.yamlsource import load_yaml
+from labctl.suggest import unknown
+from labctl.yamlsource import load_yaml
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from labctl.images import ImageArtifacts
 from labctl.images.build import Step, build
 from labctl.images.recipe import ImageRecipe, load_image_recipe
 from labctl.paths import cache_dir
+from labctl.suggest import did_you_mean
 from labctl.topology.schema import LABEL
-from labctl.topology.suggest import did_you_mean
 
 IMAGE_NAME_MAX = 64
 

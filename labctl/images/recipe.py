@@ -12,9 +12,9 @@ from typing import Any
 
 from labctl.errors import ImageRecipeError, LabctlError, Problem
 from labctl.paths import data_dir
+from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown
 from labctl.topology.schema import RECIPE_NAME, RECIPE_NAME_RULE
-from labctl.topology.suggest import did_you_mean, is_unsafe_char, quoted, unknown
-from labctl.topology.yamlsource import load_yaml
+from labctl.yamlsource import load_yaml
 
 BUILDER_VERSION = 5  # 5: root locked (issue 8 access); 3-4: busy-host hooks (device timeouts, agent without udev)
 """Bumped when the build steps change what they produce."""

@@ -7,7 +7,7 @@ import dataclasses
 
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.topology.suggest import did_you_mean
+from labctl.suggest import did_you_mean
 
 
 def attachments(plan: LabPlan, first: str, second: str) -> list[tuple[str, str]]:

@@ -13,9 +13,9 @@ from typing import Any
 
 from labctl.errors import LabctlError, Problem, RecipeError
 from labctl.paths import data_dir
+from labctl.suggest import did_you_mean, unknown
 from labctl.topology.model import ROLES
-from labctl.topology.suggest import did_you_mean, unknown
-from labctl.topology.yamlsource import load_yaml
+from labctl.yamlsource import load_yaml
 
 BASE_ROLE = "base"
 MANIFEST = "recipe.yaml"

@@ -16,7 +16,7 @@ from labctl.errors import LabctlError
 from labctl.render.escape import FILTERS, comment, plain, xml
 from labctl.render.recipe import BASE_ROLE, ReadyProbe, Recipe
 from labctl.render.shadow import shadow_hash
-from labctl.topology.suggest import unknown
+from labctl.suggest import unknown
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from labctl.compile.plan import LabPlan
 from labctl.errors import FileError, LabctlError, Problem, TopologyError
 from labctl.paths import data_dir
+from labctl.suggest import did_you_mean, quoted
 from labctl.topology.model import Topology
-from labctl.topology.suggest import did_you_mean, quoted
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import Problem, TopologyError
+from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown, visible
 from labctl.topology import graph
 from labctl.topology.model import (
     ROLES,
@@ -23,8 +24,7 @@ from labctl.topology.model import (
     SipUser,
     Topology,
 )
-from labctl.topology.suggest import did_you_mean, is_unsafe_char, quoted, unknown, visible
-from labctl.topology.yamlsource import Key, SourceDoc, load_yaml
+from labctl.yamlsource import Key, SourceDoc, load_yaml
 
 # Every pattern is anchored with \A...\Z (`$` lets a trailing newline in), so match, search and
 # fullmatch all test the whole value, and spells digits [0-9] (`\d` matches non-ASCII digits too).

@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 from labctl.compile.plan import LabPlan
 from labctl.demo.model import Probe
 from labctl.errors import LabctlError
-from labctl.topology.suggest import unknown
+from labctl.suggest import unknown
 
 CheckFactory = Callable[[LabPlan, "Params"], list[Probe]]
 REGISTRY: dict[str, CheckFactory] = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import TopologyError
+from labctl.suggest import quoted, visible
 from labctl.topology.model import Topology
 from labctl.topology.schema import (
     DURATION,
@@ -24,7 +25,6 @@ from labctl.topology.schema import (
     VCPUS_MAX,
     load_topology,
 )
-from labctl.topology.suggest import quoted, visible
 
 
 def load(text: str) -> Topology:

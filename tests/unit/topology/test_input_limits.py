@@ -1,4 +1,4 @@
-"""labctl.topology.yamlsource limits: deep nesting, non-regular files and huge files are refused
+"""labctl.yamlsource limits: deep nesting, non-regular files and huge files are refused
 with one located line, never a RecursionError or a hang (issue 8 §4)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import FileError
-from labctl.topology.yamlsource import MAX_BYTES, MAX_DEPTH, load_yaml
+from labctl.yamlsource import MAX_BYTES, MAX_DEPTH, load_yaml
 
 
 @pytest.fixture(autouse=True)

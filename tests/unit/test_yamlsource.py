@@ -1,4 +1,4 @@
-"""labctl.topology.yamlsource: values with their lines, and refusals PyYAML would not make."""
+"""labctl.yamlsource: values with their lines, and refusals PyYAML would not make."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import SourceError
-from labctl.topology.yamlsource import MAX_VALUES, SourceDoc, load_yaml
+from labctl.yamlsource import MAX_VALUES, SourceDoc, load_yaml
 
 
 def load(text: str) -> SourceDoc:

@@ -12,8 +12,9 @@ from labctl.suggest import escape_unsafe
 
 # soft_wrap: a line is never broken at the terminal width (80 columns without a TTY, as in CI),
 # so paths and messages stay whole for people and for scripts; tables still fit the width.
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# emoji=False: user text such as ':x:' is printed as written, never turned into a picture.
+console = Console(soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def print_json(data: Any) -> None:

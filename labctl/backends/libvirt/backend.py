@@ -6,7 +6,9 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -102,12 +104,14 @@ class LibvirtBackend:
         _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
         os.chmod(node_state.overlay, 0o600)  # the node's disk: its secrets, readable by no other user
         overlay = Path(node_state.overlay)
-        boot = BootFiles(
-            str(image.kernel), str(image.initrd), node_state.overlay, node_state.console_log, str(image.disk)
+        kernel, initrd = (
+            _lab_copy(image.kernel, overlay.parent, image.digest),
+            _lab_copy(image.initrd, overlay.parent, image.digest),
         )
+        boot = BootFiles(str(kernel), str(initrd), node_state.overlay, node_state.console_log, str(image.disk))
         spice = lab_secrets(lab, (SPICE_SECRET,))[SPICE_SECRET]
         as_root = os.geteuid() == 0 and not _qemu_user_reaches(
-            [image.kernel, image.initrd, image.disk, overlay],
+            [kernel, initrd, image.disk, overlay],
             private=[state_dir(), overlay.parent.parent, overlay.parent],
         )
         xml = domain_xml(lab, node_state.domain, node, boot, accel, run_as_root=as_root, spice_password=spice)
@@ -255,6 +259,19 @@ class LibvirtBackend:
     def console(self, state: LabState, node: str) -> None:
         self._domain(state, node)
         os.execvp("virsh", ["virsh", "-c", self.uri, "console", "--force", state.nodes[node].domain])
+
+
+def _lab_copy(source: Path, folder: Path, digest: str) -> Path:
+    """The lab's own copy of an image's kernel or initrd. libvirt hands the files it boots to QEMU's
+    user while a domain runs; a QEMU taken over in one lab must not be able to rewrite the kernel
+    that every other lab boots from the shared cache. The copy goes when the lab does."""
+    target = folder / f"{source.name}-{digest[:12]}"
+    if not target.exists():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")  # 0600
+        os.close(fd)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    return target
 
 
 def _qemu_user_reaches(files: list[Path], private: list[Path]) -> bool:

@@ -251,3 +251,10 @@ def test_a_path_with_a_newline_or_escape_stays_on_one_line(cli: Cli) -> None:
     run = cli("validate", "a\nb\x1b[2J.yaml")
     assert run.code == 1
     assert run.stderr == "error: a\\nb\\x1b[2J.yaml:1: file not found\n"
+
+
+def test_emoji_codes_in_user_text_are_printed_as_written(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "lab.yaml").write_text(lab(":x: :thumbs_up:"))
+    run = cli("plan", "lab.yaml")
+    assert run.code == 0
+    assert run.stdout.splitlines()[0] == "lab (lab.lab) :x: :thumbs_up:"

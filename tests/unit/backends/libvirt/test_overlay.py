@@ -24,7 +24,11 @@ class FakeDomain:
 
 
 class FakeConn:
+    def __init__(self) -> None:
+        self.xml: list[str] = []
+
     def createXML(self, xml: str, flags: int) -> FakeDomain:
+        self.xml.append(xml)
         return FakeDomain()
 
 
@@ -34,9 +38,12 @@ def test_the_overlay_is_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pl
     base = tmp_path / "base.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
     lab = plan("name: t\nnodes:\n  h1: {}\n")
+    (tmp_path / "k").write_bytes(b"kernel")
+    (tmp_path / "i").write_bytes(b"initrd")
     image = ImageArtifacts("debian12-lab", "d", base, tmp_path / "k", tmp_path / "i", tmp_path / "m")
     backend = LibvirtBackend({"debian12-lab": image})
-    backend._conn = FakeConn()
+    conn = FakeConn()
+    backend._conn = conn
     state = LabState(lab="t", backend="libvirt", topology="t", plan=lab.to_dict(), accel="tcg")
     umask = os.umask(0o022)
     try:
@@ -66,3 +73,32 @@ def test_let_through_opens_only_the_group_execute_bit(tmp_path: Path) -> None:
     finally:
         monkey.undo()
     assert (stat.S_IMODE(folder.stat().st_mode), folder.stat().st_gid) == (0o710, gid)
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
+def test_nodes_boot_the_labs_own_copy_of_kernel_and_initrd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: Callable[[str], LabPlan]
+) -> None:
+    """libvirt hands booted files to QEMU's user: the shared cache's kernel must never be among them."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    base = tmp_path / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
+    (tmp_path / "vmlinuz").write_bytes(b"kernel")
+    (tmp_path / "initrd.img").write_bytes(b"initrd")
+    lab = plan("name: t\nnodes:\n  h1: {}\n  h2: {}\nlinks:\n  - [h1, h2]\n")
+    image = ImageArtifacts(
+        "debian12-lab", "0123456789abcdef", base, tmp_path / "vmlinuz", tmp_path / "initrd.img", tmp_path / "m"
+    )
+    backend = LibvirtBackend({"debian12-lab": image})
+    conn = FakeConn()
+    backend._conn = conn
+    state = LabState(lab="t", backend="libvirt", topology="t", plan=lab.to_dict(), accel="tcg")
+    for node in lab.nodes:
+        backend._start_node(lab, node, state)
+    nodes = tmp_path / "state" / "labctl" / "t" / "nodes"
+    kernel, initrd = nodes / "vmlinuz-0123456789ab", nodes / "initrd.img-0123456789ab"
+    assert kernel.read_bytes() == b"kernel" and initrd.read_bytes() == b"initrd"
+    assert stat.S_IMODE(kernel.stat().st_mode) == 0o600
+    for xml in conn.xml:
+        assert f"<kernel>{kernel}</kernel>" in xml and f"<initrd>{initrd}</initrd>" in xml
+        assert str(tmp_path / "vmlinuz") + "<" not in xml

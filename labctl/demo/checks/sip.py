@@ -462,6 +462,10 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
 
 # -- sipp: an independent client -----------------------------------------------------------
 def sipp_command(node: NodePlan, ph: PhonePlan, scenario: str, service: str, password: str) -> str:
+    """The shell command of a sipp probe. It holds the SIP password (sipp -ap), so it must never
+    reach a message or a report: the guest agent's timeout names only argv[0], and the judge shows
+    only SIP status lines. The password is still in the guest's own process list while sipp runs
+    (sh -c and sipp's argv): Backend.exec has no stdin to hand it over otherwise."""
     local = next((i.ip for i in node.interfaces), node.address)
     argv = [
         "sipp",

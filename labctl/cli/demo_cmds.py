@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from labctl.backends.base import Backend
 from labctl.backends.libvirt.backend import LibvirtBackend
@@ -47,7 +46,7 @@ def run_demo(backend: Backend, state: LabState, demo: str, as_json: bool, junit:
     validate_demo(spec, plan)  # wrong parameters: one line at the check, before anything runs
     target = junit_target(junit) if junit else None
     if not as_json:
-        err_console.print(f"[bold]running demo {escape(spec.name)}[/bold] ({len(spec.checks)} checks)")
+        err_console.print(f"[bold]running demo {literal(spec.name)}[/bold] ({len(spec.checks)} checks)")
     report = run_checks(backend, state, plan, spec, lambda r: None if as_json else err_console.print(result_line(r)))
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -85,7 +84,9 @@ def list_demos() -> None:
         try:
             spec = load_demo(str(path), check_types())
         except LabctlError as exc:
-            console.print(f"{path.stem:<16} [red]invalid[/red]: {escape(exc.lines()[0])}", highlight=False)
+            console.print(
+                f"{literal(f'{path.stem:<16}')} [red]invalid[/red]: {literal(exc.lines()[0])}", highlight=False
+            )
             continue
         description = spec.description if len(spec.description) <= 60 else spec.description[:57] + "..."
         console.print(

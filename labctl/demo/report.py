@@ -9,17 +9,25 @@ from rich.markup import escape
 from rich.table import Table
 
 from labctl.demo.model import FAIL, INCOMPLETE, PASS, SKIPPED, Report, Result
+from labctl.suggest import escape_unsafe
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 """Characters XML 1.0 cannot carry, even escaped; command output (ANSI colours) may hold them."""
+
+
+def shown(text: str) -> str:
+    """Text from a demo file or a guest, for a markup-enabled print: ANSI sequences dropped, every
+    other control character written as an escape (a raw ESC could rewrite the terminal), markup escaped."""
+    return escape(escape_unsafe(ANSI.sub("", text)))
+
 
 STYLE = {PASS: "[green]PASS[/green]", FAIL: "[red]FAIL[/red]", SKIPPED: "[yellow]SKIPPED[/yellow]"}
 
 
 def result_line(result: Result) -> str:
-    """Rich markup; the check's own text is escaped, since command output may hold '[/...]'."""
-    text = escape(f"{result.check} {result.subject}: {result.detail}")
+    """Rich markup; the check's own text is shown(), since command output may hold '[/...]' or ESC."""
+    text = shown(f"{result.check} {result.subject}: {result.detail}")
     return f"{STYLE[result.status]} {text} [dim]({result.seconds:.1f} s)[/dim]"
 
 
@@ -37,14 +45,14 @@ def counts_text(report: Report) -> str:
 
 def summary_line(report: Report) -> str:
     """One plain line after the table, Rich markup: the verdict and the three counts, always."""
-    return f"demo {escape(report.demo)}: {VERDICT_STYLE[report.verdict]}: {counts_text(report)}"
+    return f"demo {shown(report.demo)}: {VERDICT_STYLE[report.verdict]}: {counts_text(report)}"
 
 
 def table(report: Report) -> Table:
-    title = f"demo {escape(report.demo)} on {escape(report.lab)}: {counts_text(report)} in {report.seconds:.0f} s"
+    title = f"demo {shown(report.demo)} on {shown(report.lab)}: {counts_text(report)} in {report.seconds:.0f} s"
     out = Table("check", "subject", "result", "detail", "time", title=title)
     for r in report.results:
-        out.add_row(escape(r.check), escape(r.subject), STYLE[r.status], escape(r.detail), f"{r.seconds:.1f} s")
+        out.add_row(shown(r.check), shown(r.subject), STYLE[r.status], shown(r.detail), f"{r.seconds:.1f} s")
     return out
 
 
@@ -56,7 +64,7 @@ def junit_xml(report: Report) -> str:
     counts = report.counts()
     suite = ET.Element(
         "testsuite",
-        name=f"labctl.{report.demo}",
+        name=_xml_text(f"labctl.{report.demo}"),
         tests=str(len(report.results)),
         failures=str(counts[FAIL]),
         skipped=str(counts[SKIPPED]),
@@ -65,7 +73,11 @@ def junit_xml(report: Report) -> str:
     )
     for r in report.results:
         case = ET.SubElement(
-            suite, "testcase", classname=f"{report.lab}.{r.check}", name=_xml_text(r.subject), time=f"{r.seconds:.2f}"
+            suite,
+            "testcase",
+            classname=_xml_text(f"{report.lab}.{r.check}"),
+            name=_xml_text(r.subject),
+            time=f"{r.seconds:.2f}",
         )
         detail = _xml_text(r.detail)
         if r.status == FAIL:

@@ -11,7 +11,8 @@ from labctl.demo.checks import check_types, probes_for
 from labctl.demo.model import Probe
 from labctl.errors import DemoError, LabctlError, Problem
 from labctl.paths import resolve_named
-from labctl.suggest import unknown
+from labctl.suggest import quoted, unknown
+from labctl.topology.schema import RECIPE_NAME
 from labctl.yamlsource import load_yaml
 
 
@@ -30,6 +31,13 @@ class DemoSpec:
     source: Path
 
 
+NAME_RULE = "must be a lowercase letter, then up to 63 letters, digits or '-'"
+
+
+def _shown(value: Any) -> str:
+    return "empty" if value is None or value == "" else quoted(value)
+
+
 def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
     path = resolve_named("demo", "demos", name_or_path)
     doc = load_yaml(path)
@@ -42,6 +50,9 @@ def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
             problems.append(
                 Problem(path, doc.line((key,)), unknown("key in demo", key, ("name", "description", "checks")))
             )
+    name = spec.get("name", path.stem)
+    if "name" in spec and not (isinstance(name, str) and RECIPE_NAME.fullmatch(name)):
+        problems.append(Problem(path, doc.line(("name",)), f"demo name {_shown(name)} {NAME_RULE}"))
     checks = []
     for i, entry in enumerate(spec["checks"]):
         line = doc.line(("checks", i))
@@ -59,7 +70,7 @@ def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
     if problems:
         raise DemoError(problems)
     return DemoSpec(
-        name=str(spec.get("name", path.stem)),
+        name=str(name),
         description=str(spec.get("description", "")),
         checks=tuple(checks),
         source=path,

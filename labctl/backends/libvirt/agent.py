@@ -68,7 +68,9 @@ class GuestAgent:
                     stderr=_decode(status.get("err-data")),
                 )
             if time.monotonic() > deadline:
-                raise AgentError(f"command on '{self.node}' did not finish within {timeout:.0f} s: {' '.join(argv)}")
+                # argv[0] only: the rest can hold secrets (a sipp command carries a SIP password)
+                # and this message reaches demo reports and the terminal.
+                raise AgentError(f"command on '{self.node}' did not finish within {timeout:.0f} s ({argv[0]})")
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
 

@@ -1,5 +1,6 @@
 """ospf_neighbors: on every router, birdc shows a Full adjacency on each interface that has
 other routers, with exactly the routers the plan puts there (none over a link taken down).
+On a point-to-point link only Full counts; 2-Way counts only on a LAN, between two DROthers.
 
 birdc must have answered: exit 0, its "BIRD <version> ready." banner and the lab_ospf table
 heading, and no line that is not part of that table. So a router expected to have no neighbours
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Set as AbstractSet
 
 from labctl.backends.base import ExecResult
 from labctl.compile.plan import LabPlan, NodePlan
 from labctl.demo.checks import Params, register
 from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict
 
-GOOD_STATES = ("Full", "2-Way")  # 2-Way is normal between two DROthers on a LAN
+FULL, TWO_WAY = "Full", "2-Way"
+DROTHER = ("other", "drother")  # BIRD's position of a neighbour that is neither DR nor BDR
 PROTOCOL = "lab_ospf"
 COMMAND = f"birdc show ospf neighbors {PROTOCOL}"
 BANNER = re.compile(r"^BIRD \S+ ready\.$")
@@ -34,6 +37,32 @@ def expected_neighbors(plan: LabPlan, router: NodePlan) -> dict[str, set[str]]:
     return result
 
 
+def broadcast_interfaces(router: NodePlan) -> set[str]:
+    """The router's interfaces on a broadcast segment (a LAN); every other one is point-to-point."""
+    if router.ospf is not None:
+        return {i.name for i in router.ospf.interfaces if i.type == "broadcast"}
+    return {i.name for i in router.interfaces if i.kind == "lan"}
+
+
+def _good(rows: list[list[str]], broadcast: AbstractSet[str]) -> dict[str, set[str]]:
+    """interface -> router ids in a good state: Full; or, on a broadcast segment only, 2-Way with a
+    DROther when this router is a DROther too (it sees both the DR and the BDR as Full neighbours
+    there). On a point-to-point link only Full counts."""
+    full_roles: dict[str, set[str]] = {}
+    for parts in rows:
+        state, _, role = parts[2].partition("/")
+        if state == FULL:
+            full_roles.setdefault(parts[4], set()).add(role.lower())
+    good: dict[str, set[str]] = {}
+    for parts in rows:
+        state, _, role = parts[2].partition("/")
+        iface = parts[4]
+        drother_pair = iface in broadcast and role.lower() in DROTHER and {"dr", "bdr"} <= full_roles.get(iface, set())
+        if state == FULL or (state == TWO_WAY and drother_pair):
+            good.setdefault(iface, set()).add(parts[0])
+    return good
+
+
 def _is_row(parts: list[str]) -> bool:
     """Router ID, Pri, State, DTime, Interface, Router IP."""
     if len(parts) != 6 or not parts[1].isdigit():
@@ -46,8 +75,9 @@ def _is_row(parts: list[str]) -> bool:
     return True
 
 
-def parse_neighbors(result: ExecResult) -> dict[str, set[str]] | str:
-    """interface -> router ids in a good state; or why the output is not birdc's neighbour table."""
+def parse_neighbors(result: ExecResult, broadcast: AbstractSet[str] = frozenset()) -> dict[str, set[str]] | str:
+    """interface -> router ids in a good state (_good); or why the output is not birdc's neighbour
+    table. `broadcast`: the interfaces on a LAN segment; the others are point-to-point."""
     if result.exit_code != 0:
         what = "birdc is not installed" if result.exit_code == 127 else f"birdc exited {result.exit_code}"
         said = [line for line in result.stdout.splitlines() if line.strip() and not BANNER.match(line.strip())]
@@ -57,19 +87,18 @@ def parse_neighbors(result: ExecResult) -> dict[str, set[str]] | str:
     if len(lines) < 3 or not BANNER.match(lines[0]) or lines[1] != f"{PROTOCOL}:" or not COLUMNS.match(lines[2]):
         shown = " | ".join(lines[:3])[:160] or "no output"
         return f"not birdc's {PROTOCOL} neighbour table: {shown}"
-    seen: dict[str, set[str]] = {}
+    rows = []
     for line in lines[3:]:
         parts = line.split()
         if not _is_row(parts):
             return f"unexpected line from birdc: {line[:120]}"
-        if parts[2].split("/")[0] in GOOD_STATES:
-            seen.setdefault(parts[4], set()).add(parts[0])
-    return seen
+        rows.append(parts)
+    return _good(rows, broadcast)
 
 
-def _judge(expected: dict[str, set[str]]) -> Judge:
+def _judge(expected: dict[str, set[str]], broadcast: set[str]) -> Judge:
     def judge(result: ExecResult) -> Verdict:
-        seen = parse_neighbors(result)
+        seen = parse_neighbors(result, broadcast)
         if isinstance(seen, str):
             return Verdict(FAIL, seen)
         missing = [
@@ -112,7 +141,7 @@ def ospf_neighbors(plan: LabPlan, params: Params) -> list[Probe]:
                 subject=name,
                 node=name,
                 command=COMMAND,
-                judge=_judge(expected),
+                judge=_judge(expected, broadcast_interfaces(router)),
                 **params.timing(60, 2),
             )
         )

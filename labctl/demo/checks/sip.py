@@ -87,8 +87,10 @@ def string_param(params: Params, name: str, default: str) -> str:
 
 def registrar_gate(plan: LabPlan, ph: PhonePlan) -> tuple[str, str] | None:
     """For a FreeSWITCH registrar: SKIP only on the positive finding that FreeSWITCH is absent
-    (no binary in PATH nor in /usr/local/freeswitch, and no installed package); exit 0 silently
-    when it is there; any other exit (dpkg-query missing, node unreachable) makes the probe FAIL."""
+    (no binary in PATH nor in /usr/local/freeswitch, and dpkg-query says "no packages found" (exit 1)
+    or a status that is plainly not installed: not-installed, config-files); exit 0 silently when it
+    is there; anything else (dpkg-query missing or failing otherwise, a half-installed package, the
+    node unreachable) exits 1, so the probe FAILs."""
     if ph.registrar_kind != "freeswitch":
         return None
     skip = shlex.quote(f"SKIP: {FREESWITCH_ABSENT} ({ph.registrar})")
@@ -96,7 +98,12 @@ def registrar_gate(plan: LabPlan, ph: PhonePlan) -> tuple[str, str] | None:
         ph.registrar,
         "if command -v freeswitch >/dev/null 2>&1 || [ -e /usr/local/freeswitch/bin/freeswitch ]; then exit 0; fi\n"
         "command -v dpkg-query >/dev/null 2>&1 || { echo 'cannot tell: no dpkg-query'; exit 1; }\n"
-        "case \"$(dpkg-query -W -f='${Status}' freeswitch 2>/dev/null)\" in *' installed') exit 0;; esac\n"
+        "st=$(dpkg-query -W -f='${Status}' freeswitch 2>&1); rc=$?\n"
+        'case "$rc:$st" in\n'
+        "  0:*' installed') exit 0;;\n"
+        "  0:*' not-installed'|0:*' config-files'|1:*'no packages found'*) ;;\n"
+        '  *) echo "cannot tell: dpkg-query exited $rc: $st"; exit 1;;\n'
+        "esac\n"
         f"echo {skip}\n",
     )
 
@@ -455,6 +462,10 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
 
 # -- sipp: an independent client -----------------------------------------------------------
 def sipp_command(node: NodePlan, ph: PhonePlan, scenario: str, service: str, password: str) -> str:
+    """The shell command of a sipp probe. It holds the SIP password (sipp -ap), so it must never
+    reach a message or a report: the guest agent's timeout names only argv[0], and the judge shows
+    only SIP status lines. The password is still in the guest's own process list while sipp runs
+    (sh -c and sipp's argv): Backend.exec has no stdin to hand it over otherwise."""
     local = next((i.ip for i in node.interfaces), node.address)
     argv = [
         "sipp",

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 from typing import cast
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -167,14 +168,43 @@ def test_a_junit_path_that_cannot_be_written_is_refused_before_the_demo_runs(
 def test_a_demo_name_that_looks_like_markup_is_printed_as_is(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    demo = tmp_path / "d.yaml"
-    demo.write_text("name: '[/red]'\nchecks:\n" + DIG)
+    """A demo file's own name (the default demo name) is not a checked label: it is shown as it is."""
+    demo = tmp_path / "[red].yaml"
+    demo.write_text("checks:\n" + DIG)
     plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
     state = LabState(lab="ring", backend="fake", topology="t", plan=plan.to_dict())
     code = run_demo(cast(Backend, Answers({"s=": ExecResult(0, DIG_H2, "")})), state, str(demo), False, None)
     out = capsys.readouterr()
-    assert code == 0 and "running demo [/red] (1 checks)" in out.err
-    assert out.out.splitlines()[-1] == "demo [/red]: PASS: 1 passed, 0 failed, 0 skipped"
+    assert code == 0 and "running demo [red] (1 checks)" in out.err
+    assert out.out.splitlines()[-1] == "demo [red]: PASS: 1 passed, 0 failed, 0 skipped"
+
+
+def test_a_demo_name_with_control_characters_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    demo = tmp_path / "d.yaml"
+    demo.write_text('name: "evil\\e[31mRED\\x01"\nchecks:\n' + DIG)
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    state = LabState(lab="ring", backend="fake", topology="t", plan=plan.to_dict())
+    with pytest.raises(LabctlError, match=r"d.yaml:1: demo name 'evil\\x1b\[31mRED\\x01' must be"):
+        run_demo(cast(Backend, Answers({})), state, str(demo), False, None)
+    out = capsys.readouterr()
+    assert "\x1b" not in out.out + out.err
+
+
+def test_guest_output_never_reaches_the_terminal_raw(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """birdc's error line (a guest's text) in a result: ESC and BEL are shown as escapes, ANSI colours dropped."""
+    hostile = ExecResult(1, "", "\x1b]0;pwned\x07\x1b[31mboom\x1b[0m\x01 [/red]\n")
+    junit = tmp_path / "report.xml"
+    demo = tmp_path / "d.yaml"
+    demo.write_text("name: d\nchecks:\n" + ROUTERS)
+    plan = compile_topology(load_topology(REPO / "topologies" / "ospf-dns.yaml"))
+    state = LabState(lab="ring", backend="fake", topology="t", plan=plan.to_dict())
+    code = run_demo(cast(Backend, Answers({"birdc": hostile})), state, str(demo), False, str(junit))
+    out = capsys.readouterr()
+    assert code == 1
+    for stream in (out.out, out.err):
+        assert "\x1b" not in stream and "\x07" not in stream and "\x01" not in stream
+    assert "birdc exited 1: \\x1b]0;pwned\\x07boom\\x01 [/red]" in out.err
+    ET.parse(junit)  # the same detail in the JUnit file still parses
 
 
 def test_the_shipped_ospf_dns_demo_passes_on_the_labs_real_outputs(

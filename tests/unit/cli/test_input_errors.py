@@ -208,12 +208,18 @@ def test_demo_list_prints_markup_and_escapes_literally(
 ) -> None:
     (tmp_path / "demos").mkdir()
     (tmp_path / "demos" / "mine.yaml").write_text(
-        'name: "[bold]mine"\ndescription: "[/red] \\e[2J"\nchecks:\n  - ping_by_name: {}\n'
+        'name: "mine"\ndescription: "[/red] \\e[2J"\nchecks:\n  - ping_by_name: {}\n'
     )
+    (tmp_path / "demos" / "yours.yaml").write_text('name: "[bold]yours\\e[2J"\nchecks:\n  - ping_by_name: {}\n')
     monkeypatch.setenv("LABCTL_HOME", str(tmp_path))
     run = cli("demo", "list")
     assert run.code == 0
-    assert run.stdout == "[bold]mine         1 checks  [/red] \\x1b[2J\n"
+    mine, yours = run.stdout.splitlines()
+    assert mine == "mine               1 checks  [/red] \\x1b[2J"
+    assert yours.startswith("yours            invalid: ")
+    assert yours.endswith(
+        "yours.yaml:1: demo name '[bold]yours\\x1b[2J' must be a lowercase letter, then up to 63 letters, digits or '-'"
+    )
 
 
 def test_up_refuses_a_missing_demo_before_building_or_booting_anything(

@@ -107,3 +107,25 @@ def test_summary_line_always_shows_the_verdict_and_three_counts() -> None:
         == "demo [x]: PASS: 1 passed, 0 failed, 0 skipped\n"
     )
     assert render(summary_line(Report("d", "l"))) == "demo d: FAIL: 0 passed, 0 failed, 0 skipped\n"
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[31mred\x1b[0m\x01 [/b]"
+
+
+def test_guest_text_reaches_the_terminal_without_control_characters() -> None:
+    """ANSI colour sequences are dropped; every other control character is shown as an escape."""
+    result = Result("ospf_neighbors", "r1\x1b[2J", FAIL, HOSTILE, 1.0, 1)
+    line = render(result_line(result))
+    assert line == "FAIL ospf_neighbors r1: \\x1b]0;pwned\\x07red\\x01 [/b] (1.0 s)\n"
+    report = Report("evil\x1b[31mRED\x01", "lab\x1b", [result])
+    for text in (render(table(report)), render(summary_line(report))):
+        assert not any(c in text for c in "\x1b\x07\x01")
+    assert "demo evilRED\\x01 on lab\\x1b" in render(table(report))
+
+
+def test_junit_survives_a_hostile_demo_lab_and_check_name() -> None:
+    report = Report("evil\x1b[31mRED\x01", "l\x02ab", [Result("c\x00k", "s\ud800", FAIL, HOSTILE, 1.0, 1)])
+    suite = parse(junit_xml(report)).find("testsuite")
+    assert suite is not None and suite.get("name") == "labctl.evilRED?"
+    case = suite.find("testcase")
+    assert case is not None and case.get("classname") == "l?ab.c?k" and case.get("name") == "s?"

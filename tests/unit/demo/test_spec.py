@@ -184,3 +184,27 @@ def test_a_factory_that_breaks_on_a_value_is_one_line_not_a_traceback(tmp_path: 
     lines = invalid(tmp_path, "  - sip_invite: {from: alice, to: bob, media_seconds: lots}\n", lab="voip-demo")
     assert len(lines) == 1 and lines[0].startswith("demo.yaml:2: check sip_invite: ")
     assert "lots" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ('name: "evil\\e[31mRED\\x01"', "'evil\\x1b[31mRED\\x01'"),  # garbage: ESC and a control character
+        ("name: '[/red]'", "'[/red]'"),
+        ("name: Big", "'Big'"),
+        ("name: 1st", "'1st'"),
+        ("name: 42", "'42'"),
+        ("name: [a, b]", "'['a', 'b']'"),
+        ("name: ''", "empty"),
+        ("name:", "empty"),
+        ("name: " + "a" * 65, "'" + "a" * 57 + "...'"),  # too long, and cut short in the message
+    ],
+)
+def test_a_demo_name_must_be_a_label(tmp_path: Path, line: str, shown: str) -> None:
+    lines = refusal(tmp_path, f"{line}\nchecks:\n  - ping_by_name: {{}}\n")
+    assert lines == [f"demo.yaml:1: demo name {shown} must be a lowercase letter, then up to 63 letters, digits or '-'"]
+
+
+@pytest.mark.parametrize("name", ["d", "ospf-dns", "a" * 64, "x1-2"])
+def test_a_label_is_a_good_demo_name(tmp_path: Path, name: str) -> None:
+    assert load_demo(write(tmp_path, f"name: {name}\nchecks: []\n"), check_types()).name == name

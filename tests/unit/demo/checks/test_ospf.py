@@ -84,13 +84,44 @@ def test_an_adjacency_over_a_link_taken_down_fails(ospf_dns: LabPlan, probes: Pr
     assert judge(probe, HEADER + neighbour("10.0.0.3", "Full/PtP", "r3", "10.255.0.9")).status == PASS
 
 
+FOUR_ROUTERS_ON_A_LAN = THREE_ROUTERS_ON_A_LAN.replace(
+    "  c: {roles: [router]}\n", "  c: {roles: [router]}\n  d: {roles: [router]}\n"
+).replace("[a, b, c]", "[a, b, c, d]")
+
+
 def test_two_way_between_lan_drothers_counts(plan: Callable[[str], LabPlan], probes: Probes, judge: Judge) -> None:
+    """a sees the DR and the BDR as Full neighbours, so a is a DROther: 2-Way with DROther d is normal."""
+    lab = plan(FOUR_ROUTERS_ON_A_LAN)
+    b, c, d = (lab.node(n).router_id for n in "bcd")
+    (probe,) = probes("ospf_neighbors", lab, routers="a")
+    dr_bdr = HEADER + neighbour(b, "Full/DR", "core", "10.10.0.2") + neighbour(c, "Full/BDR", "core", "10.10.0.3")
+    assert judge(probe, dr_bdr + neighbour(d, "2-Way/Other", "core", "10.10.0.4")).status == PASS
+    assert judge(probe, dr_bdr + neighbour(d, "2-Way/DROther", "core", "10.10.0.4")).status == PASS
+    assert judge(probe, dr_bdr + neighbour(d, "Full/Other", "core", "10.10.0.4")).status == PASS
+    assert judge(probe, dr_bdr).status == FAIL
+
+
+def test_two_way_fails_when_this_router_is_the_dr_or_bdr(
+    plan: Callable[[str], LabPlan], probes: Probes, judge: Judge
+) -> None:
+    """Seeing only the DR (no BDR among the neighbours): this router is the BDR and must be Full with all."""
     lab = plan(THREE_ROUTERS_ON_A_LAN)
     b, c = lab.node("b").router_id, lab.node("c").router_id
     (probe,) = probes("ospf_neighbors", lab, routers="a")
-    output = HEADER + neighbour(b, "Full/DR", "core", "10.10.0.2") + neighbour(c, "2-Way/DROther", "core", "10.10.0.3")
-    assert judge(probe, output).status == PASS
-    assert judge(probe, HEADER + neighbour(b, "Full/DR", "core", "10.10.0.2")).status == FAIL
+    output = HEADER + neighbour(b, "Full/DR", "core", "10.10.0.2") + neighbour(c, "2-Way/Other", "core", "10.10.0.3")
+    verdict = judge(probe, output)
+    assert (verdict.status, verdict.detail) == (FAIL, f"no Full adjacency with core: {c}")
+
+
+def test_two_way_on_a_point_to_point_link_fails(probes: Probes, judge: Judge) -> None:
+    (probe,) = probes("ospf_neighbors", routers="r1")
+    output = HEADER + neighbour("10.0.0.2", "Full/PtP", "r2", "10.255.0.2")
+    output += neighbour("10.0.0.3", "2-Way/PtP", "r3", "10.255.0.9")
+    verdict = judge(probe, output)
+    assert (verdict.status, verdict.detail) == (FAIL, "no Full adjacency with r3: 10.0.0.3")
+    garbage = HEADER + neighbour("10.0.0.2", "Full/PtP", "r2", "10.255.0.2")
+    garbage += neighbour("10.0.0.3", "2-Way/Other", "r3", "10.255.0.9")  # a DROther role on a ptp link
+    assert judge(probe, garbage).status == FAIL
 
 
 def isolated_r1(ospf_dns: LabPlan) -> LabPlan:

@@ -95,6 +95,36 @@ def test_the_gate_fails_when_it_cannot_tell(tmp_path: Path) -> None:
     assert result.returncode != 0 and "SKIP:" not in result.stdout
 
 
+@pytest.mark.parametrize(
+    "dpkg_query",
+    [
+        "printf 'deinstall ok config-files'",  # removed, its configuration kept
+        "printf 'unknown ok not-installed'",  # known to dpkg, never installed
+    ],
+)
+def test_the_gate_skips_on_a_status_that_is_plainly_not_installed(tmp_path: Path, dpkg_query: str) -> None:
+    result = gate(tmp_path, shipped_plan("voip-demo"), {"dpkg-query": dpkg_query})
+    assert (result.returncode, result.stdout) == (0, "SKIP: FreeSWITCH is not installed in this image (pbx)\n")
+
+
+@pytest.mark.parametrize(
+    ("dpkg_query", "said"),
+    [
+        ("echo 'dpkg-query: error: cannot access archive' >&2; exit 2", "exited 2: dpkg-query: error"),
+        ("echo 'dpkg-query: no packages found matching freeswitch' >&2; exit 2", "exited 2"),  # not exit 1
+        ("exit 1", "exited 1: "),  # exit 1 without saying "no packages found"
+        ("printf 'install ok half-installed'", "exited 0: install ok half-installed"),
+        ("printf ''", "exited 0: "),  # empty
+        ("printf 'garbage\\033[31m'", "exited 0: "),  # garbage
+    ],
+)
+def test_the_gate_fails_when_the_package_check_itself_fails(tmp_path: Path, dpkg_query: str, said: str) -> None:
+    result = gate(tmp_path, shipped_plan("voip-demo"), {"dpkg-query": dpkg_query})
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"cannot tell: dpkg-query {said}")
+    assert "SKIP:" not in result.stdout
+
+
 def test_kamailio_phones_have_no_gate(sipm: LabPlan) -> None:
     ph = sipm.node("pa").phone
     assert ph is not None and sip.registrar_gate(sipm, ph) is None

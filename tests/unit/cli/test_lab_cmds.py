@@ -371,3 +371,27 @@ def test_ls_lists_a_damaged_lab_instead_of_failing(cli: Cli, private_dirs: Path)
     assert [(r["lab"], r["phase"]) for r in json.loads(run.stdout)] == [("broken", "damaged"), ("good", "up")]
     table = cli("ls")
     assert table.code == 0 and table.stdout.startswith("broken           damaged")
+
+
+def test_down_refuses_a_symlinked_state_root_and_folders_labctl_did_not_make(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    victim = private_dirs / "victim"
+    (victim / "etc").mkdir(parents=True)
+    victim.chmod(0o755)
+    (private_dirs / "state").mkdir()
+    (private_dirs / "state" / "labctl").symlink_to(victim)
+    run = cli("down", "etc")
+    assert run.code == 1 and "is a symbolic link" in run.stderr
+    assert (victim / "etc").is_dir() and stat.S_IMODE(victim.stat().st_mode) == 0o755
+    assert cli("down", "--all").code == 1 and (victim / "etc").is_dir()
+    (private_dirs / "state" / "labctl").unlink()
+    running("ring")
+    foreign = private_dirs / "state" / "labctl" / "etc"
+    foreign.mkdir()
+    every = cli("down", "--all", "--json")
+    assert every.code == 0, every.stderr
+    assert [d["lab"] for d in json.loads(every.stdout)] == ["ring"]
+    single = cli("down", "etc")
+    assert single.code == 1 and "holds no labctl lab state" in single.stderr
+    assert foreign.is_dir()

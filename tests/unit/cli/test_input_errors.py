@@ -251,3 +251,28 @@ def test_a_path_with_a_newline_or_escape_stays_on_one_line(cli: Cli) -> None:
     run = cli("validate", "a\nb\x1b[2J.yaml")
     assert run.code == 1
     assert run.stderr == "error: a\\nb\\x1b[2J.yaml:1: file not found\n"
+
+
+@pytest.mark.parametrize("name", ["a" * 5000, "é" * 150, "a" * 201])
+@pytest.mark.parametrize("verb", [("validate",), ("plan",), ("graph",), ("up",)])
+def test_a_name_too_long_for_a_file_is_one_clear_line(cli: Cli, verb: tuple[str, ...], name: str) -> None:
+    run = cli(*verb, name)
+    assert run.code == 1
+    assert run.stdout == ""
+    assert "failed unexpectedly" not in run.stderr and "OSError" not in run.stderr
+    assert run.stderr.startswith("error: no ") and name[:40] + "..." in run.stderr
+    assert len(run.stderr.splitlines()) == 1 and len(run.stderr) < 200
+
+
+@pytest.mark.parametrize("name", ["a" * 5000, "é" * 150])
+def test_a_demo_name_too_long_for_a_file_is_a_clear_error(name: str) -> None:
+    from labctl.demo.spec import load_demo
+    from labctl.errors import LabctlError
+
+    with pytest.raises(LabctlError, match=r"^no demo named '"):
+        load_demo(name, ())
+
+
+def test_a_long_name_that_fits_still_gets_the_usual_answer(cli: Cli) -> None:
+    run = cli("validate", "a" * 100)
+    assert run.code == 1 and "no topology named" in run.stderr

@@ -92,6 +92,10 @@ def up(
     from labctl.topology.runnable import Host, check_runnable
 
     check_runnable(topo, plan, Host.this())  # before any image is built or VM booted
+    if junit is not None:
+        from labctl.cli.demo_cmds import junit_target
+
+        junit_target(junit)  # a report that cannot be written is refused now, not after the lab is built
     reporter = PhaseReporter()
     backend = backend_for(plan, reporter)
     with reporter.live(f"bringing up {plan.lab}"):

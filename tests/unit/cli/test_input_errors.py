@@ -276,3 +276,20 @@ def test_a_demo_name_too_long_for_a_file_is_a_clear_error(name: str) -> None:
 def test_a_long_name_that_fits_still_gets_the_usual_answer(cli: Cli) -> None:
     run = cli("validate", "a" * 100)
     assert run.code == 1 and "no topology named" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("junit", "message"),
+    [("/nonexistent/x.xml", "folder /nonexistent does not exist"), (".", "is a folder; give a file name")],
+)
+def test_up_refuses_a_junit_target_it_cannot_write_before_building_anything(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, junit: str, message: str
+) -> None:
+    def no_backend(*args: object) -> None:
+        raise AssertionError("up built images or booted VMs before checking --junit")
+
+    monkeypatch.setattr("labctl.cli.lab_cmds.backend_for", no_backend)
+    (tmp_path / "lab.yaml").write_text("name: lab\nnodes:\n  a: {}\n")
+    run = cli("up", "lab.yaml", "--junit", junit)
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == f"error: --junit {junit}: {message}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -273,10 +274,21 @@ def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         console.print("no lab is running")
 
 
+EXEC_TIMEOUT_MAX = 86400.0  # a day: longer is a mistake, and nan or inf would never time out
+
+
+def _exec_timeout(value: float) -> float:
+    if not math.isfinite(value) or not 0 < value <= EXEC_TIMEOUT_MAX:
+        raise typer.BadParameter(f"{value} is not a number of seconds above 0 and at most {EXEC_TIMEOUT_MAX:.0f}")
+    return value
+
+
 def exec_cmd(
     node: Annotated[str, typer.Argument(help="NODE or LAB/NODE")],
     command: Annotated[list[str], typer.Argument(help="Command and arguments (after --).")],
-    timeout: Annotated[float, typer.Option(help="Seconds before giving up.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds before giving up (at most a day).", callback=_exec_timeout)
+    ] = 60.0,
 ) -> None:
     """Run a command on a node through its guest agent; exits with the command's exit code."""
     import shlex

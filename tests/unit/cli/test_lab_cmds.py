@@ -395,3 +395,32 @@ def test_down_refuses_a_symlinked_state_root_and_folders_labctl_did_not_make(
     single = cli("down", "etc")
     assert single.code == 1 and "holds no labctl lab state" in single.stderr
     assert foreign.is_dir()
+
+
+@pytest.mark.parametrize("timeout", ["nan", "NaN", "inf", "-inf", "0", "-1", "86401", "1e308", "x", ""])
+def test_exec_refuses_a_timeout_that_is_not_positive_finite_and_bounded(
+    cli: Cli, backend: type[FakeBackend], timeout: str
+) -> None:
+    running("ring")
+    run = cli("exec", "--timeout", timeout, "ring/r1", "--", "true")
+    assert (run.code, run.stdout) == (2, "")
+    assert "--timeout" in run.stderr
+
+
+def test_exec_accepts_a_sensible_timeout(cli: Cli, backend: type[FakeBackend], monkeypatch: pytest.MonkeyPatch) -> None:
+    running("ring")
+    seen: list[float] = []
+
+    class Result:
+        stdout = "ok\n"
+        stderr = ""
+        exit_code = 0
+
+    def fake_exec(self: FakeBackend, state: LabState, node: str, command: str, timeout: float) -> Result:
+        seen.append(timeout)
+        return Result()
+
+    monkeypatch.setattr(FakeBackend, "exec", fake_exec, raising=False)
+    run = cli("exec", "--timeout", "0.5", "ring/r1", "--", "true")
+    assert (run.code, run.stdout) == (0, "ok\n")
+    assert seen == [0.5]

@@ -30,8 +30,8 @@ from labctl.lab.state import (
     lab_exists,
     lab_folder,
     lab_folders,
-    lab_secrets,
     load_state,
+    read_secrets,
     running_labs,
 )
 from labctl.suggest import did_you_mean
@@ -320,6 +320,9 @@ def reconfigure(lab: LabArg) -> None:
     reporter.phase(f"lab {state.lab} reconfigured")
 
 
+EXPECTED_SECRETS = ("spice_password", "root_password")  # every lab's `up` makes these
+
+
 def secrets(
     lab: LabArg,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -328,12 +331,19 @@ def secrets(
     if os.geteuid() != 0:
         raise LabctlError("`labctl secrets` prints the lab's passwords and is for root only; run it with sudo")
     state = require_state(lab_name(lab))
-    data = lab_secrets(state.lab, ("spice_password", "root_password"))
+    data = read_secrets(state.lab)  # read only: a secret the lab never made is reported, not invented
+    missing = [name for name in EXPECTED_SECRETS if name not in data]
     if as_json:
-        print_json({"lab": state.lab, "secrets": dict(sorted(data.items()))})
+        print_json({"lab": state.lab, "secrets": dict(sorted(data.items())), "missing": missing})
         return
     for name, value in sorted(data.items()):
         console.print(f"{name:<16} {value}", highlight=False, markup=False)
+    if missing:
+        err_console.print(
+            f"lab {state.lab} has no {', '.join(missing)} (not made by `up` yet, or removed)",
+            highlight=False,
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -277,19 +277,47 @@ def test_status_of_an_empty_name_is_not_every_lab(cli: Cli, backend: type[FakeBa
 
 def test_secrets_prints_the_lab_passwords_to_root(cli: Cli, backend: type[FakeBackend], private_dirs: Path) -> None:
     running("ring")
-    stored = lab_secrets("ring", ("ldap_admin",))
+    stored = lab_secrets("ring", ("ldap_admin", "spice_password", "root_password"))  # as `up` makes them
     run = cli("secrets", "ring", "--json")
     assert run.code == 0, run.stderr
     data = json.loads(run.stdout)
     assert data["lab"] == "ring"
     assert set(data["secrets"]) == {"ldap_admin", "root_password", "spice_password"}
-    assert data["secrets"]["ldap_admin"] == stored["ldap_admin"]
-    assert lab_secrets("ring", ("spice_password", "root_password")) == data["secrets"]  # both sides agree
+    assert data["secrets"] == stored and data["missing"] == []
     table = cli("secrets", "ring")
     assert table.code == 0
     assert f"spice_password   {data['secrets']['spice_password']}\n" in table.stdout
     path = private_dirs / "state" / "labctl" / "ring" / "secrets.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("stored", [(), ("ldap_admin",), ("spice_password",)])
+def test_secrets_only_reads_and_names_what_is_missing(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path, stored: tuple[str, ...]
+) -> None:
+    running("ring")
+    if stored:
+        lab_secrets("ring", stored)
+    before = snapshot(private_dirs)
+    missing = [n for n in ("spice_password", "root_password") if n not in stored]
+    data = json.loads(cli("secrets", "ring", "--json").stdout)
+    assert sorted(data["secrets"]) == sorted(stored)
+    assert data["missing"] == missing
+    table = cli("secrets", "ring")
+    assert table.code == 0
+    assert [line.split()[0] for line in table.stdout.splitlines()] == sorted(stored)
+    assert table.stderr == f"lab ring has no {', '.join(missing)} (not made by `up` yet, or removed)\n"
+    assert snapshot(private_dirs) == before  # nothing created
+
+
+def test_secrets_of_a_damaged_secrets_file_is_one_error(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    running("ring")
+    (private_dirs / "state" / "labctl" / "ring" / "secrets.json").write_text("[garbage")
+    run = cli("secrets", "ring")
+    assert (run.code, run.stdout) == (1, "")
+    assert "are damaged" in run.stderr
 
 
 def test_secrets_refuses_anyone_but_root(

@@ -452,3 +452,29 @@ def test_exec_accepts_a_sensible_timeout(cli: Cli, backend: type[FakeBackend], m
     run = cli("exec", "--timeout", "0.5", "ring/r1", "--", "true")
     assert (run.code, run.stdout) == (0, "ok\n")
     assert seen == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--delay", "999999999s", "delay '999999999s' is longer than 60s"),
+        ("--delay", "60001ms", "delay '60001ms' is longer than 60s"),
+        ("--jitter", "61s", "jitter '61s' is longer than 60s"),
+        ("--delay", "50ms\n", "delay '50ms\\n' is not valid (expected a duration such as '50ms')"),
+        ("--delay", "", "delay '' is not valid (expected a duration such as '50ms')"),
+        ("--loss", "101%", "loss '101%' is not valid (expected a percentage from 0% to 100%, such as '1%')"),
+        ("--loss", "\x1b[31m", "loss '\\x1b[31m' is not valid (expected a percentage from 0% to 100%, such as '1%')"),
+    ],
+)
+def test_link_set_checks_netem_values_as_validate_does(
+    cli: Cli, backend: type[FakeBackend], option: str, value: str, message: str
+) -> None:
+    args = ("--delay", "10ms", option, value) if option == "--jitter" else (option, value)
+    run = cli("link", "set", "ring/r1", "r2", *args)
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == f"error: {option}: {message}\n"
+
+
+def test_link_set_accepts_the_limit_itself(cli: Cli, backend: type[FakeBackend]) -> None:
+    run = cli("link", "set", "ring/r1", "r2", "--delay", "60s", "--jitter", "60000ms", "--loss", "100%")
+    assert run.stderr == "error: lab 'ring' is not running (no lab is running)\n"  # past the value checks

@@ -65,6 +65,21 @@ def require_state(lab: str) -> LabState:
     return state
 
 
+def readable_states() -> tuple[list[LabState], list[str]]:
+    """The state of every running lab, and the names of those whose state is damaged (skipped, so
+    that one broken lab does not stop commands aimed at the others; `ls` lists them too)."""
+    states, damaged = [], []
+    for lab in running_labs():
+        try:
+            state = load_state(lab)
+        except LabctlError:
+            damaged.append(lab)
+            continue
+        if state is not None:
+            states.append(state)
+    return states, damaged
+
+
 def resolve_node(ref: str) -> tuple[LabState, str]:
     """NODE or LAB/NODE -> (state, node)."""
     if "/" in ref:
@@ -72,9 +87,11 @@ def resolve_node(ref: str) -> tuple[LabState, str]:
         check_lab_name(lab)
         return require_state(lab), check_node_name(node)
     check_node_name(ref)
-    labs = [lab for lab in running_labs() if (s := load_state(lab)) is not None and ref in s.nodes]
+    states, damaged = readable_states()
+    labs = [s.lab for s in states if ref in s.nodes]
     if not labs:
-        raise LabctlError(f"no running lab has a node '{ref}'")
+        skipped = f" (not searched, state damaged: {', '.join(damaged)})" if damaged else ""
+        raise LabctlError(f"no running lab has a node '{ref}'{skipped}")
     if len(labs) > 1:
         raise LabctlError(f"node '{ref}' exists in labs {', '.join(labs)}; say LAB/{ref}")
     return require_state(labs[0]), ref
@@ -227,17 +244,25 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per node: state, addresses and SPICE port."""
-    labs = [lab_name(lab)] if lab is not None else running_labs()
     backend = LibvirtBackend()
-    states = [require_state(name) for name in labs]
+    damaged: list[str] = []
+    if lab is not None:
+        states = [require_state(lab_name(lab))]
+    else:
+        states, damaged = readable_states()
     if as_json:
         data = [status_data(s, backend) for s in states]
-        print_json(data[0] if lab is not None else data)
+        data += [{"lab": name, "phase": "damaged", "nodes": []} for name in damaged]
+        print_json(data[0] if lab is not None else sorted(data, key=lambda d: str(d["lab"])))
         return
-    if not states:
+    if not states and not damaged:
         console.print("no lab is running")
     for state in states:
         show_status(state, backend)
+    for name in damaged:
+        err_console.print(
+            f"lab {name}: its state is damaged; `labctl down {name}` removes the lab", highlight=False, markup=False
+        )
 
 
 def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:

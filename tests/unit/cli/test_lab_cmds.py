@@ -478,3 +478,42 @@ def test_link_set_checks_netem_values_as_validate_does(
 def test_link_set_accepts_the_limit_itself(cli: Cli, backend: type[FakeBackend]) -> None:
     run = cli("link", "set", "ring/r1", "r2", "--delay", "60s", "--jitter", "60000ms", "--loss", "100%")
     assert run.stderr == "error: lab 'ring' is not running (no lab is running)\n"  # past the value checks
+
+
+def damaged(private_dirs: Path, lab: str = "broken") -> None:
+    folder = private_dirs / "state" / "labctl" / lab
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text("{not json")
+
+
+def test_status_of_every_lab_skips_and_reports_a_damaged_one(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    running("ring")
+    damaged(private_dirs)
+    run = cli("status")
+    assert run.code == 0, run.stderr
+    assert "ring (up, TCG)" in run.stdout
+    assert run.stderr == "lab broken: its state is damaged; `labctl down broken` removes the lab\n"
+    data = json.loads(cli("status", "--json").stdout)
+    assert [(d["lab"], d["phase"]) for d in data] == [("broken", "damaged"), ("ring", "up")]
+    only = cli("status", "broken")  # asked for by name: the damage is the answer
+    assert only.code == 1 and "is damaged" in only.stderr
+    (private_dirs / "state" / "labctl" / "ring" / "state.json").unlink()
+    alone = cli("status")
+    assert (alone.code, alone.stdout) == (0, "")
+    assert "lab broken: its state is damaged" in alone.stderr
+
+
+def test_a_node_without_lab_is_found_past_a_damaged_lab(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    running("ring", ("r1", "r2"))
+    damaged(private_dirs, "aaa")
+    state, node = lab_cmds.resolve_node("r2")
+    assert (state.lab, node) == ("ring", "r2")
+    run = cli("exec", "zz", "--", "true")
+    assert run.code == 1
+    assert run.stderr == "error: no running lab has a node 'zz' (not searched, state damaged: aaa)\n"
+    link = cli("link", "down", "zz", "r1")
+    assert link.code == 1 and "not searched, state damaged: aaa" in link.stderr

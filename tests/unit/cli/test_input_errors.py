@@ -3,6 +3,7 @@ user text printed as the characters it is (issue 8 §4)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -293,3 +294,17 @@ def test_up_refuses_a_junit_target_it_cannot_write_before_building_anything(
     run = cli("up", "lab.yaml", "--junit", junit)
     assert (run.code, run.stdout) == (1, "")
     assert run.stderr == f"error: --junit {junit}: {message}\n"
+
+
+def test_image_list_and_rm_cope_with_a_damaged_manifest(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "cache" / "labctl" / "images" / "lab-aaaaaaaaaaaa"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text("{garbage")
+    listed = cli("image", "list")
+    assert listed.code == 0, listed.stderr
+    assert "damaged" in listed.stdout and "lab" in listed.stdout
+    data = cli("image", "list", "--json")
+    assert [(d["name"], d["damaged"]) for d in json.loads(data.stdout)] == [("lab", True)]
+    removed = cli("image", "rm", "lab")
+    assert removed.code == 0, removed.stderr
+    assert not folder.exists()

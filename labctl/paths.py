@@ -32,13 +32,26 @@ def state_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME") or default) / "labctl"
 
 
+NAME_MAX = 200
+"""A NAME longer than this cannot be a file in the folder (most file systems stop at 255 bytes)."""
+
+
 def resolve_named(kind: str, folder: str, name_or_path: str) -> Path:
     """NAME means <folder>/NAME.yaml; anything that looks like a path is taken as one."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         return candidate
+    shown = repr(name_or_path if len(name_or_path) <= 40 else name_or_path[:40] + "...")
+    if len(name_or_path) > NAME_MAX:
+        raise LabctlError(
+            f"no {kind} named {shown}: the name is {len(name_or_path)} characters long (at most {NAME_MAX})"
+        )
     path = data_dir(folder) / f"{name_or_path}.yaml"
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name the file system cannot hold (e.g. too long in bytes)
+        raise LabctlError(f"no {kind} named {shown}: {exc.strerror or exc}") from None
+    if not exists:
         known = sorted(p.stem for p in data_dir(folder).glob("*.yaml"))
         hint = did_you_mean(name_or_path, known) or (f" (known: {', '.join(known)})" if known else "")
         raise LabctlError(f"no {kind} named '{name_or_path}' in {data_dir(folder)}{hint}")

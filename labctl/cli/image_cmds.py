@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from labctl.cli.output import console, print_json
@@ -47,6 +48,7 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                     "size_bytes": i.size_bytes,
                     "built": i.built,
                     "current": i.current,
+                    "damaged": i.damaged,
                 }
                 for i in images
             ]
@@ -54,9 +56,8 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("image", "digest", "size", "built", "current")
     for i in images:
-        table.add_row(
-            i.name, i.digest[:12], f"{i.size_bytes / 2**20:.0f} MiB", i.built, "yes" if i.current else "stale"
-        )
+        state = "damaged (image rm removes it)" if i.damaged else "yes" if i.current else "stale"
+        table.add_row(escape(i.name), escape(i.digest[:12]), f"{i.size_bytes / 2**20:.0f} MiB", escape(i.built), state)
     console.print(table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -29,8 +30,8 @@ from labctl.lab.state import (
     lab_exists,
     lab_folder,
     lab_folders,
-    lab_secrets,
     load_state,
+    read_secrets,
     running_labs,
 )
 from labctl.suggest import did_you_mean
@@ -64,6 +65,21 @@ def require_state(lab: str) -> LabState:
     return state
 
 
+def readable_states() -> tuple[list[LabState], list[str]]:
+    """The state of every running lab, and the names of those whose state is damaged (skipped, so
+    that one broken lab does not stop commands aimed at the others; `ls` lists them too)."""
+    states, damaged = [], []
+    for lab in running_labs():
+        try:
+            state = load_state(lab)
+        except LabctlError:
+            damaged.append(lab)
+            continue
+        if state is not None:
+            states.append(state)
+    return states, damaged
+
+
 def resolve_node(ref: str) -> tuple[LabState, str]:
     """NODE or LAB/NODE -> (state, node)."""
     if "/" in ref:
@@ -71,9 +87,11 @@ def resolve_node(ref: str) -> tuple[LabState, str]:
         check_lab_name(lab)
         return require_state(lab), check_node_name(node)
     check_node_name(ref)
-    labs = [lab for lab in running_labs() if (s := load_state(lab)) is not None and ref in s.nodes]
+    states, damaged = readable_states()
+    labs = [s.lab for s in states if ref in s.nodes]
     if not labs:
-        raise LabctlError(f"no running lab has a node '{ref}'")
+        skipped = f" (not searched, state damaged: {', '.join(damaged)})" if damaged else ""
+        raise LabctlError(f"no running lab has a node '{ref}'{skipped}")
     if len(labs) > 1:
         raise LabctlError(f"node '{ref}' exists in labs {', '.join(labs)}; say LAB/{ref}")
     return require_state(labs[0]), ref
@@ -92,6 +110,10 @@ def up(
     from labctl.topology.runnable import Host, check_runnable
 
     check_runnable(topo, plan, Host.this())  # before any image is built or VM booted
+    if junit is not None:
+        from labctl.cli.demo_cmds import junit_target
+
+        junit_target(junit)  # a report that cannot be written is refused now, not after the lab is built
     reporter = PhaseReporter()
     backend = backend_for(plan, reporter)
     with reporter.live(f"bringing up {plan.lab}"):
@@ -222,17 +244,25 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per node: state, addresses and SPICE port."""
-    labs = [lab_name(lab)] if lab is not None else running_labs()
     backend = LibvirtBackend()
-    states = [require_state(name) for name in labs]
+    damaged: list[str] = []
+    if lab is not None:
+        states = [require_state(lab_name(lab))]
+    else:
+        states, damaged = readable_states()
     if as_json:
         data = [status_data(s, backend) for s in states]
-        print_json(data[0] if lab is not None else data)
+        data += [{"lab": name, "phase": "damaged", "nodes": []} for name in damaged]
+        print_json(data[0] if lab is not None else sorted(data, key=lambda d: str(d["lab"])))
         return
-    if not states:
+    if not states and not damaged:
         console.print("no lab is running")
     for state in states:
         show_status(state, backend)
+    for name in damaged:
+        err_console.print(
+            f"lab {name}: its state is damaged; `labctl down {name}` removes the lab", highlight=False, markup=False
+        )
 
 
 def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -269,10 +299,21 @@ def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         console.print("no lab is running")
 
 
+EXEC_TIMEOUT_MAX = 86400.0  # a day: longer is a mistake, and nan or inf would never time out
+
+
+def _exec_timeout(value: float) -> float:
+    if not math.isfinite(value) or not 0 < value <= EXEC_TIMEOUT_MAX:
+        raise typer.BadParameter(f"{value} is not a number of seconds above 0 and at most {EXEC_TIMEOUT_MAX:.0f}")
+    return value
+
+
 def exec_cmd(
     node: Annotated[str, typer.Argument(help="NODE or LAB/NODE")],
     command: Annotated[list[str], typer.Argument(help="Command and arguments (after --).")],
-    timeout: Annotated[float, typer.Option(help="Seconds before giving up.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds before giving up (at most a day).", callback=_exec_timeout)
+    ] = 60.0,
 ) -> None:
     """Run a command on a node through its guest agent; exits with the command's exit code."""
     import shlex
@@ -304,6 +345,9 @@ def reconfigure(lab: LabArg) -> None:
     reporter.phase(f"lab {state.lab} reconfigured")
 
 
+EXPECTED_SECRETS = ("spice_password", "root_password")  # every lab's `up` makes these
+
+
 def secrets(
     lab: LabArg,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -312,12 +356,19 @@ def secrets(
     if os.geteuid() != 0:
         raise LabctlError("`labctl secrets` prints the lab's passwords and is for root only; run it with sudo")
     state = require_state(lab_name(lab))
-    data = lab_secrets(state.lab, ("spice_password", "root_password"))
+    data = read_secrets(state.lab)  # read only: a secret the lab never made is reported, not invented
+    missing = [name for name in EXPECTED_SECRETS if name not in data]
     if as_json:
-        print_json({"lab": state.lab, "secrets": dict(sorted(data.items()))})
+        print_json({"lab": state.lab, "secrets": dict(sorted(data.items())), "missing": missing})
         return
     for name, value in sorted(data.items()):
         console.print(f"{name:<16} {value}", highlight=False, markup=False)
+    if missing:
+        err_console.print(
+            f"lab {state.lab} has no {', '.join(missing)} (not made by `up` yet, or removed)",
+            highlight=False,
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -60,11 +60,12 @@ def set_netem(
     clear: Annotated[bool, typer.Option(help="Remove every impairment.")] = False,
 ) -> None:
     """Impair traffic leaving each end (netem inside the nodes)."""
-    from labctl.topology.schema import DURATION, PERCENT
+    from labctl.topology.schema import netem_problem
 
-    for value, pattern, name in ((delay, DURATION, "delay"), (jitter, DURATION, "jitter"), (loss, PERCENT, "loss")):
-        if value is not None and not pattern.match(value):
-            raise LabctlError(f"--{name} '{value}' is not valid (like {'50ms' if name != 'loss' else '1%'})")
+    for name, value in (("delay", delay), ("jitter", jitter), ("loss", loss)):
+        problem = netem_problem(name, value) if value is not None else None
+        if problem is not None:  # the same rules (and 60 s limit) as a topology's links and LANs
+            raise LabctlError(f"--{name}: {problem}")
     if jitter and not delay:
         raise LabctlError("--jitter needs --delay as well")
     netem = None if clear or not (delay or loss) else NetemPlan(delay=delay, jitter=jitter, loss=loss)

@@ -93,13 +93,20 @@ def plan(
         console.print(accounts)
 
 
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+
+
 def graph(
     topology: TopologyArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="lab.svg, lab.png or lab.dot")] = Path("lab.svg"),
 ) -> None:
     """Draw the lab: nodes coloured by role, LANs as hubs."""
+    fmt = output.suffix.lstrip(".").lower() or "dot"
+    if fmt not in GRAPH_FORMATS:  # dot -T also knows x11, gtk...: formats that open a window and block
+        raise LabctlError(
+            f"cannot write {output}: the file name must end in {', '.join('.' + f for f in GRAPH_FORMATS)}"
+        )
     dot = plan_to_dot(load_plan(topology))
-    fmt = output.suffix.lstrip(".") or "dot"
     if fmt == "dot":
         _write(output, dot)
         console.print(f"wrote {literal(output)}", highlight=False)

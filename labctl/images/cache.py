@@ -59,8 +59,26 @@ def _build_lock(wait: bool) -> Iterator[None]:
         yield
 
 
+def _manifest(folder: Path) -> dict[str, str] | None:
+    """The folder's manifest, or None when it is damaged (unreadable, not JSON, fields missing or odd)."""
+    try:
+        data = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    fields = ("name", "input_digest", "built")
+    if not isinstance(data, dict) or not all(isinstance(data.get(f), str) for f in fields):
+        return None
+    if not LABEL.fullmatch(data["name"]) or len(data["name"]) > IMAGE_NAME_MAX:
+        return None
+    return data
+
+
 def _artifacts(name: str, folder: Path) -> ImageArtifacts:
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = _manifest(folder)
+    if manifest is None:
+        raise LabctlError(
+            f"the cached image {folder} is damaged (its manifest.json); `labctl image rm {name}` removes it"
+        )
     return ImageArtifacts(
         name=name,
         digest=manifest["input_digest"],
@@ -108,19 +126,24 @@ class CachedImage:
     size_bytes: int
     built: str
     current: bool  # matches the recipe's inputs today
+    damaged: bool = False  # its manifest cannot be read: listed (named after its folder) so rm can remove it
 
 
 def list_images() -> list[CachedImage]:
     result = []
     for manifest_path in sorted(images_root().glob("*/manifest.json")) if images_root().exists() else []:
         folder = manifest_path.parent
-        manifest = json.loads(manifest_path.read_text())
+        size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        manifest = _manifest(folder)
+        if manifest is None:
+            name, _, digest = folder.name.rpartition("-")
+            result.append(CachedImage(name or folder.name, digest if name else "", folder, size, "-", False, True))
+            continue
         name = manifest["name"]
         try:
             current = _folder(load_image_recipe(name)) == folder
         except LabctlError:
             current = False
-        size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
         result.append(CachedImage(name, manifest["input_digest"], folder, size, manifest["built"], current))
     return result
 

@@ -6,7 +6,9 @@ what exists even when `up` was killed halfway.
 The state root and each lab folder are 0700 and every file labctl writes there is created 0600
 (state.json holds the SIP passwords, secrets.json the lab's generated passwords). A lab name
 becomes a path only after it passed the topology's own rule for lab names, and nothing is
-removed unless it resolves to a folder strictly inside the state root.
+removed unless it resolves to a folder strictly inside the state root and holds labctl's own files
+(state.json, secrets.json or the LAB_MARKER written when labctl made the folder). A state root that
+is a symbolic link, not a folder, or another user's, is refused before anything is made or removed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,6 +34,8 @@ from labctl.topology.schema import LAB_NAME_MAX, LABEL, NODE_NAME_MAX
 STATE_FORMAT = 1
 STATE_FILE = "state.json"
 SECRETS_FILE = "secrets.json"
+LAB_MARKER = ".labctl-lab"  # written in every lab folder labctl makes
+LAB_FILES = (STATE_FILE, SECRETS_FILE, LAB_MARKER)
 
 
 @dataclass
@@ -106,7 +111,26 @@ PRIVATE_DIR_MAX = 0o710
 
 def state_root() -> Path:
     """The state root, created 0700 (and tightened to 0700 if an older labctl left it open)."""
-    return _private_folder(state_dir())
+    return _private_folder(checked_root())
+
+
+def checked_root() -> Path:
+    """The state root's path, refused if it is a symbolic link, not a folder, or not the user's own:
+    otherwise `down` could remove, and chmod, folders elsewhere. A root that does not exist yet is fine."""
+    root = state_dir()
+    try:
+        info = root.lstat()
+    except FileNotFoundError:
+        return root
+    except OSError as exc:
+        raise LabctlError(f"cannot use the state folder {root}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise LabctlError(f"refusing to use the state folder {root}: it is a symbolic link")
+    if not stat.S_ISDIR(info.st_mode):
+        raise LabctlError(f"refusing to use the state folder {root}: it is not a folder")
+    if info.st_uid != os.geteuid():
+        raise LabctlError(f"refusing to use the state folder {root}: it belongs to another user (uid {info.st_uid})")
+    return root
 
 
 def _private_folder(path: Path) -> Path:
@@ -119,9 +143,16 @@ def _private_folder(path: Path) -> Path:
 
 
 def _lab_dir(lab: str) -> Path:
-    """The lab's folder, created 0700 inside the 0700 state root."""
+    """The lab's folder, created 0700 inside the 0700 state root, and marked as labctl's."""
     state_root()
-    return _private_folder(lab_folder(lab))
+    folder = lab_folder(lab)
+    if folder.is_symlink():
+        raise LabctlError(f"refusing to use {folder}: it is a symbolic link, not a lab folder")
+    made = not folder.exists()
+    _private_folder(folder)
+    if made:
+        _write_private(folder / LAB_MARKER, "labctl lab folder\n")
+    return folder
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -138,7 +169,7 @@ def _write_private(path: Path, text: str) -> None:
 
 def _inside_root(path: Path) -> Path:
     """`path` resolved, if it sits strictly inside the state root; anything else is refused."""
-    root = state_dir().resolve()
+    root = checked_root().resolve()
     resolved = path.resolve()
     if resolved == root or root not in resolved.parents:
         raise LabctlError(f"refusing to touch {path}: it is not a lab folder inside {root}")
@@ -177,12 +208,18 @@ def load_state(lab: str) -> LabState | None:
         raise LabctlError(f"lab state {path} is damaged ({exc}); `labctl down {lab}` removes the lab") from None
 
 
+def is_lab_folder(path: Path) -> bool:
+    """A real folder (not a link) holding one of labctl's own files: labctl made it."""
+    return path.is_dir() and not path.is_symlink() and any((path / name).is_file() for name in LAB_FILES)
+
+
 def lab_folders() -> list[str]:
-    """Every lab with a folder in the state root, running or half-removed; other names are ignored."""
-    root = state_dir()
+    """Every lab with a folder in the state root, running or half-removed; other names and folders
+    labctl did not make are ignored."""
+    root = checked_root()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if is_lab_name(p.name) and p.is_dir() and not p.is_symlink())
+    return sorted(p.name for p in root.iterdir() if is_lab_name(p.name) and is_lab_folder(p))
 
 
 def running_labs() -> list[str]:
@@ -194,7 +231,10 @@ def remove_folder(lab: str) -> None:
     if folder.is_symlink():
         raise LabctlError(f"refusing to remove {folder}: it is a symbolic link, not a lab folder")
     if folder.exists():
-        shutil.rmtree(_inside_root(folder), ignore_errors=True)
+        resolved = _inside_root(folder)
+        if not is_lab_folder(resolved):
+            raise LabctlError(f"refusing to remove {folder}: it holds no labctl lab state, so labctl did not make it")
+        shutil.rmtree(resolved, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -148,21 +148,42 @@ class _Checker:
         return text
 
     def netem(self, spec: dict[str, Any], key: Key) -> Netem:
-        checks: dict[str, tuple[re.Pattern[str], str]] = {
-            "delay": (DURATION, "a duration such as '50ms'"),
-            "jitter": (DURATION, "a duration such as '5ms'"),
-            "loss": (PERCENT, "a percentage from 0% to 100%, such as '1%'"),
-        }
         values = {
-            name: self.matching(spec[name], key + (name,), name, *checks[name]) for name in NETEM_KEYS if name in spec
+            name: self.matching(spec[name], key + (name,), name, *NETEM_CHECKS[name])
+            for name in NETEM_KEYS
+            if name in spec
         }
         for name in ("delay", "jitter"):
-            match = DURATION.fullmatch(values.get(name) or "")
-            if match and float(match["number"]) * UNIT_SECONDS[match["unit"]] > DURATION_MAX_S:
-                self.problem(key + (name,), f"{name} {quoted(values[name])} is longer than {DURATION_MAX_S}s")
+            too_long = netem_too_long(name, values.get(name) or "")
+            if too_long:
+                self.problem(key + (name,), too_long)
         if "jitter" in spec and "delay" not in spec:
             self.problem(key + ("jitter",), f"jitter {_kind(spec['jitter'])} needs a delay as well")
         return Netem(**values)
+
+
+NETEM_CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
+    "delay": (DURATION, "a duration such as '50ms'"),
+    "jitter": (DURATION, "a duration such as '5ms'"),
+    "loss": (PERCENT, "a percentage from 0% to 100%, such as '1%'"),
+}
+
+
+def netem_too_long(name: str, text: str) -> str | None:
+    """The problem with a delay or jitter longer than DURATION_MAX_S, or None."""
+    match = DURATION.fullmatch(text) if name in ("delay", "jitter") else None
+    if match and float(match["number"]) * UNIT_SECONDS[match["unit"]] > DURATION_MAX_S:
+        return f"{name} {quoted(text)} is longer than {DURATION_MAX_S}s"
+    return None
+
+
+def netem_problem(name: str, text: str) -> str | None:
+    """What is wrong with one netem value (delay, jitter or loss) given as text, or None: the checks a
+    topology's links and LANs get, for callers with a single value (`labctl link set`)."""
+    pattern, expected = NETEM_CHECKS[name]
+    if not pattern.fullmatch(text):
+        return f"{name} {quoted(text)} is not valid (expected {expected})"
+    return netem_too_long(name, text)
 
 
 def _kind(value: Any) -> str:

@@ -3,6 +3,7 @@ user text printed as the characters it is (issue 8 §4)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -264,3 +265,59 @@ def test_emoji_codes_in_user_text_are_printed_as_written(cli: Cli, tmp_path: Pat
     run = cli("plan", "lab.yaml")
     assert run.code == 0
     assert run.stdout.splitlines()[0] == "lab (lab.lab) :x: :thumbs_up:"
+
+
+@pytest.mark.parametrize("name", ["a" * 5000, "é" * 150, "a" * 201])
+@pytest.mark.parametrize("verb", [("validate",), ("plan",), ("graph",), ("up",)])
+def test_a_name_too_long_for_a_file_is_one_clear_line(cli: Cli, verb: tuple[str, ...], name: str) -> None:
+    run = cli(*verb, name)
+    assert run.code == 1
+    assert run.stdout == ""
+    assert "failed unexpectedly" not in run.stderr and "OSError" not in run.stderr
+    assert run.stderr.startswith("error: no ") and name[:40] + "..." in run.stderr
+    assert len(run.stderr.splitlines()) == 1 and len(run.stderr) < 200
+
+
+@pytest.mark.parametrize("name", ["a" * 5000, "é" * 150])
+def test_a_demo_name_too_long_for_a_file_is_a_clear_error(name: str) -> None:
+    from labctl.demo.spec import load_demo
+    from labctl.errors import LabctlError
+
+    with pytest.raises(LabctlError, match=r"^no demo named '"):
+        load_demo(name, ())
+
+
+def test_a_long_name_that_fits_still_gets_the_usual_answer(cli: Cli) -> None:
+    run = cli("validate", "a" * 100)
+    assert run.code == 1 and "no topology named" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("junit", "message"),
+    [("/nonexistent/x.xml", "folder /nonexistent does not exist"), (".", "is a folder; give a file name")],
+)
+def test_up_refuses_a_junit_target_it_cannot_write_before_building_anything(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, junit: str, message: str
+) -> None:
+    def no_backend(*args: object) -> None:
+        raise AssertionError("up built images or booted VMs before checking --junit")
+
+    monkeypatch.setattr("labctl.cli.lab_cmds.backend_for", no_backend)
+    (tmp_path / "lab.yaml").write_text("name: lab\nnodes:\n  a: {}\n")
+    run = cli("up", "lab.yaml", "--junit", junit)
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == f"error: --junit {junit}: {message}\n"
+
+
+def test_image_list_and_rm_cope_with_a_damaged_manifest(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "cache" / "labctl" / "images" / "lab-aaaaaaaaaaaa"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text("{garbage")
+    listed = cli("image", "list")
+    assert listed.code == 0, listed.stderr
+    assert "damaged" in listed.stdout and "lab" in listed.stdout
+    data = cli("image", "list", "--json")
+    assert [(d["name"], d["damaged"]) for d in json.loads(data.stdout)] == [("lab", True)]
+    removed = cli("image", "rm", "lab")
+    assert removed.code == 0, removed.stderr
+    assert not folder.exists()

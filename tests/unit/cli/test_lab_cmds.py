@@ -277,19 +277,47 @@ def test_status_of_an_empty_name_is_not_every_lab(cli: Cli, backend: type[FakeBa
 
 def test_secrets_prints_the_lab_passwords_to_root(cli: Cli, backend: type[FakeBackend], private_dirs: Path) -> None:
     running("ring")
-    stored = lab_secrets("ring", ("ldap_admin",))
+    stored = lab_secrets("ring", ("ldap_admin", "spice_password", "root_password"))  # as `up` makes them
     run = cli("secrets", "ring", "--json")
     assert run.code == 0, run.stderr
     data = json.loads(run.stdout)
     assert data["lab"] == "ring"
     assert set(data["secrets"]) == {"ldap_admin", "root_password", "spice_password"}
-    assert data["secrets"]["ldap_admin"] == stored["ldap_admin"]
-    assert lab_secrets("ring", ("spice_password", "root_password")) == data["secrets"]  # both sides agree
+    assert data["secrets"] == stored and data["missing"] == []
     table = cli("secrets", "ring")
     assert table.code == 0
     assert f"spice_password   {data['secrets']['spice_password']}\n" in table.stdout
     path = private_dirs / "state" / "labctl" / "ring" / "secrets.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("stored", [(), ("ldap_admin",), ("spice_password",)])
+def test_secrets_only_reads_and_names_what_is_missing(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path, stored: tuple[str, ...]
+) -> None:
+    running("ring")
+    if stored:
+        lab_secrets("ring", stored)
+    before = snapshot(private_dirs)
+    missing = [n for n in ("spice_password", "root_password") if n not in stored]
+    data = json.loads(cli("secrets", "ring", "--json").stdout)
+    assert sorted(data["secrets"]) == sorted(stored)
+    assert data["missing"] == missing
+    table = cli("secrets", "ring")
+    assert table.code == 0
+    assert [line.split()[0] for line in table.stdout.splitlines()] == sorted(stored)
+    assert table.stderr == f"lab ring has no {', '.join(missing)} (not made by `up` yet, or removed)\n"
+    assert snapshot(private_dirs) == before  # nothing created
+
+
+def test_secrets_of_a_damaged_secrets_file_is_one_error(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    running("ring")
+    (private_dirs / "state" / "labctl" / "ring" / "secrets.json").write_text("[garbage")
+    run = cli("secrets", "ring")
+    assert (run.code, run.stdout) == (1, "")
+    assert "are damaged" in run.stderr
 
 
 def test_secrets_refuses_anyone_but_root(
@@ -371,3 +399,121 @@ def test_ls_lists_a_damaged_lab_instead_of_failing(cli: Cli, private_dirs: Path)
     assert [(r["lab"], r["phase"]) for r in json.loads(run.stdout)] == [("broken", "damaged"), ("good", "up")]
     table = cli("ls")
     assert table.code == 0 and table.stdout.startswith("broken           damaged")
+
+
+def test_down_refuses_a_symlinked_state_root_and_folders_labctl_did_not_make(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    victim = private_dirs / "victim"
+    (victim / "etc").mkdir(parents=True)
+    victim.chmod(0o755)
+    (private_dirs / "state").mkdir()
+    (private_dirs / "state" / "labctl").symlink_to(victim)
+    run = cli("down", "etc")
+    assert run.code == 1 and "is a symbolic link" in run.stderr
+    assert (victim / "etc").is_dir() and stat.S_IMODE(victim.stat().st_mode) == 0o755
+    assert cli("down", "--all").code == 1 and (victim / "etc").is_dir()
+    (private_dirs / "state" / "labctl").unlink()
+    running("ring")
+    foreign = private_dirs / "state" / "labctl" / "etc"
+    foreign.mkdir()
+    every = cli("down", "--all", "--json")
+    assert every.code == 0, every.stderr
+    assert [d["lab"] for d in json.loads(every.stdout)] == ["ring"]
+    single = cli("down", "etc")
+    assert single.code == 1 and "holds no labctl lab state" in single.stderr
+    assert foreign.is_dir()
+
+
+@pytest.mark.parametrize("timeout", ["nan", "NaN", "inf", "-inf", "0", "-1", "86401", "1e308", "x", ""])
+def test_exec_refuses_a_timeout_that_is_not_positive_finite_and_bounded(
+    cli: Cli, backend: type[FakeBackend], timeout: str
+) -> None:
+    running("ring")
+    run = cli("exec", "--timeout", timeout, "ring/r1", "--", "true")
+    assert (run.code, run.stdout) == (2, "")
+    assert "--timeout" in run.stderr
+
+
+def test_exec_accepts_a_sensible_timeout(cli: Cli, backend: type[FakeBackend], monkeypatch: pytest.MonkeyPatch) -> None:
+    running("ring")
+    seen: list[float] = []
+
+    class Result:
+        stdout = "ok\n"
+        stderr = ""
+        exit_code = 0
+
+    def fake_exec(self: FakeBackend, state: LabState, node: str, command: str, timeout: float) -> Result:
+        seen.append(timeout)
+        return Result()
+
+    monkeypatch.setattr(FakeBackend, "exec", fake_exec, raising=False)
+    run = cli("exec", "--timeout", "0.5", "ring/r1", "--", "true")
+    assert (run.code, run.stdout) == (0, "ok\n")
+    assert seen == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--delay", "999999999s", "delay '999999999s' is longer than 60s"),
+        ("--delay", "60001ms", "delay '60001ms' is longer than 60s"),
+        ("--jitter", "61s", "jitter '61s' is longer than 60s"),
+        ("--delay", "50ms\n", "delay '50ms\\n' is not valid (expected a duration such as '50ms')"),
+        ("--delay", "", "delay '' is not valid (expected a duration such as '50ms')"),
+        ("--loss", "101%", "loss '101%' is not valid (expected a percentage from 0% to 100%, such as '1%')"),
+        ("--loss", "\x1b[31m", "loss '\\x1b[31m' is not valid (expected a percentage from 0% to 100%, such as '1%')"),
+    ],
+)
+def test_link_set_checks_netem_values_as_validate_does(
+    cli: Cli, backend: type[FakeBackend], option: str, value: str, message: str
+) -> None:
+    args = ("--delay", "10ms", option, value) if option == "--jitter" else (option, value)
+    run = cli("link", "set", "ring/r1", "r2", *args)
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == f"error: {option}: {message}\n"
+
+
+def test_link_set_accepts_the_limit_itself(cli: Cli, backend: type[FakeBackend]) -> None:
+    run = cli("link", "set", "ring/r1", "r2", "--delay", "60s", "--jitter", "60000ms", "--loss", "100%")
+    assert run.stderr == "error: lab 'ring' is not running (no lab is running)\n"  # past the value checks
+
+
+def damaged(private_dirs: Path, lab: str = "broken") -> None:
+    folder = private_dirs / "state" / "labctl" / lab
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text("{not json")
+
+
+def test_status_of_every_lab_skips_and_reports_a_damaged_one(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    running("ring")
+    damaged(private_dirs)
+    run = cli("status")
+    assert run.code == 0, run.stderr
+    assert "ring (up, TCG)" in run.stdout
+    assert run.stderr == "lab broken: its state is damaged; `labctl down broken` removes the lab\n"
+    data = json.loads(cli("status", "--json").stdout)
+    assert [(d["lab"], d["phase"]) for d in data] == [("broken", "damaged"), ("ring", "up")]
+    only = cli("status", "broken")  # asked for by name: the damage is the answer
+    assert only.code == 1 and "is damaged" in only.stderr
+    (private_dirs / "state" / "labctl" / "ring" / "state.json").unlink()
+    alone = cli("status")
+    assert (alone.code, alone.stdout) == (0, "")
+    assert "lab broken: its state is damaged" in alone.stderr
+
+
+def test_a_node_without_lab_is_found_past_a_damaged_lab(
+    cli: Cli, backend: type[FakeBackend], private_dirs: Path
+) -> None:
+    running("ring", ("r1", "r2"))
+    damaged(private_dirs, "aaa")
+    state, node = lab_cmds.resolve_node("r2")
+    assert (state.lab, node) == ("ring", "r2")
+    run = cli("exec", "zz", "--", "true")
+    assert run.code == 1
+    assert run.stderr == "error: no running lab has a node 'zz' (not searched, state damaged: aaa)\n"
+    link = cli("link", "down", "zz", "r1")
+    assert link.code == 1 and "not searched, state damaged: aaa" in link.stderr

@@ -161,3 +161,36 @@ def test_redact_walks_every_level() -> None:
         "password_hint": "ok",
     }
     assert redact([]) == [] and redact(None) is None and redact("password") == "password"
+
+
+def fake_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `dot` on PATH that records its arguments and writes a file: no real Graphviz, no window."""
+    folder = tmp_path / "fake-bin"
+    folder.mkdir()
+    log = tmp_path / "dot-args"
+    script = folder / "dot"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {log}\ncat > /dev/null\nwhile [ $# -gt 1 ]; do shift; done\n: > "$1"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ.get('PATH', '')}")
+    return log
+
+
+@pytest.mark.parametrize("target", ["x.x11", "x.gtk", "x.xlib", "x.json", "x.svg.x11", "x.ps"])
+def test_graph_refuses_formats_other_than_svg_png_pdf_dot(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    log = fake_dot(tmp_path, monkeypatch)
+    run = cli("graph", "ospf-dns", "-o", target)
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == f"error: cannot write {target}: the file name must end in .svg, .png, .pdf, .dot\n"
+    assert not log.exists() and not (tmp_path / target).exists()
+
+
+@pytest.mark.parametrize(("target", "fmt"), [("x.svg", "svg"), ("x.png", "png"), ("x.pdf", "pdf"), ("x.SVG", "svg")])
+def test_graph_hands_dot_only_the_allowed_formats(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, fmt: str
+) -> None:
+    log = fake_dot(tmp_path, monkeypatch)
+    run = cli("graph", "ospf-dns", "-o", target)
+    assert run.code == 0, run.stderr
+    assert log.read_text() == f"-T{fmt} -o {target}\n"

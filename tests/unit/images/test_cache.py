@@ -96,3 +96,45 @@ def test_a_symlinked_image_folder_is_not_followed(cached: Path, tmp_path: Path) 
     with pytest.raises(LabctlError, match="refusing to remove"):
         remove_images("evil", False)
     assert (outside / "manifest.json").exists()
+
+
+DAMAGED_MANIFESTS = [
+    b"{not json",
+    b"[]",
+    b"{}",
+    b'{"name": "lab"}',
+    b"\xff\xfe",
+    b"",
+    b'{"name": "../x", "input_digest": "a", "built": "x"}',
+]
+
+
+@pytest.mark.parametrize("text", DAMAGED_MANIFESTS)
+def test_a_damaged_manifest_is_listed_as_damaged_and_rm_removes_it(cached: Path, text: bytes) -> None:
+    (cached / "lab-aaaaaaaaaaaa" / "manifest.json").write_bytes(text)
+    images = {i.folder.name: i for i in cache.list_images()}
+    assert set(images) == {"lab-aaaaaaaaaaaa", "other-bbbbbbbbbbbb"}
+    broken = images["lab-aaaaaaaaaaaa"]
+    assert (broken.name, broken.digest, broken.damaged, broken.current) == ("lab", "aaaaaaaaaaaa", True, False)
+    assert not images["other-bbbbbbbbbbbb"].damaged
+    removed = remove_images("lab", True)  # damaged is never the current build: --stale removes it too
+    assert sorted(p.name for p in removed) == ["lab-aaaaaaaaaaaa", "lab-cccccccccccc.partial"]
+    assert contents(cached) == ["other-bbbbbbbbbbbb", "other-cccccccccccc.partial"]
+
+
+def test_a_manifest_that_is_a_folder_is_damaged_too(cached: Path) -> None:
+    (cached / "odd").mkdir()
+    (cached / "odd" / "manifest.json").mkdir()
+    odd = next(i for i in cache.list_images() if i.folder.name == "odd")
+    assert (odd.name, odd.digest, odd.damaged) == ("odd", "", True)
+    assert "odd" in [p.name for p in remove_images(None, False)]
+
+
+def test_using_a_damaged_current_build_is_a_clear_error(cached: Path) -> None:
+    from labctl.images.recipe import load_image_recipe
+
+    folder = cache._folder(load_image_recipe("lab"))
+    folder.mkdir()
+    (folder / "manifest.json").write_text("{garbage")
+    with pytest.raises(LabctlError, match=r"is damaged \(its manifest.json\); `labctl image rm lab` removes it"):
+        find_image("lab")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def test_save_and_load_round_trip(state_home: Path) -> None:
     state = sample()
     state.save()
     assert (state_home / "ring" / "state.json").exists()
-    assert sorted(p.name for p in (state_home / "ring").iterdir()) == ["state.json"]
+    assert sorted(p.name for p in (state_home / "ring").iterdir()) == [".labctl-lab", "state.json"]
     assert load_state("ring") == state
 
 
@@ -250,7 +251,7 @@ def test_state_folders_are_0700_and_files_0600(state_home: Path) -> None:
     assert mode(state_home / "ring" / "state.json") == 0o600
     assert mode(state_home / "ring" / "secrets.json") == 0o600
     assert mode(state_home / ".ring.lock") == 0o600
-    assert sorted(p.name for p in (state_home / "ring").iterdir()) == ["secrets.json", "state.json"]
+    assert sorted(p.name for p in (state_home / "ring").iterdir()) == [".labctl-lab", "secrets.json", "state.json"]
 
 
 def test_files_are_never_created_readable_by_others(state_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,8 +271,8 @@ def test_files_are_never_created_readable_by_others(state_home: Path, monkeypatc
         pass
     assert created and all(m == 0o600 for _, m in created), created
     names = sorted(Path(p).name.split(".tmp")[0].rsplit(".", 1)[0] for p, _ in created)
-    assert names == [".ring", ".secrets.json", ".state.json"]
-    assert sorted(p.name for p in (state_home / "ring").iterdir()) == ["secrets.json", "state.json"]
+    assert names == ["..labctl-lab", ".ring", ".secrets.json", ".state.json"]
+    assert sorted(p.name for p in (state_home / "ring").iterdir()) == [".labctl-lab", "secrets.json", "state.json"]
 
 
 def test_an_older_open_state_folder_is_tightened(state_home: Path) -> None:
@@ -354,3 +355,58 @@ def test_a_saved_plan_of_a_newer_format_is_refused(state_home: Path) -> None:
     state.plan = {**state.plan, "format": 99}
     with pytest.raises(LabctlError, match=re.escape("written by a newer labctl (format 99")):
         saved_plan(state)
+
+
+# -- the state root must be the user's own real folder; only labctl's folders are removed ------
+
+
+def test_a_state_root_that_is_a_symbolic_link_is_refused(tmp_path: Path, state_home: Path) -> None:
+    victim = tmp_path / "victim"
+    (victim / "etc").mkdir(parents=True)
+    (victim / "etc" / "data").write_text("keep me")
+    victim.chmod(0o755)
+    state_home.symlink_to(victim)
+    for action in (
+        lambda: remove_folder("etc"),
+        lambda: lab_lock("etc").__enter__(),
+        lambda: lab_secrets("etc", ("x",)),
+        lambda: sample("etc").save(),
+        lab_folders,
+    ):
+        with pytest.raises(LabctlError, match="is a symbolic link"):
+            action()
+    assert (victim / "etc" / "data").read_text() == "keep me"
+    assert mode(victim) == 0o755
+    assert sorted(p.name for p in victim.iterdir()) == ["etc"]
+
+
+def test_a_state_root_of_another_user_or_not_a_folder_is_refused(
+    state_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample("ring").save()
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "geteuid", lambda: os.getuid() + 4242)
+        with pytest.raises(LabctlError, match="belongs to another user"):
+            remove_folder("ring")
+    assert (state_home / "ring" / "state.json").is_file()
+    remove_folder("ring")
+    shutil.rmtree(state_home)
+    state_home.write_text("a file")
+    with pytest.raises(LabctlError, match="is not a folder"):
+        lab_folders()
+
+
+def test_only_folders_labctl_made_are_lab_folders_or_removed(state_home: Path) -> None:
+    lab_secrets("half", ("x",))
+    assert (state_home / "half" / ".labctl-lab").is_file()
+    assert stat.S_IMODE((state_home / "half" / ".labctl-lab").stat().st_mode) == 0o600
+    (state_home / "half" / "secrets.json").unlink()  # the marker alone still makes it labctl's
+    foreign = state_home / "etc"
+    foreign.mkdir()
+    (foreign / "data").write_text("keep me")
+    assert lab_folders() == ["half"]
+    with pytest.raises(LabctlError, match="holds no labctl lab state"):
+        remove_folder("etc")
+    assert (foreign / "data").read_text() == "keep me"
+    remove_folder("half")
+    assert lab_folders() == []

@@ -56,3 +56,8 @@ def resolve_named(kind: str, folder: str, name_or_path: str) -> Path:
         hint = did_you_mean(name_or_path, known) or (f" (known: {', '.join(known)})" if known else "")
         raise LabctlError(f"no {kind} named '{name_or_path}' in {data_dir(folder)}{hint}")
     return path
+
+
+def demo_reference(demo: str, topology: Path) -> str:
+    """A topology's `demo:`: a name in demos/, or a .yaml file named relative to the topology's folder."""
+    return str(topology.parent / demo) if demo.endswith((".yaml", ".yml")) else demo

@@ -34,6 +34,7 @@ from labctl.lab.state import (
     read_secrets,
     running_labs,
 )
+from labctl.paths import demo_reference
 from labctl.suggest import did_you_mean
 
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
@@ -124,7 +125,7 @@ def up(
     if verify and plan.demo:
         from labctl.cli.demo_cmds import run_demo
 
-        code = run_demo(backend, result.state, plan.demo, as_json=False, junit=junit)
+        code = run_demo(backend, result.state, demo_reference(plan.demo, topo.source), as_json=False, junit=junit)
     console.print(f"total time {time.monotonic() - start:.0f} s", highlight=False)
     raise typer.Exit(code)
 

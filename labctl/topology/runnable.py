@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from labctl.compile.plan import LabPlan
 from labctl.errors import FileError, LabctlError, Problem, TopologyError
-from labctl.paths import data_dir
+from labctl.paths import data_dir, demo_reference
 from labctl.suggest import did_you_mean, quoted
 from labctl.topology.model import Topology
 
@@ -97,12 +98,16 @@ def demo_problems(topo: Topology, plan: LabPlan) -> list[Problem]:
     from labctl.demo.checks import check_types, probes_for
 
     known = sorted(p.stem for p in data_dir("demos").glob("*.yaml"))
-    if topo.demo not in known:
+    reference = demo_reference(topo.demo, topo.source)
+    if reference != topo.demo and not Path(reference).is_file():
+        message = f"demo {quoted(topo.demo)} does not exist (no file {reference})"
+        return [Problem(topo.source, topo.line(("demo",)), message)]
+    if reference == topo.demo and topo.demo not in known:
         hint = did_you_mean(topo.demo, known) or (f" (known: {', '.join(known)})" if known else "")
         message = f"demo {quoted(topo.demo)} does not exist (no demos/{topo.demo}.yaml){hint}"
         return [Problem(topo.source, topo.line(("demo",)), message)]
     try:
-        demo = demo_spec.load_demo(topo.demo, check_types())
+        demo = demo_spec.load_demo(reference, check_types())
     except FileError as exc:
         return list(exc.problems)
     except LabctlError as exc:

@@ -39,6 +39,9 @@ PERCENT = re.compile(r"\A(100(\.0{1,6})?|[0-9]{1,2}(\.[0-9]{1,6})?)%\Z")
 EXTENSION = re.compile(r"\A[0-9]{2,10}\Z")
 RECIPE_NAME = re.compile(r"\A[a-z][a-z0-9-]{0,63}\Z")  # image and demo names: files in the project
 RECIPE_NAME_RULE = "a lowercase letter, then up to 63 lowercase letters, digits or '-'"
+DEMO_FILE = re.compile(r"\A(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,63}/){0,8}[A-Za-z0-9_][A-Za-z0-9._-]{0,63}\.ya?ml\Z")
+"""A topology's own demo file, relative to the topology's folder: no `..`, no absolute path."""
+DEMO_REF = re.compile(f"{RECIPE_NAME.pattern}|{DEMO_FILE.pattern}")
 PASSWORD_SPECIALS = "-_.+=,~^"
 PASSWORD = re.compile(r"\A[A-Za-z0-9" + re.escape(PASSWORD_SPECIALS) + r"]{4,64}\Z")
 PASSWORD_RULE = f"4 to 64 characters, each a letter A-Z or a-z, a digit or one of {PASSWORD_SPECIALS}"
@@ -226,7 +229,13 @@ def parse_topology(doc: SourceDoc) -> Topology:
     sip = _sip(check, top.get("sip"))
     demo = None
     if top.get("demo") is not None:
-        demo = check.matching(top["demo"], ("demo",), "demo", RECIPE_NAME, f"a demo name in demos/: {RECIPE_NAME_RULE}")
+        demo = check.matching(
+            top["demo"],
+            ("demo",),
+            "demo",
+            DEMO_REF,
+            f"a demo name in demos/ ({RECIPE_NAME_RULE}), or a .yaml file beside the topology (no '..')",
+        )
 
     topo = Topology(
         name=str(name),

@@ -164,8 +164,22 @@ def test_image_names_pass(name: str) -> None:
 def test_image_and_demo_names_that_are_paths_or_words_are_refused(name: str) -> None:
     (message,) = refused(f"name: lab\nnodes:\n  a: {{image: {json.dumps(name)}}}\n")
     assert message.startswith("image ") and "is not valid" in message
+    if name != "x.yaml":  # a demo may be a .yaml file beside the topology
+        (message,) = refused(f"name: lab\nnodes:\n  a: {{}}\ndemo: {json.dumps(name)}\n")
+        assert message.startswith("demo ") and "is not valid" in message
+
+
+@pytest.mark.parametrize(
+    "name", ["../x.yaml", "/etc/x.yaml", "a/../x.yaml", ".x.yaml", "a b.yaml", "x.yaml\n", "$(id).yaml"]
+)
+def test_demo_files_outside_the_topology_folder_are_refused(name: str) -> None:
     (message,) = refused(f"name: lab\nnodes:\n  a: {{}}\ndemo: {json.dumps(name)}\n")
     assert message.startswith("demo ") and "is not valid" in message
+
+
+@pytest.mark.parametrize("name", ["x.yaml", "demos/my-demo.yml", "sipnet_demo.yaml"])
+def test_demo_files_beside_the_topology_pass(name: str) -> None:
+    assert load(f"name: lab\nnodes:\n  a: {{}}\ndemo: {json.dumps(name)}\n").demo == name
 
 
 def test_domains_of_legal_length_pass_and_longer_are_refused() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from labctl.compile import compile_topology
 from labctl.errors import TopologyError
-from labctl.topology.runnable import Host, check_runnable
+from labctl.topology.runnable import Host, check_runnable, demo_problems
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]
@@ -117,3 +117,13 @@ def test_without_a_host_only_the_files_are_checked() -> None:
 def test_this_host_is_measured() -> None:
     host = Host.this()
     assert host.memory_mib > 64 and host.cpus >= 1
+
+
+def test_a_demo_file_beside_the_topology_is_found_there_and_a_missing_one_is_named(tmp_path: Path) -> None:
+    (tmp_path / "lab.yaml").write_text("name: lab\nnodes:\n  a: {}\ndemo: mine.yaml\n")
+    topo = load_topology(tmp_path / "lab.yaml")
+    problems = demo_problems(topo, compile_topology(topo))
+    assert [p.message for p in problems] == [f"demo 'mine.yaml' does not exist (no file {tmp_path / 'mine.yaml'})"]
+    (tmp_path / "mine.yaml").write_text("checks:\n  - ping_by_name: {from: a, to: a}\n")
+    problems = demo_problems(topo, compile_topology(topo))
+    assert len(problems) == 1 and str(problems[0].path) == str(tmp_path / "mine.yaml"), problems

@@ -87,7 +87,7 @@ def role_order(recipes: Mapping[str, Recipe], roles: set[str]) -> list[list[str]
 
 def context(plan: LabPlan, node: NodePlan, secrets: Mapping[str, str]) -> dict[str, Any]:
     return {
-        "lab": plan,
+        "plan": plan,
         "node": node,
         "secrets": dict(secrets),
         "interfaces": list(node.interfaces),

@@ -14,19 +14,9 @@ from labctl.backends.libvirt import agent as agent_module
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.demo.checks.sip import sipp_command
 from labctl.demo.runner import first_line
+from tests.unit.backends.libvirt.fakes import Clock
 
 SECRET = "s3cret-Pa55"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def never_finishes(_domain: object, request: str, _timeout: int, _flags: int) -> str:

@@ -18,22 +18,12 @@ from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.backend import MAX_RESTARTS, LibvirtBackend
 from labctl.errors import LabctlError
 from labctl.lab.state import LabState, NodeState
+from tests.unit.backends.libvirt.fakes import Clock
 
 BANNER = "Linux version 6.1.0-50-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1\r\n"
 PANIC = "Kernel panic - not syncing: IO-APIC + timer doesn't work!  Boot with apic=debug\r\n"
 OK = "[  OK  ] Started systemd-journald.service - Journal Service.\r\n"
 DEPEND = "[DEPEND] Dependency failed for serial-getty@ttyS0.service - Serial Getty on ttyS0.\r\n"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeDomain:

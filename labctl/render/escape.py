@@ -36,6 +36,14 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
+def _matching(value: Any, pattern: re.Pattern[str], refusal: str) -> str:
+    """The value as text when `pattern` matches it, else UnsafeValue: "<value shown> <refusal>"."""
+    text = _text(value)
+    if not pattern.match(text):
+        raise UnsafeValue(f"{_shown(text)} {refusal}")
+    return text
+
+
 def _refuse_control(text: str, where: str) -> None:
     bad = _CONTROL.search(text)
     if bad:
@@ -78,10 +86,7 @@ _DN = re.compile(rf"[A-Za-z][A-Za-z0-9-]*={_DN_VALUE}(?:,[A-Za-z][A-Za-z0-9-]*={
 
 def dn(value: Any) -> str:
     """A whole DN, checked (RFC 4514): every RDN `attr=value` with a non-empty, escaped value."""
-    text = _text(value)
-    if not _DN.match(text):
-        raise UnsafeValue(f"{_shown(text)} is not a DN (an empty or unescaped value)")
-    return text
+    return _matching(value, _DN, "is not a DN (an empty or unescaped value)")
 
 
 def rdn(value: Any) -> str:
@@ -173,10 +178,9 @@ _FS_TOKEN = re.compile(r"[A-Za-z0-9._+-]+\Z")
 def freeswitch_token(value: Any) -> Markup:
     """A user or domain inside a FreeSWITCH dial string (`user/<user>@<domain>`), where , | : [ ] {} ^
     and white space all mean something: only plain characters."""
-    text = _text(value)
-    if not _FS_TOKEN.match(text):
-        raise UnsafeValue(f"{_shown(text)} cannot be written into a FreeSWITCH dial string (only A-Z a-z 0-9 . _ + -)")
-    return xml(text)
+    return xml(
+        _matching(value, _FS_TOKEN, "cannot be written into a FreeSWITCH dial string (only A-Z a-z 0-9 . _ + -)")
+    )
 
 
 def regex(value: Any) -> str:
@@ -201,18 +205,12 @@ _SIP_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\Z")
 def sip_user(value: Any) -> str:
     """The user part of a SIP URI (and a display name beside it): plain characters only, so that
     neither the URI, the header, nor a sipp [keyword] can be changed by it."""
-    text = _text(value)
-    if not _SIP_USER.match(text):
-        raise UnsafeValue(f"{_shown(text)} cannot be the user of a SIP URI (only A-Z a-z 0-9 . _ ~ + -)")
-    return text
+    return _matching(value, _SIP_USER, "cannot be the user of a SIP URI (only A-Z a-z 0-9 . _ ~ + -)")
 
 
 def sip_host(value: Any) -> str:
     """The host of a SIP URI: a domain name or an IPv4 address (a host part has no escapes)."""
-    text = _text(value)
-    if not _SIP_HOST.match(text):
-        raise UnsafeValue(f"{_shown(text)} cannot be the host of a SIP URI (a domain name or an address)")
-    return text
+    return _matching(value, _SIP_HOST, "cannot be the host of a SIP URI (a domain name or an address)")
 
 
 # -- Kamailio -----------------------------------------------------------------------------------
@@ -231,10 +229,7 @@ _KAMAILIO_TOKEN = re.compile(r"[A-Za-z0-9._-]+\Z")
 
 def kamailio_token(value: Any) -> str:
     """A bare word of kamailio.cfg, such as the address in `listen=udp:<address>:5060`."""
-    text = _text(value)
-    if not _KAMAILIO_TOKEN.match(text):
-        raise UnsafeValue(f"{_shown(text)} is not a bare kamailio.cfg word (only A-Z a-z 0-9 . _ -)")
-    return text
+    return _matching(value, _KAMAILIO_TOKEN, "is not a bare kamailio.cfg word (only A-Z a-z 0-9 . _ -)")
 
 
 def ldap_url(value: Any) -> str:
@@ -328,10 +323,7 @@ _BIRD_WORD = re.compile(r"[A-Za-z0-9./:_-]+\Z")
 
 def bird_word(value: Any) -> str:
     """A bare word of bird.conf: a number, an address or a prefix."""
-    text = _text(value)
-    if not _BIRD_WORD.match(text):
-        raise UnsafeValue(f"{_shown(text)} is not a bare bird.conf word (a number, an address or a prefix)")
-    return text
+    return _matching(value, _BIRD_WORD, "is not a bare bird.conf word (a number, an address or a prefix)")
 
 
 # -- plain line-oriented files (hostname, hosts, resolv.conf, systemd) ---------------------------

@@ -85,17 +85,16 @@ def resolve_node(ref: str) -> tuple[LabState, str]:
     """NODE or LAB/NODE -> (state, node)."""
     if "/" in ref:
         lab, node = ref.split("/", 1)
-        check_lab_name(lab)
         return require_state(lab), check_node_name(node)
     check_node_name(ref)
     states, damaged = readable_states()
-    labs = [s.lab for s in states if ref in s.nodes]
-    if not labs:
+    found = [s for s in states if ref in s.nodes]
+    if not found:
         skipped = f" (not searched, state damaged: {', '.join(damaged)})" if damaged else ""
         raise LabctlError(f"no running lab has a node '{ref}'{skipped}")
-    if len(labs) > 1:
-        raise LabctlError(f"node '{ref}' exists in labs {', '.join(labs)}; say LAB/{ref}")
-    return require_state(labs[0]), ref
+    if len(found) > 1:
+        raise LabctlError(f"node '{ref}' exists in labs {', '.join(s.lab for s in found)}; say LAB/{ref}")
+    return found[0], ref
 
 
 def up(
@@ -268,24 +267,21 @@ def status(
 
 def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The running labs."""
-    rows: list[dict[str, Any]] = []
-    for name in running_labs():
-        try:
-            state = load_state(name)
-        except LabctlError:  # listed, so that `down` can be found for it
-            rows.append({"lab": name, "phase": "damaged", "nodes": 0, "accel": "-", "topology": "-", "started": "-"})
-            continue
-        if state is not None:
-            rows.append(
-                {
-                    "lab": name,
-                    "phase": state.phase,
-                    "nodes": len(state.nodes),
-                    "accel": state.accel,
-                    "topology": state.topology,
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started)),
-                }
-            )
+    states, damaged = readable_states()
+    rows: list[dict[str, Any]] = [
+        {
+            "lab": state.lab,
+            "phase": state.phase,
+            "nodes": len(state.nodes),
+            "accel": state.accel,
+            "topology": state.topology,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started)),
+        }
+        for state in states
+    ]
+    # a damaged lab is listed too, so that `down` can be found for it
+    rows += [{"lab": n, "phase": "damaged", "nodes": 0, "accel": "-", "topology": "-", "started": "-"} for n in damaged]
+    rows.sort(key=lambda row: str(row["lab"]))
     if as_json:
         print_json(rows)
         return

@@ -86,6 +86,21 @@ def test_expect_none_fails_when_no_server_answers(ring: dict[str, Any], tmp_path
     assert (code, report["verdict"]) == (0, "pass"), report
 
 
+def test_ping_by_name_fails_when_names_do_not_resolve(ring: dict[str, Any], tmp_path: Path) -> None:
+    """Negative control: with named stopped the nodes cannot resolve each other, so ping by name must
+    fail and say why, then pass again once named is back."""
+    check = "ping_by_name: {from: h2, to: [h1], timeout: 4}"
+    labctl("exec", "ns", "--", "systemctl", "stop", "named")
+    try:
+        code, report = _run(tmp_path, "ping", check)
+        assert (code, report["verdict"]) == (1, "fail"), report
+        assert "h1 (unresolved)" in report["results"][0]["detail"], report
+    finally:
+        labctl("exec", "ns", "--", "systemctl", "start", "named")
+    code, report = _run(tmp_path, "ping", check.replace("timeout: 4", "timeout: 60"))
+    assert (code, report["verdict"]) == (0, "pass"), report
+
+
 def test_ospf_fails_when_bird_is_stopped(ring: dict[str, Any], tmp_path: Path) -> None:
     """Negative control: a router whose BIRD is down fails with birdc's error, not "0 adjacencies"."""
     labctl("exec", "r2", "--", "systemctl", "stop", "bird")

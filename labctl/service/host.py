@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from labctl.backends.libvirt import daemon, kvm
+from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE
+
+__all__ = ["KERNEL_CMDLINE", "Started", "accelerator", "info", "start"]
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,8 @@ def info() -> dict[str, Any]:
         "libvirt_uri": daemon.uri(),
         "libvirtd_reachable": daemon.reachable(),
     }
+
+
+def accelerator() -> str:
+    """'kvm' or 'tcg': what the default backend boots nodes with on this host."""
+    return "kvm" if kvm.kvm_verdict().usable else "tcg"

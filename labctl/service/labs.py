@@ -18,7 +18,7 @@ from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab import lifecycle
 from labctl.lab.configure import configure
-from labctl.lab.saved_plan import saved_plan
+from labctl.lab.saved_plan import plan_from_dict, saved_plan
 from labctl.lab.state import (
     LabState,
     check_lab_name,
@@ -37,8 +37,8 @@ from labctl.service.images import build_images
 from labctl.suggest import did_you_mean
 
 __all__ = [
-    "Launched",
     "LabState",
+    "Launched",
     "Removed",
     "Secrets",
     "Statuses",
@@ -47,6 +47,7 @@ __all__ = [
     "down_all",
     "exec_on",
     "lab_name",
+    "leftovers",
     "ls",
     "readable_states",
     "reconfigure",
@@ -154,12 +155,12 @@ class Removed:
     error: str | None = None
 
 
-def down(lab: str, listener: Listener = QUIET) -> Removed:
+def down(lab: str, listener: Listener = QUIET, missing_ok: bool = False) -> Removed:
     """Remove every VM, bridge, overlay and state file of a lab; safe to repeat, works after a crash.
-    A lab that does not exist (nothing recorded, nothing found) is an error."""
+    A lab that does not exist (nothing recorded, nothing found) is an error unless `missing_ok`."""
     name = lab_name(lab)
     result = _remove(name, listener)
-    if not result.removed:
+    if not result.removed and not missing_ok:
         raise LabctlError(f"lab '{name}' does not exist{_running_hint(name)}")
     return result
 
@@ -191,6 +192,21 @@ def _backend_name(lab: str) -> str:
     except LabctlError:
         return DEFAULT_BACKEND
     return state.backend if state is not None else DEFAULT_BACKEND
+
+
+def leftovers(topology: str | LabPlan | dict[str, Any], backend: str = DEFAULT_BACKEND) -> list[str]:
+    """Whatever of a lab is still on the host (domains, bridges, taps, its state folder): nothing,
+    after `down`. The lab is named by its topology, its plan, or its plan as JSON (`plan --json`)."""
+    if isinstance(topology, str):
+        plan = topologies.load_plan(topology)
+    elif isinstance(topology, dict):
+        plan = plan_from_dict(topology, "the plan")
+    else:
+        plan = topology
+    found = create_backend(backend).leftovers(plan)
+    if lab_exists(plan.lab):
+        found.append(f"state folder {lab_folder(plan.lab)}")
+    return found
 
 
 # -- looking at labs --------------------------------------------------------------------------

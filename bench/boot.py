@@ -23,18 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from labctl.backends.libvirt import daemon
-from labctl.backends.libvirt.backend import LibvirtBackend
 from labctl.backends.libvirt.domain_xml import BootFiles, domain_xml
-from labctl.compile import compile_topology
-from labctl.compile.plan import LabPlan
-from labctl.demo.checks import check_types
-from labctl.demo.runner import run_demo
-from labctl.demo.spec import load_demo
-from labctl.images.cache import ensure_image
-from labctl.lab import lifecycle
-from labctl.lab.state import LabState
-from labctl.paths import data_dir
-from labctl.topology.schema import load_topology
+from labctl.service import host, images, labs, topologies, verify
+from labctl.service.events import Quiet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,11 +51,14 @@ def qemu_rss_mib(lab: str) -> dict[str, float]:
     return result
 
 
-def overlay_mib(state: LabState) -> dict[str, float]:
-    return {n: round(Path(s.overlay).stat().st_size / 2**20, 1) for n, s in state.nodes.items()}
+def overlay_mib(state: labs.LabState) -> dict[str, float]:
+    """The size of each node's disk overlay (the libvirt backend keeps them in the lab's nodes/ folder)."""
+    return {p.stem: round(p.stat().st_size / 2**20, 1) for p in sorted((state.folder / "nodes").glob("*.qcow2"))}
 
 
-class Timeline:
+class Timeline(Quiet):
+    """A listener that notes when each node's guest agent answered."""
+
     def __init__(self) -> None:
         self.start = time.monotonic()
         self.agents: dict[str, float] = {}
@@ -73,41 +67,39 @@ class Timeline:
         if message == "agent ready":
             self.agents[node] = time.monotonic() - self.start
 
-    def phase(self, _text: str) -> None:
-        return None
 
-
-def bench_size(backend: LibvirtBackend, size: int, folder: Path) -> dict[str, Any]:
+def bench_size(size: int, folder: Path) -> dict[str, Any]:
     path = folder / f"bench{size}.yaml"
     path.write_text(chain_topology(size))
-    plan = compile_topology(load_topology(path))
-    lifecycle.down(backend, plan.lab, lambda _n, _m: None)
+    lab = f"bench{size}"
+    labs.down(lab, missing_ok=True)
     timeline = Timeline()
-    result = lifecycle.up(backend, plan, str(path), timeline.event, timeline.phase)
+    launched = labs.up(str(path), timeline)
     record = {
         "nodes": size,
         "agents_ready_s": round(max(timeline.agents.values()), 1),
-        "up_s": round(result.seconds, 1),
-        "qemu_rss_mib": qemu_rss_mib(plan.lab),
-        "overlay_mib": overlay_mib(result.state),
+        "up_s": round(launched.seconds, 1),
+        "qemu_rss_mib": qemu_rss_mib(lab),
+        "overlay_mib": overlay_mib(launched.state),
     }
     start = time.monotonic()
-    lifecycle.down(backend, plan.lab, lambda _n, _m: None)
+    labs.down(lab)
     record["down_s"] = round(time.monotonic() - start, 1)
     return record
 
 
-def raw_baseline(backend: LibvirtBackend, plan: LabPlan, folder: Path) -> dict[str, Any]:
-    """One `virsh create` of the same domain, and the wait for its agent, without labctl."""
-    node = plan.nodes[0]
-    image = backend.images[node.image]
+def raw_baseline(image: images.ImageArtifacts, accel: str, folder: Path) -> dict[str, Any]:
+    """One `virsh create` of the same domain, and the wait for its agent, without labctl: the
+    baseline is libvirt's own domain XML booted by hand, so it reaches past the service layer."""
+    (folder / "one.yaml").write_text(chain_topology(1))
+    node = topologies.load_plan(str(folder / "one.yaml")).nodes[0]
     overlay = folder / "raw.qcow2"
     subprocess.run(
         ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), str(overlay)], check=True
     )
     boot = BootFiles(str(image.kernel), str(image.initrd), str(overlay), str(folder / "raw.console.log"))
     xml_path = folder / "raw.xml"
-    xml = domain_xml("benchraw", "labctl_benchraw_n0", node, boot, backend.accel(), True, secrets.token_urlsafe(18))
+    xml = domain_xml("benchraw", "labctl_benchraw_n0", node, boot, accel, True, secrets.token_urlsafe(18))
     xml_path.touch(mode=0o600)  # the XML holds the display's password
     xml_path.write_text(xml)
     uri = daemon.uri()
@@ -137,14 +129,13 @@ def raw_baseline(backend: LibvirtBackend, plan: LabPlan, folder: Path) -> dict[s
         subprocess.run(["virsh", "-c", uri, "destroy", "labctl_benchraw_n0"], capture_output=True)
 
 
-def bench_green(backend: LibvirtBackend, name: str) -> dict[str, Any]:
-    topo = load_topology(data_dir("topologies") / f"{name}.yaml")
-    plan = compile_topology(topo)
-    lifecycle.down(backend, plan.lab, lambda _n, _m: None)
+def bench_green(name: str) -> dict[str, Any]:
+    labs.down(name, missing_ok=True)
     start = time.monotonic()
-    result = lifecycle.up(backend, plan, str(topo.source), lambda _n, _m: None, lambda _t: None)
+    launched = labs.up(name)
+    plan = launched.plan
     up_s = time.monotonic() - start
-    report = run_demo(backend, result.state, plan, load_demo(plan.demo or name, check_types()), lambda _r: None)
+    report = verify.verify(launched.state, launched.demo or name)
     rss = qemu_rss_mib(plan.lab)
     record = {
         "lab": name,
@@ -156,7 +147,7 @@ def bench_green(backend: LibvirtBackend, name: str) -> dict[str, Any]:
         "qemu_rss_total_mib": round(sum(rss.values()), 1),
         "qemu_rss_mib": rss,
     }
-    lifecycle.down(backend, plan.lab, lambda _n, _m: None)
+    labs.down(plan.lab)
     return record
 
 
@@ -167,28 +158,27 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "boot.json")
     args = parser.parse_args()
-    image, _ = ensure_image("debian12-lab", lambda _s: None)
-    backend = LibvirtBackend({"debian12-lab": image})
+    image = images.build_image("debian12-lab")
+    accel = host.accelerator()
     results: dict[str, Any] = {
         "host": {
             "cpus": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
             "kernel": platform.release(),
-            "accel": backend.accel(),
+            "accel": accel,
         },
         "image": {"digest": image.digest, "qcow2_mib": round(image.disk.stat().st_size / 2**20, 1)},
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        results["sizes"] = [bench_size(backend, size, folder) for size in args.sizes]
+        results["sizes"] = [bench_size(size, folder) for size in args.sizes]
         if not args.no_baseline:
-            (folder / "one.yaml").write_text(chain_topology(1))
-            raw = raw_baseline(backend, compile_topology(load_topology(folder / "one.yaml")), folder)
+            raw = raw_baseline(image, accel, folder)
             one = next((r for r in results["sizes"] if r["nodes"] == 1), None)
             if one:
                 raw["labctl_over_raw_agent_ratio"] = round(one["agents_ready_s"] / raw["agent_ready_s"], 2)
             results["raw_baseline"] = raw
-    results["green"] = [bench_green(backend, name) for name in args.green]
+    results["green"] = [bench_green(name) for name in args.green]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

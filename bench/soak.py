@@ -21,16 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labctl.backends.libvirt import hostnet
-from labctl.backends.libvirt.backend import LibvirtBackend
-from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE
-from labctl.compile import compile_topology
-from labctl.compile.naming import domain_name
-from labctl.compile.plan import LabPlan
-from labctl.images.cache import ensure_image
-from labctl.lab import lifecycle
-from labctl.lab.state import lab_folder
-from labctl.topology.schema import load_topology
+from labctl.service import host, images, labs
+from labctl.service.events import Quiet
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "soak"
@@ -47,43 +39,34 @@ links:
 """
 
 
-def leaks(backend: LibvirtBackend, plan: LabPlan) -> list[str]:
-    """Everything of the lab still on the host."""
-    prefix = domain_name(plan.lab, "")
-    found = [f"domain {d.name()}" for d in backend.conn.listAllDomains() if d.name().startswith(prefix)]
-    links = set(hostnet.bridges_of(plan.lab))
-    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    present = {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
-    found += [f"bridge {b.name}" for b in plan.bridges if b.name in present or b.name in links]
-    found += [f"tap {i.tap}" for n in plan.nodes for i in n.interfaces if i.tap in present]
-    if lab_folder(plan.lab).exists():
-        found.append(f"state folder {lab_folder(plan.lab)}")
-    return found
+class Restarts(Quiet):
+    """A listener that keeps every node restart labctl reported while coming up."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def event(self, node: str, text: str) -> None:
+        if "restart" in text:
+            self.events.append(f"{node}: {text}")
 
 
-def cycle(backend: LibvirtBackend, plan: LabPlan, topology: Path, number: int) -> dict[str, Any]:
-    events: list[str] = []
-
-    def progress(node: str, message: str) -> None:
-        if "restart" in message:
-            events.append(f"{node}: {message}")
-
+def cycle(topology: Path, number: int) -> dict[str, Any]:
+    listener = Restarts()
     record: dict[str, Any] = {"cycle": number, "ok": True}
     start = time.monotonic()
     try:
-        result = lifecycle.up(backend, plan, str(topology), progress, lambda _t: None)
-        record["up_s"] = round(result.seconds, 1)
-        record["restarts"] = {n: s.restarts for n, s in result.state.nodes.items() if s.restarts}
+        launched = labs.up(str(topology), listener)
+        record["up_s"] = round(launched.seconds, 1)
     except Exception as exc:  # a soak records every failure, whatever its kind
         record.update(ok=False, up_s=round(time.monotonic() - start, 1), failure=str(exc))
-    record["restart_events"] = events
+    record["restart_events"] = listener.events
     start = time.monotonic()
     try:
-        lifecycle.down(backend, plan.lab, lambda _n, _m: None)
+        labs.down(LAB, missing_ok=True)
     except Exception as exc:
         record.update(ok=False, down_failure=str(exc))
     record["down_s"] = round(time.monotonic() - start, 1)
-    record["leaks"] = leaks(backend, plan)
+    record["leaks"] = labs.leftovers(str(topology))
     return record
 
 
@@ -92,17 +75,16 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
-    image, _ = ensure_image("debian12-lab", lambda _s: None)
-    backend = LibvirtBackend({"debian12-lab": image})
+    image = images.build_image("debian12-lab")
     results: dict[str, Any] = {
         "host": {
             "cpus": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
             "kernel": platform.release(),
-            "accel": backend.accel(),
+            "accel": host.accelerator(),
             "load_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "image": {"digest": image.digest},
-        "kernel_cmdline": KERNEL_CMDLINE,
+        "kernel_cmdline": host.KERNEL_CMDLINE,
         "lab": "3 nodes (a -- r -- b), 256 MiB each",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cycles": [],
@@ -110,10 +92,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         topology = Path(tmp) / f"{LAB}.yaml"
         topology.write_text(TOPOLOGY)
-        plan = compile_topology(load_topology(topology))
-        lifecycle.down(backend, plan.lab, lambda _n, _m: None)
+        labs.down(LAB, missing_ok=True)
         for number in range(1, args.cycles + 1):
-            record = cycle(backend, plan, topology, number)
+            record = cycle(topology, number)
             results["cycles"].append(record)
             results["summary"] = summarize(results["cycles"])
             args.output.parent.mkdir(parents=True, exist_ok=True)

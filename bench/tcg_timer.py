@@ -1,5 +1,8 @@
 """Count the TCG timer-check flake over many boots, with and without a kernel argument.
 
+An experiment on the kernel command line below labctl: it boots libvirt domains by hand (the
+libvirt backend's own domain XML), so it reaches past the service layer on purpose.
+
 Each round boots `--parallel` single-node domains at once (half with labctl's KERNEL_CMDLINE,
 half with it minus `--arg`), waits until each kernel is past its timer check (the initramfs
 prints "Loading, please wait...") or panicked, and counts per variant: boots, the
@@ -23,9 +26,7 @@ from typing import Any
 
 from labctl.backends.libvirt import daemon
 from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE, BootFiles, domain_xml
-from labctl.compile import compile_topology
-from labctl.images.cache import ensure_image
-from labctl.topology.schema import load_topology
+from labctl.service import images, topologies
 
 ROOT = Path(__file__).resolve().parent.parent
 PAST_TIMER_CHECK = "Loading, please wait"
@@ -90,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.arg not in KERNEL_CMDLINE.split():
         raise SystemExit(f"{args.arg} is not in KERNEL_CMDLINE: {KERNEL_CMDLINE}")
-    image, _ = ensure_image("debian12-lab", lambda _s: None)
+    image = images.build_image("debian12-lab")
     with_arg = KERNEL_CMDLINE
     without = " ".join(a for a in KERNEL_CMDLINE.split() if a != args.arg)
     variants = {"with": with_arg, "without": without}
@@ -101,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "one.yaml").write_text(ONE)
-        node = compile_topology(load_topology(folder / "one.yaml")).nodes[0]
+        node = topologies.load_plan(str(folder / "one.yaml")).nodes[0]
         for round_no in range(args.rounds):
             mix = [with_arg if i % 2 == round_no % 2 else without for i in range(args.parallel)]
             for boot in boot_round(image, node, folder, mix, args.timeout):

@@ -61,3 +61,7 @@ class ImageRecipeError(FileError):
 
 class DemoError(FileError):
     """A demo (demos/<name>.yaml) is invalid, or does not fit the lab it is run against."""
+
+
+class BundleError(FileError):
+    """A lab bundle (a saved demo, for replay) is invalid, or was written by a newer labctl."""

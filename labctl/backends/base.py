@@ -54,6 +54,9 @@ class Backend(Protocol):
     def destroy(self, lab: str, state: LabState | None, progress: Progress) -> list[str]:
         """Remove every object of the lab (recorded or found by its labels); return what was removed."""
 
+    def leftovers(self, plan: LabPlan) -> list[str]:
+        """What of the plan's lab exists on the host (found by name and label, without state)."""
+
     def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
         """Run a shell command on the node."""
 

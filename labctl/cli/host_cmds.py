@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from labctl.backends.libvirt import daemon, kvm
 from labctl.cli.output import console, print_json
+from labctl.service import host
 
 host_app = typer.Typer(help="Prepare and inspect this host.", no_args_is_help=True)
 
@@ -17,22 +17,15 @@ def start(
     reprobe: Annotated[bool, typer.Option(help="Probe KVM again instead of using the cached verdict.")] = False,
 ) -> None:
     """Probe KVM, then make sure libvirtd runs (started by hand on hosts without systemd)."""
-    verdict = kvm.kvm_verdict(refresh=reprobe)
-    accel = "KVM" if verdict.usable else "TCG (software emulation)"
-    console.print(f"accelerator: {accel}: {verdict.reason}", highlight=False)
-    console.print(daemon.start(hide_kvm=not verdict.usable), highlight=False)
+    started = host.start(reprobe)
+    console.print(f"accelerator: {started.accelerator}", highlight=False)
+    console.print(started.daemon, highlight=False)
 
 
 @host_app.command("info")
 def info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What labctl knows about this host."""
-    verdict = kvm.kvm_verdict()
-    data = {
-        "kvm_usable": verdict.usable,
-        "kvm_reason": verdict.reason,
-        "libvirt_uri": daemon.uri(),
-        "libvirtd_reachable": daemon.reachable(),
-    }
+    data = host.info()
     if as_json:
         print_json(data)
         return

@@ -10,18 +10,9 @@ from rich.table import Table
 
 from labctl.cli.output import console, print_json
 from labctl.cli.progress import PhaseReporter
-from labctl.images import ImageArtifacts
-from labctl.images.cache import ensure_image, list_images, remove_images
+from labctl.service import images
 
 image_app = typer.Typer(help="Build and manage node images.", no_args_is_help=True)
-
-
-def build_with_progress(name: str, reporter: PhaseReporter, rebuild: bool = False) -> ImageArtifacts:
-    with reporter.live(f"building image {name}"):
-        artifacts, built = ensure_image(name, reporter.step, rebuild=rebuild)
-    if built:
-        reporter.phase(f"image {name} built ({artifacts.disk.stat().st_size / 2**20:.0f} MiB qcow2)")
-    return artifacts
 
 
 @image_app.command("build")
@@ -30,14 +21,14 @@ def build(
     rebuild: Annotated[bool, typer.Option(help="Build even if the cache has these inputs.")] = False,
 ) -> None:
     """Build an image (mmdebstrap -> ext4 -> qcow2) unless its inputs are already cached."""
-    artifacts = build_with_progress(name, PhaseReporter(), rebuild)
+    artifacts = images.build_image(name, PhaseReporter(), rebuild)
     console.print(f"{artifacts.name} {artifacts.digest[:12]} {artifacts.disk}", highlight=False)
 
 
 @image_app.command("list")
 def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Images in the cache."""
-    images = list_images()
+    cached = images.list_images()
     if as_json:
         print_json(
             [
@@ -50,12 +41,12 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                     "current": i.current,
                     "damaged": i.damaged,
                 }
-                for i in images
+                for i in cached
             ]
         )
         return
     table = Table("image", "digest", "size", "built", "current")
-    for i in images:
+    for i in cached:
         state = "damaged (image rm removes it)" if i.damaged else "yes" if i.current else "stale"
         table.add_row(escape(i.name), escape(i.digest[:12]), f"{i.size_bytes / 2**20:.0f} MiB", escape(i.built), state)
     console.print(table)
@@ -67,7 +58,7 @@ def rm(
     stale: Annotated[bool, typer.Option(help="Keep the build matching today's recipe.")] = False,
 ) -> None:
     """Remove cached images."""
-    for folder in remove_images(name, stale):
+    for folder in images.remove_images(name, stale):
         console.print(f"removed {folder}", highlight=False)
 
 

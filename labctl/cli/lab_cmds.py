@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from typing import Annotated, Any
@@ -11,90 +10,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from labctl.backends.base import Backend
-from labctl.backends.libvirt.backend import LibvirtBackend
-from labctl.cli.image_cmds import build_with_progress
 from labctl.cli.output import console, err_console, print_json
 from labctl.cli.progress import PhaseReporter
-from labctl.cli.topology_cmds import TopologyArg, load
-from labctl.compile import compile_topology
-from labctl.compile.plan import LabPlan
+from labctl.cli.reports import junit_target, run_demo
+from labctl.cli.topology_cmds import TopologyArg
 from labctl.errors import LabctlError
-from labctl.lab import lifecycle
-from labctl.lab.configure import configure
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import (
-    LabState,
-    check_lab_name,
-    check_node_name,
-    lab_exists,
-    lab_folder,
-    lab_folders,
-    load_state,
-    read_secrets,
-    running_labs,
-)
-from labctl.paths import demo_reference
-from labctl.suggest import did_you_mean
+from labctl.service import labs
 
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
-
-
-def backend_for(plan: LabPlan, reporter: PhaseReporter) -> Backend:
-    """The libvirt backend, with the plan's images built first (only those missing take time)."""
-    return LibvirtBackend({name: build_with_progress(name, reporter) for name in sorted({n.image for n in plan.nodes})})
-
-
-def lab_name(name_or_path: str) -> str:
-    """Accept a lab name or the topology file that defines it; anything else is refused before use."""
-    if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")):
-        if not os.path.isfile(name_or_path):
-            raise LabctlError(f"{name_or_path!r} is not a lab name, and no topology file has that path")
-        return check_lab_name(load(name_or_path).name)
-    return check_lab_name(name_or_path)
-
-
-def _running_hint(lab: str) -> str:
-    running = running_labs()
-    return did_you_mean(lab, running) or (f" (running: {', '.join(running)})" if running else " (no lab is running)")
-
-
-def require_state(lab: str) -> LabState:
-    state = load_state(check_lab_name(lab))
-    if state is None:
-        raise LabctlError(f"lab '{lab}' is not running{_running_hint(lab)}")
-    return state
-
-
-def readable_states() -> tuple[list[LabState], list[str]]:
-    """The state of every running lab, and the names of those whose state is damaged (skipped, so
-    that one broken lab does not stop commands aimed at the others; `ls` lists them too)."""
-    states, damaged = [], []
-    for lab in running_labs():
-        try:
-            state = load_state(lab)
-        except LabctlError:
-            damaged.append(lab)
-            continue
-        if state is not None:
-            states.append(state)
-    return states, damaged
-
-
-def resolve_node(ref: str) -> tuple[LabState, str]:
-    """NODE or LAB/NODE -> (state, node)."""
-    if "/" in ref:
-        lab, node = ref.split("/", 1)
-        return require_state(lab), check_node_name(node)
-    check_node_name(ref)
-    states, damaged = readable_states()
-    found = [s for s in states if ref in s.nodes]
-    if not found:
-        skipped = f" (not searched, state damaged: {', '.join(damaged)})" if damaged else ""
-        raise LabctlError(f"no running lab has a node '{ref}'{skipped}")
-    if len(found) > 1:
-        raise LabctlError(f"node '{ref}' exists in labs {', '.join(s.lab for s in found)}; say LAB/{ref}")
-    return found[0], ref
 
 
 def up(
@@ -104,28 +27,15 @@ def up(
     junit: Annotated[str | None, typer.Option("--junit", help="Write the demo report as JUnit XML.")] = None,
 ) -> None:
     """Build what is missing, boot every node, configure it, then verify the lab with its demo."""
-    start = time.monotonic()
-    topo = load(topology)
-    plan = compile_topology(topo)
-    from labctl.topology.runnable import Host, check_runnable
-
-    check_runnable(topo, plan, Host.this())  # before any image is built or VM booted
     if junit is not None:
-        from labctl.cli.demo_cmds import junit_target
-
         junit_target(junit)  # a report that cannot be written is refused now, not after the lab is built
     reporter = PhaseReporter()
-    backend = backend_for(plan, reporter)
-    with reporter.live(f"bringing up {plan.lab}"):
-        result = lifecycle.up(backend, plan, str(topo.source), reporter.event, reporter.phase, keep_on_failure=keep)
-    reporter.phase(f"lab {plan.lab} is up")
-    show_status(result.state, backend)
+    launched = labs.up(topology, reporter, keep_on_failure=keep)
+    show_status(labs.status_data(launched.state))
     code = 0
-    if verify and plan.demo:
-        from labctl.cli.demo_cmds import run_demo
-
-        code = run_demo(backend, result.state, demo_reference(plan.demo, topo.source), as_json=False, junit=junit)
-    console.print(f"total time {time.monotonic() - start:.0f} s", highlight=False)
+    if verify and launched.demo is not None:
+        code = run_demo(launched.state, launched.demo, as_json=False, junit=junit)
+    console.print(f"total time {time.monotonic() - reporter.start:.0f} s", highlight=False)
     raise typer.Exit(code)
 
 
@@ -137,71 +47,34 @@ def down(
     """Remove every VM, bridge, overlay and state file of a lab (safe to repeat, works after a crash)."""
     if every == (lab is not None):
         raise typer.BadParameter("give a LAB or --all, not both" if every else "give a LAB, or --all for every lab")
-    names = lab_folders() if every else [lab_name(lab or "")]
-    backend = LibvirtBackend()
     reporter = PhaseReporter(quiet=as_json)
-    results: list[dict[str, Any]] = []
-    failed = []
-    for name in names:
-        existed = lab_exists(name)
-        try:
-            removed = lifecycle.down(backend, name, reporter.event)
-        except LabctlError as exc:
-            if not every:
-                raise
-            failed.append(name)  # --all goes on with the other labs, and fails at the end
-            results.append({"lab": name, "error": str(exc)})
-            err_console.print(f"error: lab {name}: {exc}", highlight=False, markup=False)
-            continue
-        if not (existed or removed or every):
-            raise LabctlError(f"lab '{name}' does not exist{_running_hint(name)}")
-        if existed:
-            removed.append(f"state folder {lab_folder(name)}")
-        results.append({"lab": name, "removed": removed})
-        if not as_json:
+    results = labs.down_all(reporter) if every else [labs.down(lab or "", reporter)]
+    for result in results:
+        if result.error is not None:
+            err_console.print(f"error: lab {result.lab}: {result.error}", highlight=False, markup=False)
+        elif not as_json:
+            count = len(result.removed)
             console.print(
-                f"lab {name}: removed {len(removed)} object{'s' if len(removed) != 1 else ''}"
-                if removed
-                else f"lab {name}: nothing left to remove",
+                f"lab {result.lab}: removed {count} object{'s' if count != 1 else ''}"
+                if count
+                else f"lab {result.lab}: nothing left to remove",
                 highlight=False,
                 markup=False,
             )
     if as_json:
-        print_json(results if every else results[0])
-    elif every and not names:
+        data = [
+            {"lab": r.lab, "error": r.error} if r.error is not None else {"lab": r.lab, "removed": r.removed}
+            for r in results
+        ]
+        print_json(data if every else data[0])
+    elif every and not results:
         console.print("no lab to remove")
+    failed = [r.lab for r in results if r.error is not None]
     if failed:
-        raise LabctlError(f"could not remove {len(failed)} of {len(names)} labs: {', '.join(failed)}")
+        raise LabctlError(f"could not remove {len(failed)} of {len(results)} labs: {', '.join(failed)}")
 
 
-def status_data(state: LabState, backend: Backend) -> dict[str, Any]:
-    nodes = []
-    for node in state.plan["nodes"]:
-        info = state.nodes.get(node["name"])
-        nodes.append(
-            {
-                "name": node["name"],
-                "roles": node["roles"],
-                "state": backend.node_status(state, node["name"]),
-                "address": node["address"],
-                "interfaces": {i["name"]: i["address"] for i in node["interfaces"]},
-                "spice": f"spice://127.0.0.1:{info.spice_port}" if info and info.spice_port else None,
-                "console": f"labctl console {state.lab}/{node['name']}",
-                "domain": info.domain if info else None,
-            }
-        )
-    return {
-        "lab": state.lab,
-        "phase": state.phase,
-        "accel": state.accel,
-        "topology": state.topology,
-        "nodes": nodes,
-        "password_shown_by": f"labctl secrets {state.lab}",
-    }
-
-
-def show_status(state: LabState, backend: Backend) -> None:
-    data = status_data(state, backend)
+def show_status(data: dict[str, Any]) -> None:
     table = Table(
         "node",
         "roles",
@@ -244,22 +117,16 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per node: state, addresses and SPICE port."""
-    backend = LibvirtBackend()
-    damaged: list[str] = []
-    if lab is not None:
-        states = [require_state(lab_name(lab))]
-    else:
-        states, damaged = readable_states()
+    found = labs.status(lab)
     if as_json:
-        data = [status_data(s, backend) for s in states]
-        data += [{"lab": name, "phase": "damaged", "nodes": []} for name in damaged]
+        data = found.labs + [{"lab": name, "phase": "damaged", "nodes": []} for name in found.damaged]
         print_json(data[0] if lab is not None else sorted(data, key=lambda d: str(d["lab"])))
         return
-    if not states and not damaged:
+    if not found.labs and not found.damaged:
         console.print("no lab is running")
-    for state in states:
-        show_status(state, backend)
-    for name in damaged:
+    for one in found.labs:
+        show_status(one)
+    for name in found.damaged:
         err_console.print(
             f"lab {name}: its state is damaged; `labctl down {name}` removes the lab", highlight=False, markup=False
         )
@@ -267,21 +134,7 @@ def status(
 
 def ls(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The running labs."""
-    states, damaged = readable_states()
-    rows: list[dict[str, Any]] = [
-        {
-            "lab": state.lab,
-            "phase": state.phase,
-            "nodes": len(state.nodes),
-            "accel": state.accel,
-            "topology": state.topology,
-            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.started)),
-        }
-        for state in states
-    ]
-    # a damaged lab is listed too, so that `down` can be found for it
-    rows += [{"lab": n, "phase": "damaged", "nodes": 0, "accel": "-", "topology": "-", "started": "-"} for n in damaged]
-    rows.sort(key=lambda row: str(row["lab"]))
+    rows = labs.ls()
     if as_json:
         print_json(rows)
         return
@@ -313,14 +166,9 @@ def exec_cmd(
     ] = 60.0,
 ) -> None:
     """Run a command on a node through its guest agent; exits with the command's exit code."""
-    import shlex
-
     if command and command[0] == "--":
         command = command[1:]
-    if not command:
-        raise LabctlError("no command given: labctl exec NODE -- CMD...")
-    state, name = resolve_node(node)
-    result = LibvirtBackend().exec(state, name, shlex.join(command), timeout)
+    result = labs.exec_on(node, command, timeout)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     raise typer.Exit(result.exit_code)
@@ -328,21 +176,14 @@ def exec_cmd(
 
 def console_cmd(node: Annotated[str, typer.Argument(help="NODE or LAB/NODE")]) -> None:
     """Attach to a node's serial console (Ctrl-] leaves)."""
-    state, name = resolve_node(node)
-    err_console.print(f"connecting to {state.lab}/{name}; Ctrl-] to leave")
-    LibvirtBackend().console(state, name)
+    where, attach = labs.console(node)
+    err_console.print(f"connecting to {where}; Ctrl-] to leave", highlight=False, markup=False)
+    attach()
 
 
 def reconfigure(lab: LabArg) -> None:
     """Push every node's configuration again (idempotent)."""
-    state = require_state(lab_name(lab))
-    plan = saved_plan(state)
-    reporter = PhaseReporter()
-    configure(LibvirtBackend(), plan, state, reporter.event)
-    reporter.phase(f"lab {state.lab} reconfigured")
-
-
-EXPECTED_SECRETS = ("spice_password", "root_password")  # every lab's `up` makes these
+    labs.reconfigure(lab, PhaseReporter())
 
 
 def secrets(
@@ -350,19 +191,15 @@ def secrets(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Print a lab's passwords (SPICE, root in every node, LDAP...); root only."""
-    if os.geteuid() != 0:
-        raise LabctlError("`labctl secrets` prints the lab's passwords and is for root only; run it with sudo")
-    state = require_state(lab_name(lab))
-    data = read_secrets(state.lab)  # read only: a secret the lab never made is reported, not invented
-    missing = [name for name in EXPECTED_SECRETS if name not in data]
+    found = labs.secrets(lab)
     if as_json:
-        print_json({"lab": state.lab, "secrets": dict(sorted(data.items())), "missing": missing})
+        print_json({"lab": found.lab, "secrets": found.values, "missing": found.missing})
         return
-    for name, value in sorted(data.items()):
+    for name, value in found.values.items():
         console.print(f"{name:<16} {value}", highlight=False, markup=False)
-    if missing:
+    if found.missing:
         err_console.print(
-            f"lab {state.lab} has no {', '.join(missing)} (not made by `up` yet, or removed)",
+            f"lab {found.lab} has no {', '.join(found.missing)} (not made by `up` yet, or removed)",
             highlight=False,
             markup=False,
         )

@@ -6,35 +6,16 @@ from typing import Annotated
 
 import typer
 
-from labctl.backends.libvirt.backend import LibvirtBackend
-from labctl.cli.lab_cmds import resolve_node
 from labctl.cli.output import console
-from labctl.compile.plan import NetemPlan
-from labctl.errors import LabctlError
-from labctl.lab.links import attachments
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState
+from labctl.service import links
 
 link_app = typer.Typer(help="Fail and impair links (A B) or LAN attachments (NODE LAN).", no_args_is_help=True)
 First = Annotated[str, typer.Argument(help="A node (or LAB/NODE).")]
 Second = Annotated[str, typer.Argument(help="The node at the other end of a link, or a LAN.")]
 
 
-def _resolve(first: str, second: str) -> tuple[LabState, list[tuple[str, str]]]:
-    state, node = resolve_node(first)
-    return state, attachments(saved_plan(state), node, second)
-
-
 def _set_state(first: str, second: str, up: bool) -> None:
-    state, ends = _resolve(first, second)
-    backend = LibvirtBackend()
-    for node, iface in ends:
-        backend.set_link(state, node, iface, up)
-        if up and [node, iface] in state.links_down:
-            state.links_down.remove([node, iface])
-        elif not up and [node, iface] not in state.links_down:
-            state.links_down.append([node, iface])
-    state.save()
+    ends = links.set_link(first, second, up)
     console.print(f"{first} {second}: {'up' if up else 'down'} ({', '.join(f'{n}:{i}' for n, i in ends)})")
 
 
@@ -60,19 +41,10 @@ def set_netem(
     clear: Annotated[bool, typer.Option(help="Remove every impairment.")] = False,
 ) -> None:
     """Impair traffic leaving each end (netem inside the nodes)."""
-    from labctl.topology.schema import netem_problem
-
-    for name, value in (("delay", delay), ("jitter", jitter), ("loss", loss)):
-        problem = netem_problem(name, value) if value is not None else None
-        if problem is not None:  # the same rules (and 60 s limit) as a topology's links and LANs
-            raise LabctlError(f"--{name}: {problem}")
-    if jitter and not delay:
-        raise LabctlError("--jitter needs --delay as well")
-    netem = None if clear or not (delay or loss) else NetemPlan(delay=delay, jitter=jitter, loss=loss)
-    state, ends = _resolve(first, second)
-    backend = LibvirtBackend()
-    for node, iface in ends:
-        backend.set_netem(state, node, iface, netem)
+    netem = links.netem(delay, jitter, loss)
+    if clear:
+        netem = None
+    links.set_netem(first, second, netem)
     console.print(f"{first} {second}: {'cleared' if netem is None else netem}")
 
 

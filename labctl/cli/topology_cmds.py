@@ -6,58 +6,23 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from labctl.cli.output import console, err_console, literal
-from labctl.compile import compile_topology
-from labctl.compile.dot import plan_to_dot
-from labctl.compile.plan import LabPlan
-from labctl.errors import FileError, LabctlError
-from labctl.paths import data_dir, resolve_named
-from labctl.topology.model import Topology
-from labctl.topology.runnable import Host, check_runnable
-from labctl.topology.schema import load_topology
+from labctl.errors import LabctlError
+from labctl.service import topologies
+from labctl.service.topologies import REDACTED
 
 TopologyArg = Annotated[str, typer.Argument(help="Topology name (topologies/NAME.yaml) or path.")]
-REDACTED = "********"
-
-
-def is_secret_key(key: str) -> bool:
-    return key.lower().endswith(("password", "secret", "passwd", "token"))
-
-
-def redact(value: Any) -> Any:
-    """A copy of a plan's dict with every secret value (SIP passwords...) replaced by REDACTED."""
-    if isinstance(value, dict):
-        return {k: REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
-
-
-def load(name_or_path: str) -> Topology:
-    return load_topology(resolve_named("topology", "topologies", name_or_path))
-
-
-def load_plan(name_or_path: str) -> LabPlan:
-    return compile_topology(load(name_or_path))
-
-
-def load_runnable(name_or_path: str) -> tuple[Topology, LabPlan]:
-    """The topology and its plan, refused unless `up` could run it on this host (demo, images, size)."""
-    topo = load(name_or_path)
-    plan = compile_topology(topo)
-    check_runnable(topo, plan, Host.this())
-    return topo, plan
 
 
 def validate(topology: TopologyArg) -> None:
     """Check a topology, its demo and images, and that it fits this host; print problems as file:line: message."""
-    topo, plan = load_runnable(topology)
+    topo, plan = topologies.load_runnable(topology)
     summary = f"lab '{plan.lab}', {len(plan.nodes)} nodes, {len(plan.bridges)} segments"
     console.print(f"[green]ok[/green] {literal(topo.source)}: {summary}", highlight=False)
 
@@ -70,9 +35,9 @@ def plan(
     ] = False,
 ) -> None:
     """Show what `up` would build: nodes, addresses, bridges, SIP accounts (passwords redacted)."""
-    lab = load_plan(topology)
+    lab = topologies.load_plan(topology)
     if as_json:
-        print(lab.to_json() if show_secrets else json.dumps(redact(lab.to_dict()), indent=2) + "\n", end="")
+        print(json.dumps(topologies.plan_dict(lab, show_secrets), indent=2))
         return
     console.print(f"[bold]{lab.lab}[/bold] ({lab.domain}) {literal(lab.description)}")
     nodes = Table("node", "roles", "address", "interfaces", "memory", title="nodes")
@@ -106,7 +71,7 @@ def graph(
         raise LabctlError(
             f"cannot write {output}: the file name must end in {', '.join('.' + f for f in GRAPH_FORMATS)}"
         )
-    dot = plan_to_dot(load_plan(topology))
+    dot = topologies.graph_dot(topology)
     if fmt == "dot":
         _write(output, dot)
         console.print(f"wrote {literal(output)}", highlight=False)
@@ -147,17 +112,16 @@ def _write(output: Path, text: str) -> None:
 
 def list_topologies() -> None:
     """The topologies shipped in topologies/."""
-    for path in sorted(data_dir("topologies").glob("*.yaml")):
-        try:
-            topo = load_topology(path)
+    for listed in topologies.shipped_topologies():
+        if listed.topology is None:
             console.print(
-                f"{literal(f'{path.stem:<16}')} {len(topo.nodes):>3} nodes  {literal(topo.description)}",
-                highlight=False,
+                f"{literal(f'{listed.name:<16}')} [red]invalid[/red]: {literal(listed.problem)}", highlight=False
             )
-        except FileError as exc:
-            console.print(
-                f"{literal(f'{path.stem:<16}')} [red]invalid[/red]: {literal(exc.lines()[0])}", highlight=False
-            )
+            continue
+        topo = listed.topology
+        console.print(
+            f"{literal(f'{listed.name:<16}')} {len(topo.nodes):>3} nodes  {literal(topo.description)}", highlight=False
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -89,12 +89,6 @@ def _artifacts(name: str, folder: Path) -> ImageArtifacts:
     )
 
 
-def find_image(name: str) -> ImageArtifacts | None:
-    """The cached build of the recipe's current inputs, if any."""
-    folder = _folder(load_image_recipe(check_image_name(name)))
-    return _artifacts(name, folder) if (folder / "manifest.json").exists() else None
-
-
 def ensure_image(name: str, step: Step, rebuild: bool = False) -> tuple[ImageArtifacts, bool]:
     """(artifacts, built_now): build only when the inputs changed or `rebuild` asks."""
     recipe = load_image_recipe(check_image_name(name))

@@ -31,12 +31,17 @@ def _build(tp: Any, value: Any) -> Any:
     return value
 
 
+def plan_from_dict(data: dict[str, Any], what: str) -> LabPlan:
+    """A plan written as JSON (`labctl plan --json`, a lab's state), checked for its format version."""
+    check_format(what, data.get("format"), PLAN_FORMAT)
+    plan = _build(LabPlan, data)
+    assert isinstance(plan, LabPlan)
+    return plan
+
+
 def saved_plan(state: LabState) -> LabPlan:
     what = f"the plan saved in lab '{state.lab}'"
     try:
-        check_format(what, state.plan.get("format"), PLAN_FORMAT)
+        return plan_from_dict(state.plan, what)
     except ValueError as exc:
         raise LabctlError(f"{what} is damaged ({exc}); `labctl down {state.lab}` removes the lab") from None
-    plan = _build(LabPlan, state.plan)
-    assert isinstance(plan, LabPlan)
-    return plan

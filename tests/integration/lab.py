@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labctl.compile.naming import domain_name
-from labctl.paths import state_dir
+from labctl.service import labs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,26 +32,14 @@ def plan_of(topology: str) -> dict[str, Any]:
     return data
 
 
-def host_links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+def leftovers(plan: dict[str, Any]) -> list[str]:
+    """Everything of the lab that still exists on the host."""
+    return labs.leftovers(plan)
 
 
 def domains() -> set[str]:
     out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True, text=True)
     return {line.strip() for line in out.stdout.splitlines() if line.strip()}
-
-
-def leftovers(plan: dict[str, Any]) -> list[str]:
-    """Everything of the lab that still exists on the host."""
-    lab = plan["lab"]
-    found = [f"domain {d}" for d in domains() if d.startswith(domain_name(lab, ""))]
-    links = host_links()
-    found += [f"bridge {b['name']}" for b in plan["bridges"] if b["name"] in links]
-    found += [f"tap {i['tap']}" for n in plan["nodes"] for i in n["interfaces"] if i["tap"] in links]
-    if (state_dir() / lab).exists():
-        found.append(f"state folder {state_dir() / lab}")
-    return found
 
 
 def write_topology(folder: Path, name: str, body: str) -> str:

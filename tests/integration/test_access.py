@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from labctl.backends.libvirt import dac
-from labctl.images.cache import find_image
 from labctl.lab.state import lab_folder, lab_secrets
 from labctl.render.shadow import sha512_crypt
+from labctl.service.images import build_image
 from tests.integration.lab import ROOT, domains, labctl, leftovers, plan_of, write_topology
 from tests.integration.spice_link import LINK_ERRORS, LINK_OK, LINK_PERMISSION_DENIED, spice_link
 
@@ -157,9 +157,9 @@ def test_qemu_falls_back_to_root_where_its_user_cannot_reach_the_files(tmp_path:
     """With the cache and state under a folder closed to libvirt-qemu (a user's XDG dirs under a
     0700 home), QEMU runs as root; the lab still works and the image keeps its owner."""
     qemu = dac.qemu_account()
-    image = find_image("debian12-lab")
-    if qemu is None or qemu.uid == 0 or image is None:
-        pytest.skip("no unprivileged QEMU user in qemu.conf, or no built image")
+    image = build_image("debian12-lab")  # the cached build: the suite built it already
+    if qemu is None or qemu.uid == 0:
+        pytest.skip("no unprivileged QEMU user in qemu.conf")
     top = Path(tempfile.mkdtemp(prefix="labctl-access-", dir="/var/tmp"))
     try:
         top.chmod(0o700)

@@ -194,6 +194,16 @@ class LibvirtBackend:
                 removed.append(f"bridge {bridge}")
         return removed
 
+    def leftovers(self, plan: LabPlan) -> list[str]:
+        links = hostnet.link_names()
+        found = [f"domain {name}" for name in self._domains_of(plan.lab)]
+        found += [
+            f"bridge {name}"
+            for name in sorted(set(hostnet.bridges_of(plan.lab)) | ({b.name for b in plan.bridges} & links))
+        ]
+        found += [f"tap {i.tap}" for n in plan.nodes for i in n.interfaces if i.tap in links]
+        return found
+
     def _domains_of(self, lab: str) -> list[str]:
         prefix = naming.domain_name(lab, "")
         return [d.name() for d in self.conn.listAllDomains() if d.name().startswith(prefix)]

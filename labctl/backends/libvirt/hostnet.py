@@ -71,3 +71,9 @@ def set_state(name: str, up: bool) -> None:
         if index is None:
             raise LabctlError(f"host interface {name} does not exist (is the lab running?)")
         ipr.link("set", index=index, state="up" if up else "down")
+
+
+def link_names() -> set[str]:
+    """Every network interface on the host."""
+    with IPRoute() as ipr:
+        return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}

@@ -10,8 +10,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from labctl.backends import registry
 from labctl.backends.base import Backend, ExecResult
-from labctl.cli.demo_cmds import run_demo
+from labctl.cli import reports
 from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
 from labctl.demo.checks import REGISTRY, Params, check_types
@@ -22,6 +23,16 @@ from labctl.lab.state import LabState
 from labctl.topology.schema import load_topology
 from tests.unit.cli.conftest import REPO, Cli
 from tests.unit.demo.checks.outputs import DIG_DOWN, DIG_H2, R3_FULL, out
+
+
+def run_demo(backend: Backend, state: LabState, demo: str, as_json: bool, junit: str | None) -> int:
+    """The CLI's demo run, with `backend` as the lab's backend (registered as 'fake')."""
+    assert state.backend == "fake"
+    registry.register("fake", lambda _images: backend)
+    try:
+        return reports.run_demo(state, demo, as_json, junit)
+    finally:
+        registry.FACTORIES.pop("fake")
 
 
 def test_demo_list_shows_every_demo_with_its_checks(cli: Cli) -> None:

@@ -99,7 +99,7 @@ def test_an_unexpected_error_is_one_line_naming_the_command(
     def broken(*args: object) -> None:
         raise KeyError("x")
 
-    monkeypatch.setattr("labctl.cli.topology_cmds.compile_topology", broken)
+    monkeypatch.setattr("labctl.service.topologies.compile_topology", broken)
     run = cli("validate", "line")
     assert run.code == 1
     assert run.stdout == ""
@@ -121,7 +121,7 @@ def test_an_unexpected_error_with_markup_or_escapes_stays_one_literal_line(
     def broken(*args: object) -> None:
         raise RuntimeError("[/red] bad\x1b[2J\nsecond line")
 
-    monkeypatch.setattr("labctl.cli.image_cmds.list_images", broken)
+    monkeypatch.setattr("labctl.service.images.list_images", broken)
     run = cli("image", "list")
     assert run.code == 1
     assert run.stderr == (
@@ -137,7 +137,7 @@ def test_debug_shows_the_traceback(
     def broken(*args: object) -> None:
         raise KeyError("x")
 
-    monkeypatch.setattr("labctl.cli.topology_cmds.compile_topology", broken)
+    monkeypatch.setattr("labctl.service.topologies.compile_topology", broken)
     if how == "option":
         monkeypatch.setattr(sys, "argv", ["labctl", "--debug", "validate", "line"])
     else:
@@ -229,7 +229,7 @@ def test_up_refuses_a_missing_demo_before_building_or_booting_anything(
     def no_backend(*args: object) -> None:
         raise AssertionError("up built images or booted VMs for a topology it cannot run")
 
-    monkeypatch.setattr("labctl.cli.lab_cmds.backend_for", no_backend)
+    monkeypatch.setattr("labctl.service.labs.build_images", no_backend)
     (tmp_path / "lab.yaml").write_text("name: lab\nnodes:\n  a: {}\ndemo: no-such-demo\n")
     run = cli("up", "lab.yaml")
     assert run.code == 1
@@ -302,7 +302,7 @@ def test_up_refuses_a_junit_target_it_cannot_write_before_building_anything(
     def no_backend(*args: object) -> None:
         raise AssertionError("up built images or booted VMs before checking --junit")
 
-    monkeypatch.setattr("labctl.cli.lab_cmds.backend_for", no_backend)
+    monkeypatch.setattr("labctl.service.labs.build_images", no_backend)
     (tmp_path / "lab.yaml").write_text("name: lab\nnodes:\n  a: {}\n")
     run = cli("up", "lab.yaml", "--junit", junit)
     assert (run.code, run.stdout) == (1, "")

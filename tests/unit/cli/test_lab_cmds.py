@@ -12,9 +12,10 @@ from typing import ClassVar
 
 import pytest
 
-from labctl.cli import demo_cmds, lab_cmds, link_cmds
+from labctl.backends import registry
 from labctl.errors import LabctlError
 from labctl.lab.state import LabState, NodeState, lab_secrets, running_labs
+from labctl.service import labs
 from tests.unit.cli.conftest import REPO, Cli
 
 
@@ -86,9 +87,7 @@ class FakeBackend:
 def backend(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
     FakeBackend.objects = {}
     FakeBackend.destroyed = []
-    monkeypatch.setattr(lab_cmds, "LibvirtBackend", FakeBackend)
-    monkeypatch.setattr(demo_cmds, "LibvirtBackend", FakeBackend)
-    monkeypatch.setattr(link_cmds, "LibvirtBackend", FakeBackend)
+    monkeypatch.setitem(registry.FACTORIES, "libvirt", FakeBackend)
     return FakeBackend
 
 
@@ -510,7 +509,7 @@ def test_a_node_without_lab_is_found_past_a_damaged_lab(
 ) -> None:
     running("ring", ("r1", "r2"))
     damaged(private_dirs, "aaa")
-    state, node = lab_cmds.resolve_node("r2")
+    state, node = labs.resolve_node("r2")
     assert (state.lab, node) == ("ring", "r2")
     run = cli("exec", "zz", "--", "true")
     assert run.code == 1

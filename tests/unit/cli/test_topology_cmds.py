@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.cli.topology_cmds import redact
+from labctl.service.topologies import redact
 from tests.unit.cli.conftest import REPO, Cli
 
 BAD = "name: bad\nnodes:\n  a: {memory: 0}\n"

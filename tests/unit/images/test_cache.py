@@ -11,7 +11,7 @@ import pytest
 
 from labctl.errors import LabctlError
 from labctl.images import cache
-from labctl.images.cache import check_image_name, ensure_image, find_image, images_root, remove_images
+from labctl.images.cache import check_image_name, ensure_image, images_root, remove_images
 from tests.unit.images.conftest import REPO
 
 BAD = ["", ".", "..", "../x", "../../../tmp/x", "a/b", "/etc/x", "Lab", "a b", "lab\n", "x\0y", "x" * 65]
@@ -42,7 +42,6 @@ def test_an_image_name_that_is_not_a_label_is_refused_before_any_path_is_made(
     before = sorted(str(p) for p in tmp_path.rglob("*"))
     for action in (
         lambda: check_image_name(name),
-        lambda: find_image(name),
         lambda: ensure_image(name, lambda *a: None),
         lambda: remove_images(name, False),
     ):
@@ -137,4 +136,4 @@ def test_using_a_damaged_current_build_is_a_clear_error(cached: Path) -> None:
     folder.mkdir()
     (folder / "manifest.json").write_text("{garbage")
     with pytest.raises(LabctlError, match=r"is damaged \(its manifest.json\); `labctl image rm lab` removes it"):
-        find_image("lab")
+        ensure_image("lab", lambda _s: None)

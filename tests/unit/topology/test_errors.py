@@ -19,7 +19,7 @@ import pytest
 
 from labctl.compile import compile_topology
 from labctl.errors import FileError
-from labctl.topology.runnable import check_runnable
+from labctl.service.runnable import check_runnable
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]
@@ -31,7 +31,7 @@ CULPRIT_PREFIX = "# culprit: "
 def validate(path: Path) -> FileError:
     """What `labctl validate` does (load, compile, then check its demo and images), returning the error it raises.
 
-    Host limits are left out: they depend on the machine; tests/unit/topology/test_runnable.py covers them.
+    Host limits are left out: they depend on the machine; tests/unit/service/test_runnable.py covers them.
     """
     with pytest.raises(FileError) as caught:
         topo = load_topology(Path(path.name), path.read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""labctl.topology.runnable: `validate` refuses what `up` cannot run (issue 8 §4): a missing demo or
+"""labctl.service.runnable: `validate` refuses what `up` cannot run (issue 8 §4): a missing demo or
 image, a demo whose checks do not fit the plan, nodes bigger than the host."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from labctl.compile import compile_topology
 from labctl.errors import TopologyError
-from labctl.topology.runnable import Host, check_runnable, demo_problems
+from labctl.service.runnable import Host, check_runnable, demo_problems
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]

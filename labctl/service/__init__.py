@@ -1,0 +1,15 @@
+"""The service layer: the one way into labctl for the CLI, bench/ and the tests.
+
+    topology (load, validate) -> compile (pure) -> render (pure) -> service -> lab (waves)
+      -> backend registry (libvirt) ;  demo (command + pure judge) -> report
+
+Each module is a group of verbs: `topologies` (load, plan, graph), `images`, `host`, `labs`
+(up, down, status, ls, exec, console, reconfigure, secrets), `links` (link faults, netem) and
+`verify` (demos). Long work reports through an `events.Listener`; nothing here prints."""
+
+from __future__ import annotations
+
+from labctl.errors import FileError, LabctlError
+from labctl.service import events, host, images, labs, links, topologies, verify
+
+__all__ = ["FileError", "LabctlError", "events", "host", "images", "labs", "links", "topologies", "verify"]

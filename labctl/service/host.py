@@ -1,0 +1,39 @@
+"""This host: the accelerator verdict and the virtualisation daemon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from labctl.backends.libvirt import daemon, kvm
+from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE
+
+__all__ = ["KERNEL_CMDLINE", "Started", "accelerator", "info", "start"]
+
+
+@dataclass(frozen=True)
+class Started:
+    accelerator: str  # "KVM" or "TCG (software emulation)", with the probe's reason
+    daemon: str  # what was done to have libvirtd running
+
+
+def start(reprobe: bool = False) -> Started:
+    """Probe KVM, then make sure libvirtd runs (started by hand on hosts without systemd)."""
+    verdict = kvm.kvm_verdict(refresh=reprobe)
+    accel = "KVM" if verdict.usable else "TCG (software emulation)"
+    return Started(f"{accel}: {verdict.reason}", daemon.start(hide_kvm=not verdict.usable))
+
+
+def info() -> dict[str, Any]:
+    verdict = kvm.kvm_verdict()
+    return {
+        "kvm_usable": verdict.usable,
+        "kvm_reason": verdict.reason,
+        "libvirt_uri": daemon.uri(),
+        "libvirtd_reachable": daemon.reachable(),
+    }
+
+
+def accelerator() -> str:
+    """'kvm' or 'tcg': what the default backend boots nodes with on this host."""
+    return "kvm" if kvm.kvm_verdict().usable else "tcg"

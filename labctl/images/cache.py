@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labctl.errors import LabctlError
-from labctl.images import ImageArtifacts
-from labctl.images.build import Step, build
+from labctl.images import ImageArtifacts, Step
+from labctl.images.build import build
+from labctl.images.freeswitch_build import build_inputs, ensure_freeswitch
+from labctl.images.freeswitch_source import HOW_TO_PROVIDE
 from labctl.images.recipe import ImageRecipe, load_image_recipe
 from labctl.paths import cache_dir
 from labctl.suggest import did_you_mean
@@ -100,6 +102,11 @@ def ensure_image(name: str, step: Step, rebuild: bool = False) -> tuple[ImageArt
         if work.exists():
             _remove(work)
         work.mkdir(parents=True)
+        source = recipe.freeswitch_source
+        if recipe.freeswitch is not None and source is None:
+            step(f"building without FreeSWITCH: to include it, {HOW_TO_PROVIDE}")
+        if source is not None and source.kind == "source":
+            ensure_freeswitch(build_inputs(recipe), cache_dir() / "apt-archives", step)
         try:
             build(recipe, work, cache_dir() / "apt-archives", step)
         except BaseException:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import subprocess
 import tarfile
 from pathlib import Path
@@ -109,3 +110,24 @@ def test_the_image_cache_compiles_freeswitch_first_only_for_a_source_build(
     assert calls == [f"compile {source_recipe.freeswitch_build_digest()[:6]}", "image", "image"]
     assert steps == [f"building without FreeSWITCH: to include it, {HOW_TO_PROVIDE}"]
     assert HOW_TO_PROVIDE.startswith("set LABCTL_FREESWITCH_SRC=/dir (a folder of `git archive` tarballs")
+
+
+def test_the_image_list_shows_the_freeswitch_commits(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sources = [{"name": n, "git": "g", "commit": c * 40} for n, c in (("spandsp", "a"), ("freeswitch", "b"))]
+    for folder, freeswitch in (
+        ("lab-111111111111", {"included": True, "source": "source", "sources": sources}),
+        ("lab-222222222222", {"included": False}),
+        ("lab-333333333333", {"included": True, "sources": "garbage"}),
+    ):
+        (cache.images_root() / folder).mkdir(parents=True)
+        manifest = {"name": "lab", "input_digest": folder[4:], "built": "x", "freeswitch": freeswitch}
+        (cache.images_root() / folder / "manifest.json").write_text(json.dumps(manifest))
+    listed = {i.digest: i.freeswitch for i in cache.list_images()}
+    assert listed == {
+        "111111111111": (f"spandsp {'a' * 40}", f"freeswitch {'b' * 40}"),
+        "222222222222": (),
+        "333333333333": (),
+    }

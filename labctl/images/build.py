@@ -259,12 +259,22 @@ def debootstrap(recipe: ImageRecipe, tree: Path, apt_cache: Path, log: Path, ste
     _run(argv, log, env=mmdebstrap_env(recipe), on_line=on_line)
 
 
+def in_tree(tree: Path, path: str) -> Path:
+    """`path` inside the tree, with a symlink in its last part followed as the image would (absolute
+    links point into the tree, not the host)."""
+    host = tree / path.lstrip("/")
+    if host.is_symlink():
+        target = os.readlink(host)
+        return tree / target.lstrip("/") if target.startswith("/") else host.parent / target
+    return host
+
+
 def freeswitch_manifest(recipe: ImageRecipe, tree: Path) -> dict[str, Any]:
     """Whether the image has FreeSWITCH and where it came from; a source that installed no binary is an error."""
     addon, source = recipe.freeswitch_active(), recipe.freeswitch_source
     if addon is None or source is None:
         return {"included": False}
-    if not (tree / "usr/bin/freeswitch").exists():
+    if not in_tree(tree, "/usr/bin/freeswitch").exists():
         raise LabctlError(f"the FreeSWITCH add-on ({source.kind}) installed no /usr/bin/freeswitch in the image")
     where = {"repository": addon.repository} if source.kind == "signalwire" else {}
     if source.kind == "source":

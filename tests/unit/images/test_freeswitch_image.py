@@ -81,7 +81,12 @@ def test_the_manifest_records_the_source_commits(source_recipe: ImageRecipe, tmp
     with pytest.raises(LabctlError, match=r"the FreeSWITCH add-on \(source\) installed no /usr/bin/freeswitch"):
         freeswitch_manifest(source_recipe, tmp_path)
     (tmp_path / "usr/bin").mkdir(parents=True)
-    (tmp_path / "usr/bin/freeswitch").write_text("")
+    (tmp_path / "usr/bin/freeswitch").symlink_to("/usr/local/freeswitch/bin/freeswitch")  # as the hook links it
+    with pytest.raises(LabctlError, match="installed no /usr/bin/freeswitch"):  # a dangling link in the tree
+        freeswitch_manifest(source_recipe, tmp_path)
+    (tmp_path / "usr/local/freeswitch/bin").mkdir(parents=True)
+    (tmp_path / "usr/local/freeswitch/bin/freeswitch").write_text("")  # not on the host: the host has none
+    assert not Path("/usr/local/freeswitch/bin/freeswitch").exists()
     record = freeswitch_manifest(source_recipe, tmp_path)
     assert record["included"] is True and record["source"] == "source"
     assert [(s["name"], s["commit"][:7]) for s in record["sources"]] == [

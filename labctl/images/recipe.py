@@ -127,19 +127,25 @@ def known_images() -> list[str]:
 
 
 def freeswitch_source(env: Mapping[str, str], build: SourceBuild | None = None) -> FreeswitchSource | None:
-    """The FreeSWITCH source the environment names, if any; else the source tarballs of the default
-    folder (freeswitch_source.default_folder) when the recipe can build from source and it exists."""
-    token, debs_dir = env.get(TOKEN_VAR, "").strip(), env.get(DEBS_VAR, "").strip()
+    """The FreeSWITCH source the environment names, if any; else, when the recipe can build from
+    source, the tarballs of the default folder (freeswitch_source.default_folder) if it exists."""
     named = [var for var in (TOKEN_VAR, DEBS_VAR, SRC_VAR) if env.get(var, "").strip()]
     if len(named) > 1:
-        raise LabctlError(f"set {' or '.join(named)}, not both: each is a source of FreeSWITCH for the image")
-    if token:
-        return FreeswitchSource("signalwire", token=token)
-    if not debs_dir:
-        if env.get(SRC_VAR, "").strip() and build is None:
+        each = "not both" if len(named) == 2 else "only one"
+        raise LabctlError(f"set {' or '.join(named)}, {each}: each is a source of FreeSWITCH for the image")
+    if TOKEN_VAR in named:
+        return FreeswitchSource("signalwire", token=env[TOKEN_VAR].strip())
+    if DEBS_VAR in named:
+        return _local_debs(env[DEBS_VAR].strip())
+    if build is None:
+        if named:
             raise LabctlError(f"{SRC_VAR} is set, but this image recipe has no 'freeswitch: build:' section")
-        folder = source_folder(env) if build is not None else None
-        return FreeswitchSource("source", tarballs=locate(folder, build.sources)) if folder and build else None
+        return None
+    folder = source_folder(env)
+    return FreeswitchSource("source", tarballs=locate(folder, build.sources)) if folder is not None else None
+
+
+def _local_debs(debs_dir: str) -> FreeswitchSource:
     folder = Path(debs_dir).expanduser().resolve()
     debs = sorted(folder.glob("*.deb"), key=lambda p: p.name) if folder.is_dir() else []
     if not debs:

@@ -268,3 +268,13 @@ def test_a_bad_build_section_is_refused_with_its_line(images: Path, build: str, 
     with pytest.raises(ImageRecipeError, match=r"lab\.yaml:\d+: " + message.replace("(", r"\(")) as caught:
         load_image_recipe("lab", {})
     assert caught.value.problems[0].line == text.splitlines().index("freeswitch:") + 1
+
+
+def test_a_source_folder_for_a_recipe_that_cannot_build_is_refused(images: Path) -> None:
+    text = (images / "lab.yaml").read_text()
+    (images / "lab.yaml").write_text(text[: text.index("  build:\n")])
+    assert load_image_recipe("lab", {}).freeswitch_source is None
+    with pytest.raises(LabctlError, match=f"{SRC_VAR} is set, but this image recipe has no 'freeswitch: build:'"):
+        load_image_recipe("lab", {SRC_VAR: "/x"})
+    with pytest.raises(LabctlError, match=f"set {TOKEN_VAR} or {DEBS_VAR} or {SRC_VAR}, only one"):
+        load_image_recipe("lab", {SRC_VAR: "/x", TOKEN_VAR: "t", DEBS_VAR: "/d"})

@@ -205,3 +205,14 @@ def test_the_result_holds_only_the_runtime_owned_by_root(tmp_path: Path) -> None
         "usr/local/lib/libspandsp.so.3.0.0",
     ]
     assert {(m.uid, m.gid, m.mtime) for m in members} == {(0, 0, fb.SOURCE_DATE_EPOCH)}
+
+
+def test_the_manifest_of_a_real_build_format_1_still_loads(tmp_path: Path) -> None:
+    """tests/fixtures/freeswitch-build/v1.json is the manifest of the build measured on 2026-11-28."""
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "freeswitch-build" / "v1.json"
+    (tmp_path / "manifest.json").write_text(fixture.read_text())
+    (tmp_path / RESULT).write_bytes(b"")
+    data = read_manifest(tmp_path)
+    assert data["format"] == 1 and data["result"] == RESULT
+    assert [s["commit"][:7] for s in data["sources"]] == ["0c7bceb", "7333682", "c2c5964"]
+    assert data["stages"][0]["stage"] == "build root (mmdebstrap)" and len(data["stages"]) == 9

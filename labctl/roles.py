@@ -209,11 +209,8 @@ def _load(root: Path, signature: tuple[tuple[str, int, int], ...]) -> Catalogue:
             problems.append(Problem(folder, 1, f"role name {quoted(folder.name)} is not valid ({ROLE_NAME_RULE})"))
             continue
         if not manifest.is_file():
-            problems.append(
-                Problem(
-                    manifest, 1, f"missing: every folder under {root.name}/ except {', '.join(NOT_ROLES)}/ is a role"
-                )
-            )
+            others = ", ".join(f"{name}/" for name in NOT_ROLES)
+            problems.append(Problem(manifest, 1, f"missing: every folder under {root.name}/ but {others} is a role"))
             continue
         reader = _Reader(load_yaml(manifest))
         declared.append((reader.role(folder.name), reader))
@@ -326,7 +323,9 @@ class _Reader:
             self.problem(("skip",), "'skip' is a mapping with 'unless_command' and 'message' (and 'package', 'hint')")
             return None
         command = self.name(spec["unless_command"], ("skip", "unless_command"), "command", COMMAND)
-        package = self.name(spec.get("package", command), ("skip", "package"), "Debian package", PACKAGE)
+        package = (
+            self.name(spec["package"], ("skip", "package"), "Debian package", PACKAGE) if "package" in spec else command
+        )
         message = self.text(spec["message"], ("skip", "message"), "skip message", SHELL_TEXT_REFUSED)
         hint = self.text(spec["hint"], ("skip", "hint"), "skip hint", SHELL_TEXT_REFUSED) if "hint" in spec else ""
         if not (command and package and message) or ("hint" in spec and not hint):

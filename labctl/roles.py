@@ -28,6 +28,7 @@ This module is layer 1: it imports only the foundation modules.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -180,18 +181,20 @@ def catalogue(root: Path | None = None) -> Catalogue:
 
 
 def _role_folders(root: Path) -> list[Path]:
-    if not root.is_dir():
+    try:
+        with os.scandir(root) as entries:
+            names = [e.name for e in entries if e.is_dir() and not e.name.startswith((".", "_"))]
+    except OSError:  # no recipes root (yet): no roles
         return []
-    return sorted(
-        p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")) and p.name not in NOT_ROLES
-    )
+    return [root / name for name in sorted(names) if name not in NOT_ROLES]
 
 
 def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """Each role folder with its manifest's time and size: a changed manifest is read again."""
     found = []
     for folder in _role_folders(root):
         try:
-            st = (folder / MANIFEST).stat()
+            st = os.stat(os.path.join(folder, MANIFEST))
             found.append((folder.name, st.st_mtime_ns, st.st_size))
         except OSError:
             found.append((folder.name, -1, -1))

@@ -156,7 +156,7 @@ def test_a_role_folder_with_a_bad_name_is_refused(tmp_path: Path) -> None:
         ("skip: {unless_command: 'x; y', message: m}\n", "1: command 'x; y' is not valid (expected a command name"),
         ("- a list\n", "1: a recipe is a mapping of description, after, requires"),
         ("skip: {unless_command: x, package: 'a b', message: m}\n", "1: Debian package 'a b' is not valid"),
-        ("skip: {unless_command: x, message: \"a\\tb\"}\n", "1: skip message must be one line of text without U+0009"),
+        ('skip: {unless_command: x, message: "a\\tb"}\n', "1: skip message must be one line of text without U+0009"),
         ("skip: {unless_command: x, message: m, hint: ''}\n", "1: skip hint must be one line of text, not ''"),
     ],
 )

@@ -585,10 +585,11 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
                 registrar = by_name.get(node.phone.registrar)
                 if registrar is None or not any(registrar.has(r) for r in registrar_roles):
                     hint = did_you_mean(node.phone.registrar, sip_servers)
+                    what = f"a node with role {_either(registrar_roles)}" if registrar_roles else "no role provides one"
                     check.problem(
                         key + ("phone", "registrar"),
                         f"registrar {quoted(node.phone.registrar)} of phone {quoted(node.name)} is not a SIP registrar "
-                        f"(a node with role {' or '.join(registrar_roles) or SIP_REGISTRAR}){hint}",
+                        f"({what}){hint}",
                     )
         _requirements(check, topo, node)
     if not check.problems:
@@ -596,6 +597,11 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
     if not check.problems:
         for name, message in graph.unreachable_nodes(topo):
             check.problem(("nodes", name), message)
+
+
+def _either(words: tuple[str, ...]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return " or ".join(filter(None, (", ".join(words[:-1]), *words[-1:])))
 
 
 SECTION_PRESENT: dict[str, Callable[[Topology], bool]] = {"sip": lambda topo: topo.sip is not None}

@@ -14,6 +14,7 @@ import pytest
 
 from labctl.compile import compile_topology
 from labctl.compile.dot import plan_to_dot
+from labctl.demo.checks import sip as sip_checks
 from labctl.errors import TopologyError
 from labctl.images.recipe import load_image_recipe
 from labctl.render.recipe import load_recipes
@@ -134,3 +135,46 @@ def test_the_image_installs_the_toy_packages_and_keeps_its_service_disabled(home
     without = load_image_recipe("debian12-lab", {})
     assert "toy-daemon" not in without.packages
     assert without.digest() != image.digest()
+
+
+TOY_PBX = """\
+description: a toy PBX that phones can register with
+after: [ldap]
+requires: {roles: [ldap], sections: [sip]}
+provides: [sip-registrar]
+skip: {unless_command: toypbx, message: toypbx is not in this image}
+"""
+PBX_TOPOLOGY = """\
+name: toys
+nodes:
+  dir: {roles: [ldap]}
+  pbx: {roles: [toy-pbx]}
+  alice: {roles: [phone], phone: {user: alice, registrar: pbx}}
+lans:
+  office: [dir, pbx, alice]
+sip:
+  domain: toys.lab
+  users:
+    alice: {password: alice-secret, extension: 1001}
+"""
+
+
+def test_a_toy_registrar_is_a_sip_server_because_it_says_so(home: Path) -> None:
+    """`provides: [sip-registrar]` alone makes phones accept it, the plan list it, DNS serve SRV
+    records for it, and the SIP checks gate its phones on its own `skip`."""
+    folder = home / "vm-recipes" / "toy-pbx"
+    folder.mkdir()
+    (folder / "recipe.yaml").write_text(TOY_PBX)
+    plan = compile_topology(load_topology(Path("toys.yaml"), PBX_TOPOLOGY))
+    assert plan.sip is not None and [(s.node, s.kind) for s in plan.sip.servers] == [("pbx", "toy-pbx")]
+    assert any(r.type == "SRV" and r.value.endswith(" pbx.toys.lab.") for r in plan.dns.records)
+    phone = plan.node("alice").phone
+    assert phone is not None and phone.registrar_kind == "toy-pbx"
+    gate = sip_checks.registrar_gate(plan, phone)
+    assert gate is not None and gate[0] == "pbx" and "SKIP: toypbx is not in this image (pbx)" in gate[1]
+    with pytest.raises(TopologyError) as caught:
+        load_topology(Path("toys.yaml"), PBX_TOPOLOGY.replace("{roles: [toy-pbx]}", "{roles: [host]}"))
+    assert caught.value.lines() == [
+        "toys.yaml:5: registrar 'pbx' of phone 'alice' is not a SIP registrar "
+        "(a node with role freeswitch, kamailio or toy-pbx)"
+    ]

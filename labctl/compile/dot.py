@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from labctl.compile.plan import LabPlan
+from labctl.roles import catalogue
 
-ROLE_COLOURS = {
-    "router": "#f4a261",
-    "dns": "#8ecae6",
-    "ldap": "#b5e48c",
-    "kamailio": "#cdb4db",
-    "freeswitch": "#ffafcc",
-    "phone": "#ffe66d",
-    "host": "#dddddd",
-}
+DEFAULT_COLOUR = "#dddddd"
+"""For a node whose first role declares no `colour`."""
 
 
 def _quote(text: str) -> str:
@@ -26,8 +20,9 @@ def plan_to_dot(plan: LabPlan) -> str:
         "  graph [overlap=false, splines=true, fontname=Helvetica];",
         "  node [fontname=Helvetica, style=filled];",
     ]
+    roles = catalogue()
     for node in plan.nodes:
-        colour = ROLE_COLOURS.get(node.roles[0], "#dddddd")
+        colour = roles.colour(node.roles[0]) or DEFAULT_COLOUR
         label = f"{node.name}\n{', '.join(node.roles)}\n{node.address}"
         lines.append(f"  {_quote('n:' + node.name)} [label={_quote(label)}, shape=box, fillcolor={_quote(colour)}];")
     address = {(n.name, i.segment): i.address for n in plan.nodes for i in n.interfaces}

@@ -1,4 +1,8 @@
-"""Image recipes (vm-recipes/images/<name>.yaml) and the digest of their inputs."""
+"""Image recipes (vm-recipes/images/<name>.yaml) and the digest of their inputs.
+
+An image installs its own packages plus every role's declared packages, and keeps its own
+disable_services plus every role's declared services disabled (labctl.roles): sorted and
+without duplicates, so the digest does not depend on the order they are declared in."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 
 from labctl.errors import ImageRecipeError, LabctlError, Problem
 from labctl.paths import data_dir
+from labctl.roles import catalogue
 from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown
 from labctl.topology.schema import RECIPE_NAME, RECIPE_NAME_RULE
 from labctl.yamlsource import load_yaml
@@ -167,6 +172,7 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
     if problems:
         raise ImageRecipeError(problems)
     addon = _freeswitch_addon(path, doc.line(("freeswitch",)), spec["freeswitch"]) if "freeswitch" in spec else None
+    roles = catalogue(images_dir().parent)
     return ImageRecipe(
         name=name,
         description=str(spec.get("description", "")),
@@ -177,8 +183,8 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
         variant=str(spec.get("variant", "apt")),
         kernel=str(spec["kernel"]),
         size_mib=int(spec.get("size_mib", 4096)),
-        packages=tuple(str(p) for p in spec["packages"]),
-        disable_services=tuple(spec.get("disable_services") or ()),
+        packages=tuple(sorted({*(str(p) for p in spec["packages"]), *roles.packages()})),
+        disable_services=tuple(sorted({*(spec.get("disable_services") or ()), *roles.services()})),
         freeswitch=addon,
         freeswitch_source=freeswitch_source(os.environ if env is None else env) if addon is not None else None,
     )

@@ -13,8 +13,8 @@ from labctl.errors import LabctlError
 from labctl.lab.state import LabState, lab_secrets
 from labctl.render.recipe import load_recipes
 from labctl.render.render import RoleStep, render_node, role_order
+from labctl.roles import catalogue
 
-SECRET_NAMES = ("ldap_admin", "ldap_reader", "root_password")
 COMMAND_TIMEOUT = 180.0
 MAX_PARALLEL = 8
 
@@ -85,7 +85,7 @@ def run_parallel(jobs: list[Callable[[], None]]) -> None:
 def configure(backend: Backend, plan: LabPlan, state: LabState, progress: Progress) -> None:
     roles = {role for node in plan.nodes for role in node.roles}
     recipes = load_recipes(roles)
-    secrets = lab_secrets(plan.lab, SECRET_NAMES)
+    secrets = lab_secrets(plan.lab, catalogue().secrets(roles))
     rendered = {node.name: render_node(plan, node, recipes, secrets) for node in plan.nodes}
     for wave in role_order(recipes, roles):
         jobs: list[Callable[[], None]] = []

@@ -1,8 +1,8 @@
 """Recipes are data: vm-recipes/<role>/recipe.yaml plus Jinja2 templates beside it.
 
 A manifest names the files to render (paths are templates too; `foreach` repeats an entry
-over a list from the node's context), the commands that start the role, the roles whose
-nodes must be ready first (`after`), and a readiness probe.
+over a list from the node's context), the commands that start the role, and a readiness probe.
+What the role declares about itself (`after`, `skip`, ...) is read and checked by labctl.roles.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import LabctlError, Problem, RecipeError
-from labctl.paths import data_dir
+from labctl.roles import BASE, catalogue
+from labctl.roles import MANIFEST as MANIFEST
+from labctl.roles import recipes_root as recipes_root
 from labctl.suggest import did_you_mean, unknown
-from labctl.topology.model import ROLES
 from labctl.yamlsource import load_yaml
 
-BASE_ROLE = "base"
-MANIFEST = "recipe.yaml"
+BASE_ROLE = BASE
 FILE_KEYS = {"path", "template", "mode", "owner", "foreach"}
-RECIPE_KEYS = {"description", "after", "files", "commands", "ready", "skip_when"}
 READY_KEYS = {"command", "timeout", "interval"}
 
 
@@ -52,10 +51,6 @@ class Recipe:
     templates: dict[str, str]  # file name -> text
 
 
-def recipes_root() -> Path:
-    return data_dir("vm-recipes")
-
-
 def _check_keys(path: Path, line: int, found: dict[str, Any], allowed: set[str], what: str) -> None:
     for key in found:
         if key not in allowed:
@@ -63,15 +58,14 @@ def _check_keys(path: Path, line: int, found: dict[str, Any], allowed: set[str],
 
 
 def load_recipe(role: str, root: Path | None = None) -> Recipe:
-    folder = (root or recipes_root()) / role
+    roles = catalogue(root)
+    declared = roles.base if role == BASE else roles.role(role) if role in roles else None
+    folder = roles.root / role
     manifest = folder / MANIFEST
-    if not manifest.exists():
-        known = sorted(p.parent.name for p in (root or recipes_root()).glob(f"*/{MANIFEST}"))
-        raise LabctlError(f"no recipe for role '{role}' ({manifest} is missing){did_you_mean(role, known)}")
+    if declared is None:
+        raise LabctlError(f"no recipe for role '{role}' ({manifest} is missing){did_you_mean(role, roles.names())}")
     doc = load_yaml(manifest)
     spec = doc.value if isinstance(doc.value, dict) else {}
-    for key in spec:
-        _check_keys(manifest, doc.line((key,)), {key: None}, RECIPE_KEYS, "recipe")
     files = []
     for i, raw in enumerate(spec.get("files") or []):
         line = doc.line(("files", i))
@@ -93,21 +87,16 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
         templates[f.template] = (folder / f.template).read_text()
     return Recipe(
         role=role,
-        description=str(spec.get("description", "")),
-        after=tuple(spec.get("after") or ()),
+        description=declared.description,
+        after=declared.after,
         files=tuple(files),
         commands=tuple(str(c) for c in spec.get("commands") or ()),
         ready=ready,
-        skip_when=spec.get("skip_when"),
+        skip_when=declared.skip.shell() if declared.skip else None,
         templates=templates,
     )
 
 
 def load_recipes(roles: set[str], root: Path | None = None) -> dict[str, Recipe]:
-    """The base recipe plus one per role, with `after` references checked."""
-    recipes = {role: load_recipe(role, root) for role in sorted(roles | {BASE_ROLE})}
-    for recipe in recipes.values():
-        for dep in recipe.after:
-            if dep != BASE_ROLE and dep not in ROLES:
-                raise LabctlError(f"recipe '{recipe.role}' runs after unknown role '{dep}'")
-    return recipes
+    """The base recipe plus one per role (their `after` references are checked by the catalogue)."""
+    return {role: load_recipe(role, root) for role in sorted(roles | {BASE_ROLE})}

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import Problem, TopologyError
+from labctl.roles import Catalogue, catalogue
 from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown, visible
 from labctl.topology import graph
 from labctl.topology.model import (
-    ROLES,
-    SIP_SERVER_ROLES,
+    SIP_REGISTRAR,
     Addressing,
     LanSpec,
     LinkSpec,
@@ -73,8 +73,9 @@ BUILTIN_DEFAULTS: dict[str, Any] = {"memory": 384, "vcpus": 1, "image": "debian1
 class _Checker:
     """Collects problems while reading the document; every read names its key path."""
 
-    def __init__(self, doc: SourceDoc) -> None:
+    def __init__(self, doc: SourceDoc, roles: Catalogue) -> None:
         self.doc = doc
+        self.roles = roles
         self.problems: list[Problem] = []
 
     def problem(self, key: Key, message: str) -> None:
@@ -199,9 +200,11 @@ def _kind(value: Any) -> str:
     return f"{quoted(value)}"
 
 
-def parse_topology(doc: SourceDoc) -> Topology:
-    """Validate `doc` completely, raising one TopologyError with every problem found."""
-    check = _Checker(doc)
+def parse_topology(doc: SourceDoc, roles: Catalogue | None = None) -> Topology:
+    """Validate `doc` completely, raising one TopologyError with every problem found.
+
+    Role names and what each role requires come from `roles` (the vm-recipes catalogue by default)."""
+    check = _Checker(doc, roles or catalogue())
     if not isinstance(doc.value, dict):
         check.problem((), f"a topology must be a mapping with 'name' and 'nodes', not {_kind(doc.value)}")
         raise TopologyError(check.problems)
@@ -352,8 +355,8 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
     for i, role in enumerate(value):
         if not isinstance(role, str):
             check.problem(key + (i,), f"expected a role name, not {_kind(role)}")
-        elif role not in ROLES:
-            check.problem(key + (i,), unknown("role", role, ROLES))
+        elif role not in check.roles:
+            check.problem(key + (i,), unknown("role", role, check.roles.names()))
         elif role in roles:
             check.problem(key + (i,), f"role {quoted(role)} is listed twice")
         else:
@@ -564,7 +567,8 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
     """Rules that relate several parts of the topology to each other."""
     by_name = {n.name: n for n in topo.nodes}
     sip_users = {u.name for u in topo.sip.users} if topo.sip else set()
-    sip_servers = [n.name for n in topo.nodes if any(n.has(r) for r in SIP_SERVER_ROLES)]
+    registrar_roles = check.roles.providers(SIP_REGISTRAR)
+    sip_servers = [n.name for n in topo.nodes if any(n.has(r) for r in registrar_roles)]
     for node in topo.nodes:
         key: Key = ("nodes", node.name)
         if node.phone and not node.has("phone"):
@@ -579,23 +583,47 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
                 if topo.sip is not None and node.phone.user not in sip_users:
                     check.problem(key + ("phone", "user"), unknown("SIP user", node.phone.user, sip_users))
                 registrar = by_name.get(node.phone.registrar)
-                if registrar is None or not any(registrar.has(r) for r in SIP_SERVER_ROLES):
+                if registrar is None or not any(registrar.has(r) for r in registrar_roles):
                     hint = did_you_mean(node.phone.registrar, sip_servers)
+                    what = f"a node with role {_either(registrar_roles)}" if registrar_roles else "no role provides one"
                     check.problem(
                         key + ("phone", "registrar"),
-                        f"registrar {quoted(node.phone.registrar)} of phone {quoted(node.name)} is not a kamailio or "
-                        f"freeswitch node{hint}",
+                        f"registrar {quoted(node.phone.registrar)} of phone {quoted(node.name)} is not a SIP registrar "
+                        f"({what}){hint}",
                     )
-        for role in SIP_SERVER_ROLES:
-            if node.has(role) and not topo.with_role("ldap"):
-                check.problem(key + ("roles",), f"{role} on {quoted(node.name)} needs a node with the 'ldap' role")
-            if node.has(role) and topo.sip is None:
-                check.problem(key + ("roles",), f"{role} on {quoted(node.name)} needs a 'sip:' section")
+        _requirements(check, topo, node)
     if not check.problems:
         _interface_names(check, topo)
     if not check.problems:
         for name, message in graph.unreachable_nodes(topo):
             check.problem(("nodes", name), message)
+
+
+def _either(words: tuple[str, ...]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return " or ".join(filter(None, (", ".join(words[:-1]), *words[-1:])))
+
+
+SECTION_PRESENT: dict[str, Callable[[Topology], bool]] = {"sip": lambda topo: topo.sip is not None}
+"""Whether the topology has each section a role can require (labctl.roles.SECTIONS)."""
+
+
+def _requirements(check: _Checker, topo: Topology, node: NodeSpec) -> None:
+    """What each of the node's roles declares it requires of the topology."""
+    for role in (r for r in node.roles if r in check.roles):  # the default 'host' may have no folder
+        requires = check.roles.role(role).requires
+        for needed in requires.roles:
+            if not topo.with_role(needed):
+                check.problem(
+                    ("nodes", node.name, "roles"),
+                    f"{role} on {quoted(node.name)} needs a node with the {quoted(needed)} role",
+                )
+        for section in requires.sections:
+            if not SECTION_PRESENT[section](topo):
+                check.problem(
+                    ("nodes", node.name, "roles"),
+                    f"{role} on {quoted(node.name)} needs a {quoted(section + ':')} section",
+                )
 
 
 def _interface_names(check: _Checker, topo: Topology) -> None:
@@ -626,6 +654,6 @@ def _interface_names(check: _Checker, topo: Topology) -> None:
             owners[dns_name] = f"the interface of {quoted(node.name)} on {where}"
 
 
-def load_topology(path: Path, text: str | None = None) -> Topology:
+def load_topology(path: Path, text: str | None = None, roles: Catalogue | None = None) -> Topology:
     """Load and validate a topology file."""
-    return parse_topology(load_yaml(path, text))
+    return parse_topology(load_yaml(path, text), roles)

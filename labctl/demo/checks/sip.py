@@ -5,8 +5,9 @@ A call proves voice: each phone plays a known tone and records what it hears; th
 each tone heard at the other end, and RTP (not RTCP, not ICE checks) at the rate of its ptime
 with no holes in its sequence numbers. The guest only measures (labctl-media); the host decides.
 
-Phones whose registrar runs FreeSWITCH report SKIPPED only on the positive finding that
-FreeSWITCH is not installed in the registrar's image; anything else the gate sees is FAIL.
+Phones whose registrar's role declares a `skip` (FreeSWITCH: vm-recipes/freeswitch/recipe.yaml)
+report SKIPPED only on the positive finding that its command and package are not installed in the
+registrar's image, with the role's own message; anything else the gate sees is FAIL.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from labctl.compile.plan import LabPlan, NodePlan, PhonePlan
 from labctl.demo.checks import Params, register
 from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict
 from labctl.errors import LabctlError
+from labctl.roles import catalogue
 
 SIPP_DIR = "/usr/local/share/labctl/sipp"
 SIPP_PORT = 5070  # linphonec holds 5060 on phones
 REPORT_PORT = 5072  # each phone tells a caller what it heard in its last call (labctl-media-report)
 PHONE_HOME = "/var/lib/labctl-phone"
-FREESWITCH_ABSENT = "FreeSWITCH is not installed in this image"
+MEDIA_RELAY = "media-relay"
+"""The capability of registrars that relay the media of the calls they bridge (FreeSWITCH)."""
 SIP_LINE = (
     r"((REGISTER|INVITE|BYE) sip:[^ ]+ SIP/2.0"  # requests
     r"|SIP/2.0 [0-9]{3}[^\r]*"  # responses
@@ -86,19 +89,21 @@ def string_param(params: Params, name: str, default: str) -> str:
 
 
 def registrar_gate(plan: LabPlan, ph: PhonePlan) -> tuple[str, str] | None:
-    """For a FreeSWITCH registrar: SKIP only on the positive finding that FreeSWITCH is absent
-    (no binary in PATH nor in /usr/local/freeswitch, and dpkg-query says "no packages found" (exit 1)
-    or a status that is plainly not installed: not-installed, config-files); exit 0 silently when it
-    is there; anything else (dpkg-query missing or failing otherwise, a half-installed package, the
-    node unreachable) exits 1, so the probe FAILs."""
-    if ph.registrar_kind != "freeswitch":
+    """For a registrar whose role declares a `skip` (FreeSWITCH): SKIP only on the positive finding that
+    the role is absent (its command not in PATH, and dpkg-query says "no packages found" (exit 1) for
+    its package or a status that is plainly not installed: not-installed, config-files); exit 0 silently
+    when it is there; anything else (dpkg-query missing or failing otherwise, a half-installed package,
+    the node unreachable) exits 1, so the probe FAILs."""
+    declared = catalogue().role(ph.registrar_kind).skip
+    if declared is None:
         return None
-    skip = shlex.quote(f"SKIP: {FREESWITCH_ABSENT} ({ph.registrar})")
+    skip = shlex.quote(f"SKIP: {declared.message} ({ph.registrar})")
+    command, package = shlex.quote(declared.unless_command), shlex.quote(declared.package)
     return (
         ph.registrar,
-        "if command -v freeswitch >/dev/null 2>&1 || [ -e /usr/local/freeswitch/bin/freeswitch ]; then exit 0; fi\n"
+        f"if command -v {command} >/dev/null 2>&1; then exit 0; fi\n"
         "command -v dpkg-query >/dev/null 2>&1 || { echo 'cannot tell: no dpkg-query'; exit 1; }\n"
-        "st=$(dpkg-query -W -f='${Status}' freeswitch 2>&1); rc=$?\n"
+        f"st=$(dpkg-query -W -f='${{Status}}' {package} 2>&1); rc=$?\n"
         'case "$rc:$st" in\n'
         "  0:*' installed') exit 0;;\n"
         "  0:*' not-installed'|0:*' config-files'|1:*'no packages found'*) ;;\n"
@@ -372,9 +377,10 @@ def judge_heard(where: str, text: str, hz: float, min_media: float) -> tuple[str
 
 
 def media_peer(plan: LabPlan, caller: NodePlan, callee: NodePlan) -> NodePlan:
-    """Whom the caller's RTP really goes to: a FreeSWITCH registrar relays it, Kamailio does not."""
+    """Whom the caller's RTP really goes to: a registrar that relays media (FreeSWITCH) or the callee."""
+    relays = catalogue().providers(MEDIA_RELAY)
     for ph in (caller.phone, callee.phone):
-        if ph is not None and ph.registrar_kind == "freeswitch":
+        if ph is not None and ph.registrar_kind in relays:
             return plan.node(ph.registrar)
     return callee
 

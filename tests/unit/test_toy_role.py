@@ -20,7 +20,7 @@ from labctl.images.recipe import load_image_recipe
 from labctl.render.recipe import load_recipes
 from labctl.render.render import render_node, role_order
 from labctl.roles import catalogue
-from labctl.topology.runnable import check_runnable
+from labctl.service.runnable import check_runnable
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,8 +21,7 @@ from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab import lifecycle
-from labctl.lab.configure import configure
-from labctl.lab.saved_plan import saved_plan
+from labctl.lab.configure import check_renders
 from labctl.lab.state import (
     LabState,
     check_lab_name,
@@ -110,6 +109,7 @@ def up(
     from labctl.topology.runnable import Host, check_runnable
 
     check_runnable(topo, plan, Host.this())  # before any image is built or VM booted
+    check_renders(plan)  # a wrong template or recipe too (file:line), in a moment
     if junit is not None:
         from labctl.cli.demo_cmds import junit_target
 
@@ -336,9 +336,8 @@ def console_cmd(node: Annotated[str, typer.Argument(help="NODE or LAB/NODE")]) -
 def reconfigure(lab: LabArg) -> None:
     """Push every node's configuration again (idempotent)."""
     state = require_state(lab_name(lab))
-    plan = saved_plan(state)
     reporter = PhaseReporter()
-    configure(LibvirtBackend(), plan, state, reporter.event)
+    lifecycle.reconfigure(LibvirtBackend(), state, reporter.event)
     reporter.phase(f"lab {state.lab} reconfigured")
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.configure import SECRET_NAMES
+from labctl.lab.configure import SECRET_NAMES, placeholder_secrets
 from labctl.lab.state import check_format, check_node_name, load_state, read_secrets
 from labctl.render.guest_path import check_guest_path
 from labctl.render.lab import RenderedLab, render_plan
@@ -41,7 +41,6 @@ RENDERED_DIR = "rendered"  # inside a lab's state folder
 LAB_FILE = "lab.json"
 STEPS_FILE = "steps.json"
 FILES_DIR = "files"
-PLACEHOLDER = "placeholder-{name}"
 
 
 # -- walking folders without following links ------------------------------------------------------
@@ -264,14 +263,13 @@ class RenderSummary:
 
 def preview_secrets(lab: str) -> tuple[dict[str, str], tuple[str, ...]]:
     """The running lab's secrets when it is running here and readable; a clearly marked placeholder
-    (`placeholder-<name>`) for every one it does not have. Returns (secrets, placeholder names)."""
+    for every one it does not have. Returns (secrets, the names of the placeholders)."""
     try:
         stored = read_secrets(lab) if load_state(lab) is not None else {}
     except (LabctlError, OSError):
         stored = {}
-    placeholders = tuple(name for name in SECRET_NAMES if name not in stored)
-    values = {name: stored.get(name) or PLACEHOLDER.format(name=name) for name in SECRET_NAMES}
-    return values, placeholders
+    values = {name: stored.get(name) or stand_in for name, stand_in in placeholder_secrets().items()}
+    return values, tuple(name for name in SECRET_NAMES if not stored.get(name))
 
 
 def check_output(output: Path, force: bool) -> None:

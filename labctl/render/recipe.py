@@ -93,7 +93,8 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
     templates = {}
     for f in files:
         if not (folder / f.template).is_file():
-            raise LabctlError(f"recipe {role}: template {f.template} is missing ({folder / f.template})")
+            message = f"recipe {role}: template {f.template} is missing ({folder / f.template})"
+            raise RecipeError([Problem(manifest, f.line, message)])
         templates[f.template] = (folder / f.template).read_text()
     lines = {f"commands.{i}": doc.line(("commands", i)) for i in range(len(spec.get("commands") or ()))}
     lines.update({key: doc.line((key,)) for key in ("ready", "skip_when") if key in spec})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,11 @@ def _on(ctx: Mapping[str, Any]) -> str:
     return f"node {comment(node.name)}: " if isinstance(node, NodePlan) else ""
 
 
+def _joined(folder: Path, name: str) -> Path:
+    """A template's file, `..` resolved (a recipe may use a sibling's template: ../ldap/reader.pw.j2)."""
+    return Path(os.path.normpath(folder / name))
+
+
 def _guest_path(path: str, ctx: Mapping[str, Any], source: Source) -> str:
     try:
         return check_guest_path(path)
@@ -155,10 +161,16 @@ def _guest_path(path: str, ctx: Mapping[str, Any], source: Source) -> str:
         raise RenderError(f"{source.file}:{source.line}: {_on(ctx)}{source.what}{exc}") from None
 
 
+def _entry(recipe: Recipe, key: str, what: str) -> Source:
+    """An entry of recipe.yaml (a command, the ready probe), located by its line there."""
+    return Source(recipe.folder / MANIFEST, recipe.lines.get(key, 1), what)
+
+
 def render_step(recipe: Recipe, ctx: Mapping[str, Any]) -> RoleStep:
     files: list[RenderedFile] = []
     for spec in recipe.files:
         entry = Source(recipe.folder / MANIFEST, spec.line, f"path of {spec.template}: ")
+        template = Source(_joined(recipe.folder, spec.template))
         if spec.foreach and spec.foreach not in ctx:
             message = unknown("list in foreach", spec.foreach, sorted(ctx))
             raise RecipeError([Problem(entry.file, spec.line, f"{spec.template}: {message}")])
@@ -169,25 +181,20 @@ def render_step(recipe: Recipe, ctx: Mapping[str, Any]) -> RoleStep:
             files.append(
                 RenderedFile(
                     path=_guest_path(path, item_ctx, entry),
-                    content=_render(recipe.templates[spec.template], item_ctx, Source(recipe.folder / spec.template)),
+                    content=_render(recipe.templates[spec.template], item_ctx, template),
                     mode=spec.mode,
                     owner=spec.owner,
                 )
             )
-    manifest = recipe.folder / MANIFEST
     commands = tuple(
         rendered
         for i, command in enumerate(recipe.commands)
-        if (
-            rendered := _render(
-                command, ctx, Source(manifest, recipe.lines.get(f"commands.{i}", 1), "command: ")
-            ).strip()
-        )
+        if (rendered := _render(command, ctx, _entry(recipe, f"commands.{i}", "command: ")).strip())
     )
     ready = recipe.ready
     if ready is not None:
         ready = ReadyProbe(
-            command=_render(ready.command, ctx, Source(manifest, recipe.lines.get("ready", 1), "ready: ")).strip(),
+            command=_render(ready.command, ctx, _entry(recipe, "ready", "ready: ")).strip(),
             timeout=ready.timeout,
             interval=ready.interval,
         )

@@ -296,7 +296,7 @@ def test_every_role_reads_back_the_hostile_value_or_refuses_it(target: Target, h
             except RenderError as exc:
                 assert role not in target.never_refused, f"{role} on {original} refused {hostile!r}: {exc}"
                 message = str(exc)
-                assert re.match(rf"{re.escape(str(recipes[role].folder))}/[^:]+:\d+: ", message), message
+                assert re.match(rf"{re.escape(str(recipes[role].folder.parent))}/[^:]+:\d+: ", message), message
                 assert f": node {comment(node_plan.name)}: " in message, message
                 assert "\n" not in message and "\r" not in message, message
                 continue

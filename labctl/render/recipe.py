@@ -7,7 +7,8 @@ What the role declares about itself (`after`, `skip`, ...) is read and checked b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ class FileTemplate:
     mode: str = "0644"
     owner: str = "root:root"
     foreach: str | None = None  # name of a list in the context; each item is `item`
+    line: int = field(default=1, compare=False)  # of this entry in recipe.yaml, for errors
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Recipe:
     ready: ReadyProbe | None
     skip_when: str | None  # a shell test run on the node; when it succeeds the role is skipped
     templates: dict[str, str]  # file name -> text
+    folder: Path = field(default=Path(), compare=False)  # where recipe.yaml and the templates are
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # "commands.0", "ready" -> line
 
 
 def _check_keys(path: Path, line: int, found: dict[str, Any], allowed: set[str], what: str) -> None:
@@ -72,7 +76,7 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
         if not isinstance(raw, dict) or not {"path", "template"} <= set(raw):
             raise RecipeError([Problem(manifest, line, "each recipe file is a mapping with 'path' and 'template'")])
         _check_keys(manifest, line, raw, FILE_KEYS, "recipe file")
-        files.append(FileTemplate(**{k: str(v) for k, v in raw.items()}))
+        files.append(FileTemplate(**{k: str(v) for k, v in raw.items()}, line=line))
     ready = None
     if spec.get("ready"):
         line = doc.line(("ready",))
@@ -83,8 +87,11 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
     templates = {}
     for f in files:
         if not (folder / f.template).is_file():
-            raise LabctlError(f"recipe {role}: template {f.template} is missing ({folder / f.template})")
+            message = f"recipe {role}: template {f.template} is missing ({folder / f.template})"
+            raise RecipeError([Problem(manifest, f.line, message)])
         templates[f.template] = (folder / f.template).read_text()
+    lines = {f"commands.{i}": doc.line(("commands", i)) for i in range(len(spec.get("commands") or ()))}
+    lines.update({key: doc.line((key,)) for key in ("ready", "skip_when") if key in spec})
     return Recipe(
         role=role,
         description=declared.description,
@@ -94,6 +101,8 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
         ready=ready,
         skip_when=declared.skip.shell() if declared.skip else None,
         templates=templates,
+        folder=folder,
+        lines=lines,
     )
 
 

@@ -17,8 +17,8 @@ from labctl.backends.registry import DEFAULT_BACKEND, backend_for, create_backen
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab import lifecycle
-from labctl.lab.configure import configure
-from labctl.lab.saved_plan import plan_from_dict, saved_plan
+from labctl.lab.configure import check_renders
+from labctl.lab.saved_plan import plan_from_dict
 from labctl.lab.state import (
     LabState,
     check_lab_name,
@@ -137,6 +137,7 @@ def up(
     (the topology, its demo, images, host limits) is refused before the first image is built."""
     start = time.monotonic()
     topo, plan = topologies.load_runnable(topology)
+    check_renders(plan)  # a wrong template or recipe too (file:line), in a moment, before any image build
     images = build_images({n.image for n in plan.nodes}, listener)
     chosen = create_backend(backend, images)
     with listener.live(f"bringing up {plan.lab}"):
@@ -292,7 +293,7 @@ def console(node: str) -> tuple[str, Callable[[], None]]:
 def reconfigure(lab: str, listener: Listener = QUIET) -> LabState:
     """Push every node's configuration again (idempotent)."""
     state = require_state(lab)
-    configure(backend_for(state), saved_plan(state), state, listener.event)
+    lifecycle.reconfigure(backend_for(state), state, listener.event)
     listener.phase(f"lab {state.lab} reconfigured")
     return state
 

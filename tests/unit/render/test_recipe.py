@@ -97,7 +97,7 @@ def test_bad_manifests_are_refused_with_their_line(tmp_path: Path, manifest: str
 
 def test_a_missing_template_names_the_recipe_and_file(tmp_path: Path) -> None:
     write(tmp_path, "router", "files: [{path: /etc/bird/bird.conf, template: bird.conf.j2}]\n")
-    with pytest.raises(LabctlError, match=r"recipe router: template bird\.conf\.j2 is missing"):
+    with pytest.raises(RecipeError, match=r"router/recipe\.yaml:1: recipe router: template bird\.conf\.j2 is missing"):
         load_recipe("router", tmp_path)
 
 

@@ -427,10 +427,10 @@ def media(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_media_script_has_no_template_syntax() -> None:
-    from labctl.render.render import _render
+    from labctl.render.render import Source, _render
 
     text = MEDIA_SCRIPT.read_text()
-    assert _render(text, {}, "phone/labctl-media.py.j2") == text
+    assert _render(text, {}, Source(MEDIA_SCRIPT)) == text
 
 
 def test_a_generated_tone_is_found_at_its_frequency_and_level(tmp_path: Path) -> None:

@@ -32,8 +32,8 @@ from labctl.demo.runner import run_demo
 from labctl.demo.spec import load_demo
 from labctl.images.cache import ensure_image
 from labctl.lab import lifecycle
-from labctl.lab.state import LabState
 from labctl.paths import data_dir
+from labctl.state import LabState
 from labctl.topology.schema import load_topology
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from labctl.compile.naming import domain_name
 from labctl.compile.plan import LabPlan
 from labctl.images.cache import ensure_image
 from labctl.lab import lifecycle
-from labctl.lab.state import lab_folder
+from labctl.state import lab_folder
 from labctl.topology.schema import load_topology
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from labctl.compile.plan import LabPlan, NetemPlan
-from labctl.lab.state import LabState
+from labctl.state import LabState
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab import lifecycle
 from labctl.lab.configure import configure
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import (
+from labctl.paths import demo_reference
+from labctl.state import (
     LabState,
     check_lab_name,
     check_node_name,
@@ -33,8 +33,8 @@ from labctl.lab.state import (
     load_state,
     read_secrets,
     running_labs,
+    saved_plan,
 )
-from labctl.paths import demo_reference
 from labctl.suggest import did_you_mean
 
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]

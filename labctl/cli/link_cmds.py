@@ -12,8 +12,7 @@ from labctl.cli.output import console
 from labctl.compile.plan import NetemPlan
 from labctl.errors import LabctlError
 from labctl.lab.links import attachments
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState
+from labctl.state import LabState, saved_plan
 
 link_app = typer.Typer(help="Fail and impair links (A B) or LAN attachments (NODE LAN).", no_args_is_help=True)
 First = Annotated[str, typer.Argument(help="A node (or LAB/NODE).")]

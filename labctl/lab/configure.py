@@ -10,9 +10,9 @@ from labctl import cancel
 from labctl.backends.base import Backend, FileSpec, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState, lab_secrets
 from labctl.render.recipe import load_recipes
 from labctl.render.render import RoleStep, render_node, role_order
+from labctl.state import LabState, lab_secrets
 
 SECRET_NAMES = ("ldap_admin", "ldap_reader", "root_password")
 COMMAND_TIMEOUT = 180.0

@@ -14,7 +14,7 @@ from labctl.backends.base import Backend, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab.configure import configure, run_parallel
-from labctl.lab.state import LabState, lab_lock, load_state, remove_folder
+from labctl.state import LabState, lab_lock, load_state, remove_folder
 
 BOOT_CEILING = 900.0  # hard limit on one boot attempt; before it, a node is given up on only when stuck
 

@@ -26,9 +26,8 @@ from labctl.compile import naming
 from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState, NodeState, lab_secrets
 from labctl.paths import state_dir
+from labctl.state import LabState, NodeState, lab_secrets, saved_plan
 
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0

@@ -18,7 +18,7 @@ from labctl.demo.checks import REGISTRY, Params, check_types
 from labctl.demo.model import Probe
 from labctl.demo.spec import load_demo
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState
+from labctl.state import LabState
 from labctl.topology.schema import load_topology
 from tests.unit.cli.conftest import REPO, Cli
 from tests.unit.demo.checks.outputs import DIG_DOWN, DIG_H2, R3_FULL, out

@@ -14,7 +14,7 @@ import pytest
 
 from labctl.cli import demo_cmds, lab_cmds, link_cmds
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState, NodeState, lab_secrets, running_labs
+from labctl.state import LabState, NodeState, lab_secrets, running_labs
 from tests.unit.cli.conftest import REPO, Cli
 
 

@@ -15,7 +15,7 @@ from labctl.backends.libvirt import dac
 from labctl.backends.libvirt.backend import LibvirtBackend
 from labctl.compile.plan import LabPlan
 from labctl.images import ImageArtifacts
-from labctl.lab.state import LabState
+from labctl.state import LabState
 
 
 class FakeDomain:

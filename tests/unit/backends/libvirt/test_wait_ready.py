@@ -17,7 +17,7 @@ from labctl.backends.libvirt import backend as backend_module
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.backend import MAX_RESTARTS, LibvirtBackend
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState, NodeState
+from labctl.state import LabState, NodeState
 from tests.unit.backends.libvirt.fakes import Clock
 
 BANNER = "Linux version 6.1.0-50-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1\r\n"

@@ -29,6 +29,7 @@ from typing import Any
 
 from labctl.errors import LabctlError
 from labctl.paths import state_dir
+from labctl.state.formats import check_format
 from labctl.topology.schema import LAB_NAME_MAX, LABEL, NODE_NAME_MAX
 
 STATE_FORMAT = 1
@@ -182,15 +183,6 @@ def lab_folder(lab: str) -> Path:
 
 def lab_exists(lab: str) -> bool:
     return lab_folder(lab).is_dir()
-
-
-def check_format(what: str, found: Any, supported: int) -> None:
-    """Every on-disk format carries a version; refuse one this labctl cannot read, never guess.
-    A missing or invalid version is damage (ValueError); a newer one is a clear LabctlError."""
-    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
-        raise ValueError(f"no valid format version ({found!r})")
-    if found > supported:
-        raise LabctlError(f"{what} was written by a newer labctl (format {found}; this labctl reads up to {supported})")
 
 
 def load_state(lab: str) -> LabState | None:

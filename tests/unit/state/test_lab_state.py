@@ -1,4 +1,4 @@
-"""labctl.lab.state: saved lab state under XDG_STATE_HOME, locks and per-lab secrets."""
+"""labctl.state.lab_state: saved lab state under XDG_STATE_HOME, locks and per-lab secrets."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import LabctlError
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import (
+from labctl.state import (
     LabState,
     NodeState,
     check_lab_name,
@@ -29,8 +28,9 @@ from labctl.lab.state import (
     read_secrets,
     remove_folder,
     running_labs,
+    saved_plan,
 )
-from labctl.lab.state import _inside_root as inside_root
+from labctl.state.lab_state import _inside_root as inside_root
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -128,7 +128,7 @@ def test_a_second_lock_on_the_same_lab_is_refused() -> None:
 
 
 def test_another_process_is_refused_while_the_lock_is_held() -> None:
-    script = "from labctl.lab.state import lab_lock\nwith lab_lock('ring'):\n    print('locked')\n"
+    script = "from labctl.state import lab_lock\nwith lab_lock('ring'):\n    print('locked')\n"
     with lab_lock("ring"):
         held = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert held.returncode != 0 and "another labctl command is working on lab 'ring'" in held.stderr

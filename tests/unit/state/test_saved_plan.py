@@ -1,4 +1,4 @@
-"""labctl.lab.saved_plan: the plan saved in a lab's state comes back equal to the compiled one."""
+"""labctl.state.saved_plan: the plan saved in a lab's state comes back equal to the compiled one."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 
 from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState, load_state
+from labctl.state import LabState, load_state, saved_plan
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]

@@ -10,7 +10,8 @@ from typing import Any
 
 from labctl.compile.plan import PLAN_FORMAT, LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState, check_format
+from labctl.state.formats import check_format
+from labctl.state.lab_state import LabState
 
 
 def _build(tp: Any, value: Any) -> Any:

@@ -24,8 +24,8 @@ from typing import Any
 from labctl.backends.libvirt import hostnet
 from labctl.backends.libvirt.backend import LibvirtBackend
 from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE
+from labctl.backends.libvirt.naming import bridge_name, domain_name, tap_name
 from labctl.compile import compile_topology
-from labctl.compile.naming import domain_name
 from labctl.compile.plan import LabPlan
 from labctl.images.cache import ensure_image
 from labctl.lab import lifecycle
@@ -54,8 +54,10 @@ def leaks(backend: LibvirtBackend, plan: LabPlan) -> list[str]:
     links = set(hostnet.bridges_of(plan.lab))
     out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     present = {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
-    found += [f"bridge {b.name}" for b in plan.bridges if b.name in present or b.name in links]
-    found += [f"tap {i.tap}" for n in plan.nodes for i in n.interfaces if i.tap in present]
+    bridges = [bridge_name(plan.lab, s.name) for s in plan.segments]
+    taps = [tap_name(plan.lab, n.name, i.name) for n in plan.nodes for i in n.interfaces]
+    found += [f"bridge {b}" for b in bridges if b in present or b in links]
+    found += [f"tap {t}" for t in taps if t in present]
     if lab_folder(plan.lab).exists():
         found.append(f"state folder {lab_folder(plan.lab)}")
     return found

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labctl.compile.naming import domain_name
+from labctl.backends.libvirt.naming import bridge_name, domain_name, tap_name
 from labctl.paths import state_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +48,10 @@ def leftovers(plan: dict[str, Any]) -> list[str]:
     lab = plan["lab"]
     found = [f"domain {d}" for d in domains() if d.startswith(domain_name(lab, ""))]
     links = host_links()
-    found += [f"bridge {b['name']}" for b in plan["bridges"] if b["name"] in links]
-    found += [f"tap {i['tap']}" for n in plan["nodes"] for i in n["interfaces"] if i["tap"] in links]
+    bridges = [bridge_name(lab, s["name"]) for s in plan["segments"]]
+    taps = [tap_name(lab, n["name"], i["name"]) for n in plan["nodes"] for i in n["interfaces"]]
+    found += [f"bridge {b}" for b in bridges if b in links]
+    found += [f"tap {t}" for t in taps if t in links]
     if (state_dir() / lab).exists():
         found.append(f"state folder {state_dir() / lab}")
     return found

@@ -17,12 +17,11 @@ import libvirt
 
 from labctl import cancel
 from labctl.backends.base import ExecResult, FileSpec, Progress
-from labctl.backends.libvirt import dac, daemon, hostnet, kvm
+from labctl.backends.libvirt import dac, daemon, hostnet, kvm, naming
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
 from labctl.backends.netem import netem_argv
-from labctl.compile import naming
 from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
@@ -69,10 +68,11 @@ class LibvirtBackend:
 
     # -- lifecycle ----------------------------------------------------------------------
     def create(self, plan: LabPlan, state: LabState, progress: Progress) -> None:
-        for bridge in plan.bridges:
-            state.record("bridges", bridge.name)
-            hostnet.create_bridge(bridge.name, hostnet.bridge_alias(plan.lab, bridge.segment))
-        progress("", f"{len(plan.bridges)} bridges ready")
+        for segment in plan.segments:
+            bridge = naming.bridge_name(plan.lab, segment.name)
+            state.record("bridges", bridge)
+            hostnet.create_bridge(bridge, hostnet.bridge_alias(plan.lab, segment.name))
+        progress("", f"{len(plan.segments)} bridges ready")
         for node in plan.nodes:
             self._start_node(plan, node, state)
             progress(node.name, "started")
@@ -240,7 +240,7 @@ class LibvirtBackend:
         raise LabctlError(f"node '{node}' has no interface '{name}' (it has: {names})")
 
     def set_link(self, state: LabState, node: str, interface: str, up: bool) -> None:
-        hostnet.set_state(self._interface(state, node, interface).tap, up)
+        hostnet.set_state(naming.tap_name(state.lab, node, self._interface(state, node, interface).name), up)
 
     def set_netem(self, state: LabState, node: str, interface: str, netem: NetemPlan | None) -> None:
         argv = netem_argv(self._interface(state, node, interface).name, netem)

@@ -75,7 +75,8 @@ def cycle(backend: LibvirtBackend, plan: LabPlan, topology: Path, number: int) -
     try:
         result = lifecycle.up(backend, plan, str(topology), progress, lambda _t: None)
         record["up_s"] = round(result.seconds, 1)
-        record["restarts"] = {n: s.restarts for n, s in result.state.nodes.items() if s.restarts}
+        infos = {n.name: backend.node_info(result.state, n.name) for n in plan.nodes}
+        record["restarts"] = {n: list(info.restarts) for n, info in infos.items() if info.restarts}
     except Exception as exc:  # a soak records every failure, whatever its kind
         record.update(ok=False, up_s=round(time.monotonic() - start, 1), failure=str(exc))
     record["restart_events"] = events

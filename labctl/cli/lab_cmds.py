@@ -177,17 +177,17 @@ def down(
 def status_data(state: LabState, backend: Backend) -> dict[str, Any]:
     nodes = []
     for node in state.plan["nodes"]:
-        info = state.nodes.get(node["name"])
+        info = backend.node_info(state, node["name"])
         nodes.append(
             {
                 "name": node["name"],
                 "roles": node["roles"],
-                "state": backend.node_status(state, node["name"]),
+                "state": info.status,
                 "address": node["address"],
                 "interfaces": {i["name"]: i["address"] for i in node["interfaces"]},
-                "spice": f"spice://127.0.0.1:{info.spice_port}" if info and info.spice_port else None,
+                "spice": info.display,
                 "console": f"labctl console {state.lab}/{node['name']}",
-                "domain": info.domain if info else None,
+                **info.details,
             }
         )
     return {

@@ -5,9 +5,9 @@ from labctl.state.formats import check_format
 from labctl.state.lab_state import (
     STATE_FORMAT,
     LabState,
-    NodeState,
     check_lab_name,
     check_node_name,
+    damaged,
     is_lab_name,
     lab_exists,
     lab_folder,
@@ -24,10 +24,10 @@ from labctl.state.saved_plan import saved_plan
 __all__ = [
     "STATE_FORMAT",
     "LabState",
-    "NodeState",
     "check_format",
     "check_lab_name",
     "check_node_name",
+    "damaged",
     "is_lab_name",
     "lab_exists",
     "lab_folder",

@@ -9,9 +9,8 @@ import typing
 from typing import Any
 
 from labctl.compile.plan import PLAN_FORMAT, LabPlan
-from labctl.errors import LabctlError
 from labctl.state.formats import Migration, migrate
-from labctl.state.lab_state import LabState
+from labctl.state.lab_state import LabState, damaged
 
 
 def _build(tp: Any, value: Any) -> Any:
@@ -64,4 +63,4 @@ def saved_plan(state: LabState) -> LabPlan:
     try:
         return plan_from_dict(what, state.plan)
     except ValueError as exc:
-        raise LabctlError(f"{what} is damaged ({exc}); `labctl down {state.lab}` removes the lab") from None
+        raise damaged(state.lab, what, exc) from None

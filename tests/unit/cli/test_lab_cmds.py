@@ -12,9 +12,10 @@ from typing import ClassVar
 
 import pytest
 
+from labctl.backends.base import NodeInfo
 from labctl.cli import demo_cmds, lab_cmds, link_cmds
 from labctl.errors import LabctlError
-from labctl.state import LabState, NodeState, lab_secrets, running_labs
+from labctl.state import LabState, lab_secrets, running_labs
 from tests.unit.cli.conftest import REPO, Cli
 
 
@@ -78,8 +79,8 @@ class FakeBackend:
         FakeBackend.destroyed.append(lab)
         return FakeBackend.objects.pop(lab, [])
 
-    def node_status(self, state: LabState, node: str) -> str:
-        return "running"
+    def node_info(self, state: LabState, node: str) -> NodeInfo:
+        return NodeInfo("running", display=state.nodes[node]["display"])
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def running(lab: str, nodes: tuple[str, ...] = ("r1",)) -> LabState:
         plan=plan,
         accel="tcg",
         phase="up",
-        nodes={n: NodeState(f"labctl_{lab}_{n}", "o", "c", spice_port=5900 + i) for i, n in enumerate(nodes)},
+        nodes={n: {"display": f"spice://127.0.0.1:{5900 + i}"} for i, n in enumerate(nodes)},
     )
     state.save()
     return state

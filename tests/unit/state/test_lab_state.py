@@ -16,7 +16,6 @@ import pytest
 from labctl.errors import LabctlError
 from labctl.state import (
     LabState,
-    NodeState,
     check_lab_name,
     check_node_name,
     is_lab_name,
@@ -49,9 +48,8 @@ def sample(lab: str = "ring") -> LabState:
         plan={"lab": lab, "nodes": []},
         accel="tcg",
         phase="ready",
-        bridges=["lb-ring-1"],
-        domains=["labctl-ring-r1"],
-        nodes={"r1": NodeState("labctl-ring-r1", "/s/r1.qcow2", "/s/r1.log", spice_port=5901)},
+        objects={"bridges": ["lb-ring-1"], "domains": ["labctl-ring-r1"]},
+        nodes={"r1": {"domain": "labctl-ring-r1", "overlay": "/s/r1.qcow2", "spice_port": 5901}},
         links_down=[["r1", "r2"]],
     )
 
@@ -75,8 +73,7 @@ def test_record_persists_at_once_and_only_once() -> None:
     state.record("bridges", "lb-ring-2")
     loaded = load_state("ring")
     assert loaded is not None
-    assert loaded.bridges == ["lb-ring-1", "lb-ring-2"]
-    assert loaded.domains == ["labctl-ring-r1", "labctl-ring-r2"]
+    assert loaded.objects == {"bridges": ["lb-ring-1", "lb-ring-2"], "domains": ["labctl-ring-r1", "labctl-ring-r2"]}
 
 
 def test_damaged_state_is_a_clear_error(state_home: Path) -> None:
@@ -333,7 +330,7 @@ def test_a_state_that_names_another_lab_is_damaged(state_home: Path) -> None:
 @pytest.mark.parametrize(
     ("found", "message"),
     [
-        (2, "was written by a newer labctl (format 2; this labctl reads up to 1)"),
+        (3, "was written by a newer labctl (format 3; this labctl reads up to 2)"),
         (None, "is damaged (no valid format version (None))"),
         ("1", "is damaged (no valid format version ('1'))"),
         (True, "is damaged (no valid format version (True))"),

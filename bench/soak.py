@@ -25,6 +25,7 @@ from labctl.backends.libvirt import hostnet
 from labctl.backends.libvirt.backend import LibvirtBackend
 from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE
 from labctl.backends.libvirt.naming import bridge_name, domain_name, tap_name
+from labctl.backends.registry import create_backend
 from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
 from labctl.images.cache import ensure_image
@@ -96,7 +97,8 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "soak.json")
     args = parser.parse_args()
     image, _ = ensure_image("debian12-lab", lambda _s: None)
-    backend = LibvirtBackend({"debian12-lab": image})
+    backend = create_backend("libvirt", {"debian12-lab": image})
+    assert isinstance(backend, LibvirtBackend)  # this bench measures the libvirt backend itself
     results: dict[str, Any] = {
         "host": {
             "cpus": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),

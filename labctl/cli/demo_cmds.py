@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from labctl.backends.base import Backend
-from labctl.backends.libvirt.backend import LibvirtBackend
+from labctl.backends.registry import backend_for
 from labctl.cli.output import console, err_console, literal
 from labctl.demo.checks import check_types
 from labctl.demo.model import FAIL, INCOMPLETE, PASS
@@ -73,7 +73,7 @@ def run(
     from labctl.cli.lab_cmds import require_state
 
     state = require_state(lab if lab is not None else Path(demo).stem)
-    raise typer.Exit(run_demo(LibvirtBackend(), state, demo, as_json, junit))
+    raise typer.Exit(run_demo(backend_for(state), state, demo, as_json, junit))
 
 
 @demo_app.command("list")

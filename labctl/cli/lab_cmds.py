@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from labctl.backends.base import Backend
-from labctl.backends.libvirt.backend import LibvirtBackend
+from labctl.backends.registry import DEFAULT_BACKEND, backend_for, create_backend
 from labctl.cli.image_cmds import build_with_progress
 from labctl.cli.output import console, err_console, print_json
 from labctl.cli.progress import PhaseReporter
@@ -40,9 +40,10 @@ from labctl.suggest import did_you_mean
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
 
 
-def backend_for(plan: LabPlan, reporter: PhaseReporter) -> Backend:
-    """The libvirt backend, with the plan's images built first (only those missing take time)."""
-    return LibvirtBackend({name: build_with_progress(name, reporter) for name in sorted({n.image for n in plan.nodes})})
+def backend_to_build(plan: LabPlan, reporter: PhaseReporter) -> Backend:
+    """The default backend, with the plan's images built first (only those missing take time)."""
+    images = {name: build_with_progress(name, reporter) for name in sorted({n.image for n in plan.nodes})}
+    return create_backend(DEFAULT_BACKEND, images)
 
 
 def lab_name(name_or_path: str) -> str:
@@ -115,7 +116,7 @@ def up(
 
         junit_target(junit)  # a report that cannot be written is refused now, not after the lab is built
     reporter = PhaseReporter()
-    backend = backend_for(plan, reporter)
+    backend = backend_to_build(plan, reporter)
     with reporter.live(f"bringing up {plan.lab}"):
         result = lifecycle.up(backend, plan, str(topo.source), reporter.event, reporter.phase, keep_on_failure=keep)
     reporter.phase(f"lab {plan.lab} is up")
@@ -138,7 +139,7 @@ def down(
     if every == (lab is not None):
         raise typer.BadParameter("give a LAB or --all, not both" if every else "give a LAB, or --all for every lab")
     names = lab_folders() if every else [lab_name(lab or "")]
-    backend = LibvirtBackend()
+    backend = create_backend(DEFAULT_BACKEND)  # also for a lab whose state (and so its backend's name) is damaged
     reporter = PhaseReporter(quiet=as_json)
     results: list[dict[str, Any]] = []
     failed = []
@@ -244,21 +245,20 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per node: state, addresses and SPICE port."""
-    backend = LibvirtBackend()
     damaged: list[str] = []
     if lab is not None:
         states = [require_state(lab_name(lab))]
     else:
         states, damaged = readable_states()
     if as_json:
-        data = [status_data(s, backend) for s in states]
+        data = [status_data(s, backend_for(s)) for s in states]
         data += [{"lab": name, "phase": "damaged", "nodes": []} for name in damaged]
         print_json(data[0] if lab is not None else sorted(data, key=lambda d: str(d["lab"])))
         return
     if not states and not damaged:
         console.print("no lab is running")
     for state in states:
-        show_status(state, backend)
+        show_status(state, backend_for(state))
     for name in damaged:
         err_console.print(
             f"lab {name}: its state is damaged; `labctl down {name}` removes the lab", highlight=False, markup=False
@@ -320,7 +320,7 @@ def exec_cmd(
     if not command:
         raise LabctlError("no command given: labctl exec NODE -- CMD...")
     state, name = resolve_node(node)
-    result = LibvirtBackend().exec(state, name, shlex.join(command), timeout)
+    result = backend_for(state).exec(state, name, shlex.join(command), timeout)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     raise typer.Exit(result.exit_code)
@@ -330,7 +330,7 @@ def console_cmd(node: Annotated[str, typer.Argument(help="NODE or LAB/NODE")]) -
     """Attach to a node's serial console (Ctrl-] leaves)."""
     state, name = resolve_node(node)
     err_console.print(f"connecting to {state.lab}/{name}; Ctrl-] to leave")
-    LibvirtBackend().console(state, name)
+    backend_for(state).console(state, name)
 
 
 def reconfigure(lab: LabArg) -> None:
@@ -338,7 +338,7 @@ def reconfigure(lab: LabArg) -> None:
     state = require_state(lab_name(lab))
     plan = saved_plan(state)
     reporter = PhaseReporter()
-    configure(LibvirtBackend(), plan, state, reporter.event)
+    configure(backend_for(state), plan, state, reporter.event)
     reporter.phase(f"lab {state.lab} reconfigured")
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from labctl.backends.libvirt.backend import LibvirtBackend
+from labctl.backends.registry import backend_for
 from labctl.cli.lab_cmds import resolve_node
 from labctl.cli.output import console
 from labctl.compile.plan import NetemPlan
@@ -26,7 +26,7 @@ def _resolve(first: str, second: str) -> tuple[LabState, list[tuple[str, str]]]:
 
 def _set_state(first: str, second: str, up: bool) -> None:
     state, ends = _resolve(first, second)
-    backend = LibvirtBackend()
+    backend = backend_for(state)
     for node, iface in ends:
         backend.set_link(state, node, iface, up)
         if up and [node, iface] in state.links_down:
@@ -69,7 +69,7 @@ def set_netem(
         raise LabctlError("--jitter needs --delay as well")
     netem = None if clear or not (delay or loss) else NetemPlan(delay=delay, jitter=jitter, loss=loss)
     state, ends = _resolve(first, second)
-    backend = LibvirtBackend()
+    backend = backend_for(state)
     for node, iface in ends:
         backend.set_netem(state, node, iface, netem)
     console.print(f"{first} {second}: {'cleared' if netem is None else netem}")

@@ -229,7 +229,7 @@ def test_up_refuses_a_missing_demo_before_building_or_booting_anything(
     def no_backend(*args: object) -> None:
         raise AssertionError("up built images or booted VMs for a topology it cannot run")
 
-    monkeypatch.setattr("labctl.cli.lab_cmds.backend_for", no_backend)
+    monkeypatch.setattr("labctl.cli.lab_cmds.backend_to_build", no_backend)
     (tmp_path / "lab.yaml").write_text("name: lab\nnodes:\n  a: {}\ndemo: no-such-demo\n")
     run = cli("up", "lab.yaml")
     assert run.code == 1
@@ -302,7 +302,7 @@ def test_up_refuses_a_junit_target_it_cannot_write_before_building_anything(
     def no_backend(*args: object) -> None:
         raise AssertionError("up built images or booted VMs before checking --junit")
 
-    monkeypatch.setattr("labctl.cli.lab_cmds.backend_for", no_backend)
+    monkeypatch.setattr("labctl.cli.lab_cmds.backend_to_build", no_backend)
     (tmp_path / "lab.yaml").write_text("name: lab\nnodes:\n  a: {}\n")
     run = cli("up", "lab.yaml", "--junit", junit)
     assert (run.code, run.stdout) == (1, "")

@@ -12,8 +12,9 @@ from typing import ClassVar
 
 import pytest
 
+from labctl.backends import registry
 from labctl.backends.base import NodeInfo
-from labctl.cli import demo_cmds, lab_cmds, link_cmds
+from labctl.cli import lab_cmds
 from labctl.errors import LabctlError
 from labctl.state import LabState, lab_secrets, running_labs
 from tests.unit.cli.conftest import REPO, Cli
@@ -87,9 +88,7 @@ class FakeBackend:
 def backend(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
     FakeBackend.objects = {}
     FakeBackend.destroyed = []
-    monkeypatch.setattr(lab_cmds, "LibvirtBackend", FakeBackend)
-    monkeypatch.setattr(demo_cmds, "LibvirtBackend", FakeBackend)
-    monkeypatch.setattr(link_cmds, "LibvirtBackend", FakeBackend)
+    monkeypatch.setitem(registry._FACTORIES, "libvirt", FakeBackend)
     return FakeBackend
 
 

@@ -13,10 +13,10 @@ from labctl import cancel
 from labctl.backends.base import Backend, FileSpec, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState, lab_secrets
 from labctl.render.lab import RenderedLab, render_plan
 from labctl.render.render import RoleStep
 from labctl.roles import catalogue
+from labctl.state import LabState, lab_secrets
 
 COMMAND_TIMEOUT = 180.0
 MAX_PARALLEL = 8

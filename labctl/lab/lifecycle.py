@@ -15,9 +15,8 @@ from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab.configure import configure, render_with_lab_secrets, run_parallel
 from labctl.lab.rendered import save_rendered
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState, lab_exists, lab_lock, load_state, remove_folder
 from labctl.render.lab import RenderedLab
+from labctl.state import LabState, lab_exists, lab_lock, load_state, remove_folder, saved_plan
 
 BOOT_CEILING = 900.0  # hard limit on one boot attempt; before it, a node is given up on only when stuck
 

@@ -30,11 +30,11 @@ from typing import Any
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab.configure import placeholder_secrets
-from labctl.lab.state import check_format, check_node_name, load_state, read_secrets
 from labctl.render.guest_path import check_guest_path
 from labctl.render.lab import RenderedLab, render_plan
 from labctl.render.recipe import ReadyProbe
 from labctl.render.render import RenderedFile, RoleStep
+from labctl.state import check_format, check_node_name, load_state, read_secrets
 
 RENDERED_FORMAT = 1
 RENDERED_DIR = "rendered"  # inside a lab's state folder

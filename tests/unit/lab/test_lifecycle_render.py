@@ -14,8 +14,9 @@ from labctl.compile.plan import LabPlan
 from labctl.errors import RecipeError
 from labctl.lab import lifecycle
 from labctl.lab.rendered import RENDERED_DIR, read_rendered
-from labctl.lab.state import LabState, lab_folder, load_state, state_root
 from labctl.render.lab import render_plan
+from labctl.state import LabState, lab_folder, load_state
+from labctl.state.lab_state import state_root
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]

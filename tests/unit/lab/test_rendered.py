@@ -22,10 +22,10 @@ from labctl.lab.rendered import (
     save_rendered,
     write_rendered,
 )
-from labctl.lab.state import LabState, lab_folder, lab_secrets
 from labctl.render.lab import RenderedLab, render_plan
 from labctl.render.recipe import ReadyProbe
 from labctl.render.render import RenderedFile, RoleStep
+from labctl.state import LabState, lab_folder, lab_secrets
 from tests.unit.render.golden import REPO, SECRETS, plan_of
 
 FIXTURE = REPO / "tests" / "fixtures" / "rendered" / f"v{RENDERED_FORMAT}"

@@ -3,6 +3,7 @@
 A role's folder is its one home. Besides the steps the render stage reads (files, commands,
 ready), its manifest declares what generic code needs to know about the role:
 
+    format: 1                      # the recipe format it is written for (none: 1; labctl.versions)
     description: one line
     after: [ldap, router]          # roles whose nodes must be ready before this one starts
     requires:                      # what the role needs of the topology
@@ -38,9 +39,14 @@ from typing import Any
 from labctl.errors import LabctlError, Problem, RecipeError
 from labctl.paths import data_dir
 from labctl.suggest import is_unsafe_char, quoted, unknown
-from labctl.yamlsource import Key, SourceDoc, load_yaml
+from labctl.versions import FORMAT_KEY, Migration
+from labctl.yamlsource import Key, SourceDoc, check_version, load_yaml
 
 MANIFEST = "recipe.yaml"
+RECIPE_FORMAT = 1
+"""The role recipe format this labctl writes and reads (`format:` at the top; none means 1)."""
+RECIPE_MIGRATIONS: dict[int, Migration] = {}
+"""n -> the function that turns a format-n recipe mapping into format n+1 (none yet)."""
 BASE = "base"
 """The folder of the base recipe, applied to every node before its roles."""
 NOT_ROLES = ("images",)
@@ -215,7 +221,7 @@ def _load(root: Path, signature: tuple[tuple[str, int, int], ...]) -> Catalogue:
             others = ", ".join(f"{name}/" for name in NOT_ROLES)
             problems.append(Problem(manifest, 1, f"missing: every folder under {root.name}/ but {others} is a role"))
             continue
-        reader = _Reader(load_yaml(manifest))
+        reader = _Reader(load_manifest(manifest))
         declared.append((reader.role(folder.name), reader))
     names = {role.name for role, _ in declared if role.name != BASE}
     for role, reader in declared:
@@ -225,6 +231,11 @@ def _load(root: Path, signature: tuple[tuple[str, int, int], ...]) -> Catalogue:
         raise RecipeError(problems)
     base = next((role for role, _ in declared if role.name == BASE), None)
     return Catalogue(root=root, roles=tuple(role for role, _ in declared if role.name != BASE), base=base)
+
+
+def load_manifest(path: Path) -> SourceDoc:
+    """A role's recipe.yaml, its format checked and brought up to RECIPE_FORMAT (a RecipeError if it cannot be)."""
+    return check_version(load_yaml(path), "this recipe", RECIPE_FORMAT, RECIPE_MIGRATIONS, RecipeError)
 
 
 class _Reader:
@@ -285,7 +296,7 @@ class _Reader:
 
     def role(self, name: str) -> Role:
         doc = self.doc
-        allowed = BASE_KEYS if name == BASE else DECLARATION_KEYS + STEP_KEYS
+        allowed = (*(BASE_KEYS if name == BASE else DECLARATION_KEYS + STEP_KEYS), FORMAT_KEY)
         if not isinstance(doc.value, dict):
             self.problem((), f"a recipe is a mapping of {', '.join(allowed)}, not {_kind(doc.value)}")
             return Role(name, doc.path)

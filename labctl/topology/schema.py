@@ -24,7 +24,13 @@ from labctl.topology.model import (
     SipUser,
     Topology,
 )
-from labctl.yamlsource import Key, SourceDoc, load_yaml
+from labctl.versions import FORMAT_KEY, Migration
+from labctl.yamlsource import Key, SourceDoc, check_version, load_yaml
+
+TOPOLOGY_FORMAT = 1
+"""The topology format this labctl writes and reads (`format:` at the top; none means 1)."""
+TOPOLOGY_MIGRATIONS: dict[int, Migration] = {}
+"""n -> the function that turns a format-n topology mapping into format n+1 (none yet)."""
 
 # Every pattern is anchored with \A...\Z (`$` lets a trailing newline in), so match, search and
 # fullmatch all test the whole value, and spells digits [0-9] (`\d` matches non-ASCII digits too).
@@ -56,7 +62,19 @@ LAN_PREFIX = 24
 P2P_PREFIX = 30
 LAN_MEMBERS_MAX = 2 ** (32 - LAN_PREFIX) - 2
 
-TOP_KEYS = ("name", "description", "domain", "defaults", "nodes", "links", "lans", "addressing", "sip", "demo")
+TOP_KEYS = (
+    FORMAT_KEY,
+    "name",
+    "description",
+    "domain",
+    "defaults",
+    "nodes",
+    "links",
+    "lans",
+    "addressing",
+    "sip",
+    "demo",
+)
 DEFAULT_KEYS = ("memory", "vcpus", "image")
 NODE_KEYS = ("roles", "memory", "vcpus", "image", "phone")
 PHONE_KEYS = ("user", "registrar")
@@ -208,6 +226,7 @@ def parse_topology(doc: SourceDoc, roles: Catalogue | None = None) -> Topology:
     if not isinstance(doc.value, dict):
         check.problem((), f"a topology must be a mapping with 'name' and 'nodes', not {_kind(doc.value)}")
         raise TopologyError(check.problems)
+    doc = check.doc = check_version(doc, "this topology", TOPOLOGY_FORMAT, TOPOLOGY_MIGRATIONS, TopologyError)
     top = check.mapping(doc.value, (), TOP_KEYS, "the topology")
     for required in ("name", "nodes"):
         if required not in top:

@@ -284,3 +284,14 @@ def test_a_migration_that_meets_a_shape_it_does_not_expect_is_refused_at_the_key
         f" cannot read this {kind.name} in format 1: format 1 does not have the expected shape (KeyError('missing'))",
     ]
 
+
+def test_the_shipped_files_say_their_format() -> None:
+    shipped = [
+        *(REPO / "topologies").glob("*.yaml"),
+        *(REPO / "demos").glob("*.yaml"),
+        *(REPO / "vm-recipes").glob("*/recipe.yaml"),
+        *(REPO / "vm-recipes" / "images").glob("*.yaml"),
+    ]
+    assert len(shipped) >= 10
+    missing = [str(p.relative_to(REPO)) for p in shipped if "\nformat: 1\n" not in "\n" + p.read_text()]
+    assert missing == []

@@ -19,6 +19,8 @@ ready), its manifest declares what generic code needs to know about the role:
       message: ...                 #   what the node says when it skips (and the check's SKIPPED text)
       hint: ...                    #   how to fix it (said by the recipe only)
     colour: "#cdb4db"              # the role's colour in `labctl graph`
+    paths: {home: /var/lib/x}      # guest paths its templates (as `paths.home`) and its checks share
+    ports: {report: 5072}          # guest ports, the same way (`ports.report`)
 
 The folder `base/` holds the base recipe, applied to every node first; it is not a role a
 topology can name, and may declare only a description, packages, services and secrets.
@@ -62,6 +64,8 @@ DECLARATION_KEYS = (
     "secrets",
     "skip",
     "colour",
+    "paths",
+    "ports",
 )
 STEP_KEYS = ("files", "commands", "ready")
 """The recipe's steps: read and checked by labctl.render.recipe, only allowed here."""
@@ -79,6 +83,8 @@ SERVICE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9@._-]{0,99}\Z")
 SECRET = re.compile(r"\A[a-z][a-z0-9_]{0,63}\Z")
 COMMAND = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
 COLOUR = re.compile(r"\A#[0-9a-fA-F]{6}\Z")
+GUEST_PATH = re.compile(r"\A(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]{0,63}){1,16}\Z")
+"""An absolute guest path of plain names (no '.' or '..' component, no '//'), safe in any template."""
 SHELL_TEXT_REFUSED = '"$`\\'
 """Characters a skip message cannot hold: it is echoed inside double quotes on the node."""
 TEXT_MAX = 300
@@ -123,6 +129,19 @@ class Role:
     secrets: tuple[str, ...] = ()
     skip: Skip | None = None
     colour: str | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def path(self, name: str) -> str:
+        """A guest path the role declares; a LabctlError naming the manifest when it does not."""
+        if name not in self.paths:
+            raise LabctlError(f"{self.manifest}: " + unknown("path", name, self.paths, where=f"in role {self.name}"))
+        return self.paths[name]
+
+    def port(self, name: str) -> int:
+        if name not in self.ports:
+            raise LabctlError(f"{self.manifest}: " + unknown("port", name, self.ports, where=f"in role {self.name}"))
+        return self.ports[name]
 
 
 @dataclass(frozen=True)
@@ -328,7 +347,36 @@ class _Reader:
             secrets=self.names(spec.get("secrets"), ("secrets",), "secret name", SECRET),
             skip=self.skip(spec["skip"]) if "skip" in spec else None,
             colour=colour or None,
+            paths=self.table(spec.get("paths"), "paths", self.guest_path),
+            ports=self.table(spec.get("ports"), "ports", self.port),
         )
+
+    def table(self, value: Any, key: str, check: Any) -> dict[str, Any]:
+        """A mapping of names (like secret names) to values that `check` accepts."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem((key,), f"'{key}' must be a mapping of names to values, not {_kind(value)}")
+            return {}
+        found = {}
+        for name, item in value.items():
+            if self.name(name, (key, name), f"name in '{key}'", SECRET):
+                checked = check(item, (key, name))
+                if checked is not None:
+                    found[name] = checked
+        return found
+
+    def guest_path(self, value: Any, key: Key) -> str | None:
+        if not isinstance(value, str) or not GUEST_PATH.fullmatch(value):
+            self.problem(key, f"guest path {_kind(value)} is not valid (expected {_rule(GUEST_PATH)})")
+            return None
+        return value
+
+    def port(self, value: Any, key: Key) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            self.problem(key, f"port {_kind(value)} is not valid (expected a number from 1 to 65535)")
+            return None
+        return value
 
     def skip(self, value: Any) -> Skip | None:
         spec = self.mapping(value, ("skip",), SKIP_KEYS, "'skip'")
@@ -377,6 +425,7 @@ _RULES = {
     SECRET.pattern: "a lowercase letter, then lowercase letters, digits or '_'",
     COMMAND.pattern: "a command name: letters, digits, '.', '_', '+' or '-'",
     COLOUR.pattern: "a colour such as '#a0c4ff'",
+    GUEST_PATH.pattern: "an absolute path of names made of letters, digits, '.', '_', '@', '+' or '-'",
 }
 
 

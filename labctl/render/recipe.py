@@ -52,6 +52,8 @@ class Recipe:
     templates: dict[str, str]  # file name -> text
     folder: Path = field(default=Path(), compare=False)  # where recipe.yaml and the templates are
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # "commands.0", "ready" -> line
+    paths: Mapping[str, str] = field(default_factory=dict)  # the role's declared guest paths (`paths.x`)
+    ports: Mapping[str, int] = field(default_factory=dict)  # and ports (`ports.x`)
 
 
 def _check_keys(path: Path, line: int, found: dict[str, Any], allowed: set[str], what: str) -> None:
@@ -102,6 +104,8 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
         templates=templates,
         folder=folder,
         lines=lines,
+        paths=declared.paths,
+        ports=declared.ports,
     )
 
 

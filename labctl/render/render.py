@@ -167,6 +167,7 @@ def _entry(recipe: Recipe, key: str, what: str) -> Source:
 
 
 def render_step(recipe: Recipe, ctx: Mapping[str, Any]) -> RoleStep:
+    ctx = {**ctx, "paths": dict(recipe.paths), "ports": dict(recipe.ports)}  # the role's own declarations
     files: list[RenderedFile] = []
     for spec in recipe.files:
         entry = Source(recipe.folder / MANIFEST, spec.line, f"path of {spec.template}: ")

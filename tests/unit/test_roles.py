@@ -56,6 +56,15 @@ def test_the_freeswitch_skip_is_declared_once_and_read_by_the_recipe_and_the_che
     )
 
 
+def test_the_phone_declares_the_guest_paths_its_templates_and_checks_share() -> None:
+    phone = catalogue(REPO / "vm-recipes").role("phone")
+    assert phone.path("home") == "/var/lib/labctl-phone" and phone.port("media_report") == 5072
+    with pytest.raises(LabctlError, match=r"recipe.yaml: unknown path 'hme' in role phone \(did you mean 'home'\?\)"):
+        phone.path("hme")
+    with pytest.raises(LabctlError, match=r"unknown port 'report' in role phone"):
+        phone.port("report")
+
+
 def test_every_section_a_role_can_require_is_known_to_the_topology() -> None:
     assert set(SECTION_PRESENT) == set(SECTIONS)
 
@@ -158,6 +167,18 @@ def test_a_role_folder_with_a_bad_name_is_refused(tmp_path: Path) -> None:
         ("skip: {unless_command: x, package: 'a b', message: m}\n", "1: Debian package 'a b' is not valid"),
         ('skip: {unless_command: x, message: "a\\tb"}\n', "1: skip message must be one line of text without U+0009"),
         ("skip: {unless_command: x, message: m, hint: ''}\n", "1: skip hint must be one line of text, not ''"),
+        ("paths: [a]\n", "1: 'paths' must be a mapping of names to values, not a list"),
+        ("paths: {home: var/lib/x}\n", "1: guest path 'var/lib/x' is not valid (expected an absolute path"),
+        ("paths: {home: /var/../etc}\n", "1: guest path '/var/../etc' is not valid"),
+        ("paths: {home: /var//x}\n", "1: guest path '/var//x' is not valid"),
+        ("paths: {home: '/x/$(reboot)'}\n", "1: guest path '/x/$(reboot)' is not valid"),
+        ("paths: {home: '/x y'}\n", "1: guest path '/x y' is not valid"),
+        ("paths: {home: 1}\n", "1: guest path '1' is not valid"),
+        ("paths: {Home: /x}\n", "1: name in 'paths' 'Home' is not valid"),
+        ("ports: {report: 0}\n", "1: port '0' is not valid (expected a number from 1 to 65535)"),
+        ("ports: {report: 65536}\n", "1: port '65536' is not valid"),
+        ("ports: {report: '5072'}\n", "1: port '5072' is not valid"),
+        ("ports: {report: true}\n", "1: port 'True' is not valid"),
     ],
 )
 def test_bad_declarations_are_refused_with_their_line(tmp_path: Path, manifest: str, expected: str) -> None:

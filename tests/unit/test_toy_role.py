@@ -36,8 +36,10 @@ services: [toyd]
 secrets: [toy_token]
 skip: {unless_command: toyd, message: toyd is not installed in this node's image}
 colour: "#123456"
+paths: {conf: /etc/toy}
+ports: {listen: 7777}
 files:
-  - {path: /etc/toy/toy.conf, template: toy.conf.j2, mode: "0600"}
+  - {path: "{{ paths.conf }}/toy.conf", template: toy.conf.j2, mode: "0600"}
 commands:
   - systemctl restart toyd
 ready:
@@ -47,6 +49,7 @@ ready:
 TOY_TEMPLATE = """\
 # toy on {{ node.name }}
 token = {{ secrets.toy_token }}
+listen = {{ ports.listen }}
 {% for server in dns_servers %}
 resolver = {{ server }}
 {% endfor %}
@@ -91,7 +94,7 @@ def test_a_toy_role_validates_compiles_renders_and_orders(home: Path) -> None:
     (conf,) = steps["toy"].files
     ns = plan.node("ns").address
     assert (conf.path, conf.mode, conf.owner) == ("/etc/toy/toy.conf", "0600", "root:root")
-    assert conf.content == f"# toy on t1\ntoken = secret-toy_token\nresolver = {ns}\n"
+    assert conf.content == f"# toy on t1\ntoken = secret-toy_token\nlisten = 7777\nresolver = {ns}\n"
     assert steps["toy"].commands == ("systemctl restart toyd",)
     assert steps["toy"].ready is not None and steps["toy"].ready.command == "pgrep -x toyd"
     assert "toy" not in render_node(plan, plan.node("ns"), recipes, secrets)

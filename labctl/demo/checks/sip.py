@@ -23,12 +23,19 @@ from labctl.compile.plan import LabPlan, NodePlan, PhonePlan
 from labctl.demo.checks import Params, register
 from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict
 from labctl.errors import LabctlError
-from labctl.roles import catalogue
+from labctl.roles import Role, catalogue
 
-SIPP_DIR = "/usr/local/share/labctl/sipp"
 SIPP_PORT = 5070  # linphonec holds 5060 on phones
-REPORT_PORT = 5072  # each phone tells a caller what it heard in its last call (labctl-media-report)
-PHONE_HOME = "/var/lib/labctl-phone"
+PHONE_ROLE = "phone"
+"""Its recipe declares the guest paths and ports the checks share with its templates: `home`,
+`sipp` (the scenarios), `restart`, `media` (labctl-media) and the port `media_report`, on which
+each phone tells a caller what it heard in its last call."""
+
+
+def phone_role() -> Role:
+    return catalogue().role(PHONE_ROLE)
+
+
 MEDIA_RELAY = "media-relay"
 """The capability of registrars that relay the media of the calls they bridge (FreeSWITCH)."""
 SIP_LINE = (
@@ -145,12 +152,16 @@ def unfinished(result: ExecResult) -> str | None:
 
 
 # -- sip_register ------------------------------------------------------------------------
+def register_script() -> str:
+    return REGISTER_SCRIPT.replace("{restart}", phone_role().path("restart"))  # SIP_LINE holds regex braces
+
+
 REGISTER_SCRIPT = f"""
 L=/tmp/labctl-sipreg.txt
 systemctl stop labctl-phone
 timeout 30 tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $L 2>/dev/null & T=$!
 sleep 1
-/usr/local/sbin/labctl-phone-restart; rc=$?
+{{restart}}; rc=$?
 i=0; until linphonecsh status register 2>/dev/null | grep -q '^registered,'; do
   i=$((i+1)); [ $i -gt 40 ] && break; sleep 0.5; done
 sleep 1; kill $T 2>/dev/null; wait $T 2>/dev/null
@@ -200,7 +211,7 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
                 check="sip_register",
                 subject=f"{name} ({ph.user}@{ph.registrar})",
                 node=name,
-                command=REGISTER_SCRIPT,
+                command=register_script(),
                 judge=judge_register(ph.user),
                 skip_unless=registrar_gate(plan, ph),
                 **params.timing(90, 3),
@@ -215,12 +226,12 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
 # it hears. After the call the caller measures its own recording and asks the callee for the
 # numbers of its own (labctl-media-report), so both directions are judged from what was heard.
 CALL_SCRIPT = f"""
-H={PHONE_HOME}; C=$H/console.txt; S=/tmp/labctl-call-sip.txt; P=/tmp/labctl-call-rtp.pcap
+H={{home}}; M={{media_tool}}; C=$H/console.txt; S=/tmp/labctl-call-sip.txt; P=/tmp/labctl-call-rtp.pcap
 export HOME=$H
 if ! linphonecsh status register 2>&1 | grep -q '^registered,'; then
   echo "--- notregistered"; linphonecsh status register 2>&1 | head -1; echo "{END}"; exit 0
 fi
-labctl-media fetch {{far}} {REPORT_PORT} >/dev/null 2>&1  # forget what the callee heard before
+$M fetch {{far}} {{report}} >/dev/null 2>&1  # forget what the callee heard before
 rm -f $H/rx.wav $P
 linphonecsh generic "play $H/tone-{CALL_TONE:g}.wav" >/dev/null
 n=$(wc -l < $C)
@@ -235,9 +246,9 @@ sleep 2; kill $T1 $T2 2>/dev/null; wait 2>/dev/null
 linphonecsh generic "play $H/tone-{ANSWER_TONE:g}.wav" >/dev/null
 echo "--- console"; tail -n +$((n+1)) $C | grep -aE 'Call [0-9]+|Media streams' | head -8
 echo "--- sip"; grep -aoE '{{sip}}' $S
-echo "--- rtp"; labctl-media rtp $P
-echo "--- heard"; labctl-media tone $H/rx.wav {CALL_TONE:g} {ANSWER_TONE:g}
-echo "--- far"; labctl-media fetch {{far}} {REPORT_PORT} || echo "error: no answer from {{far}}:{REPORT_PORT}"
+echo "--- rtp"; $M rtp $P
+echo "--- heard"; $M tone $H/rx.wav {CALL_TONE:g} {ANSWER_TONE:g}
+echo "--- far"; $M fetch {{far}} {{report}} || echo "error: no answer from {{far}}:{{report}}"
 echo "{END}"
 """
 
@@ -448,8 +459,16 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
     media = number_param(params, "media_seconds", 3, 1, MAX_MEDIA_SECONDS)
     uri = f"sip:{target}@{plan.sip.domain if plan.sip else ''}"
     far = next((i.ip for i in callee.interfaces), callee.address)
+    role = phone_role()
     script = CALL_SCRIPT.format(
-        call=shlex.quote(f"call {uri}"), media=int(media + 0.999) + 2, capture=int(media) + 45, far=far, sip=SIP_LINE
+        call=shlex.quote(f"call {uri}"),
+        media=int(media + 0.999) + 2,
+        capture=int(media) + 45,
+        far=far,
+        sip=SIP_LINE,
+        home=role.path("home"),
+        media_tool=role.path("media"),
+        report=role.port("media_report"),
     )
     gate = registrar_gate(plan, cph) or registrar_gate(plan, eph)
     return [
@@ -477,7 +496,7 @@ def sipp_command(node: NodePlan, ph: PhonePlan, scenario: str, service: str, pas
         "sipp",
         f"{ph.registrar_address}:5060",
         "-sf",
-        f"{SIPP_DIR}/{scenario}",
+        f"{phone_role().path('sipp')}/{scenario}",
         "-s",
         service,
         "-au",

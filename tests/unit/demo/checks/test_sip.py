@@ -194,7 +194,8 @@ def test_sip_checks_refuse_a_lab_without_phones(probes: Probes) -> None:
 
 def test_one_phone_in_a_list_is_accepted(probes: Probes, sipm: LabPlan) -> None:
     (probe,) = probes("sip_invite", sipm, **{"from": ["pa"], "to": "pb", "media_seconds": 5})
-    assert probe.node == "pa" and "sleep 7" in probe.command and "labctl-media fetch 10.10.0.3 5072" in probe.command
+    assert probe.node == "pa" and "sleep 7" in probe.command and "$M fetch 10.10.0.3 5072" in probe.command
+    assert "M=/usr/local/sbin/labctl-media;" in probe.command  # the phone recipe's declared path
 
 
 # -- sip_register --------------------------------------------------------------------------

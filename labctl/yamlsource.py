@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from labctl.errors import FileError, Problem, SourceError
-from labctl.suggest import quoted
+from labctl.suggest import quoted, unknown
 from labctl.versions import FORMAT_KEY, Migration, is_version, newer, upgrade
 
 MAX_VALUES = 20_000
@@ -281,3 +281,38 @@ def _shown(doc: SourceDoc, key: Key, value: Any) -> str:
     if value is None and text is None:
         return "empty"
     return quoted(text if text is not None else value)
+
+
+def kind(value: Any) -> str:
+    """A value as a problem names it: 'a list', 'an empty mapping', 'empty', or the value quoted."""
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if value is None:
+        return "empty"
+    return quoted(value)
+
+
+class ProblemReader:
+    """Reads a document, collecting every problem at its key's line (shared by the file formats'
+    validators, so that each reports all it finds, in the same words)."""
+
+    def __init__(self, doc: SourceDoc) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def problem(self, key: Key, message: str) -> None:
+        self.problems.append(Problem(self.doc.path, self.doc.line(key), message))
+
+    def mapping(self, value: Any, key: Key, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+        """`value` as a mapping ({} when absent or not a mapping); each unknown key is a problem."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(key, f"{what} must be a mapping, not {kind(value)}")
+            return {}
+        for name in value:
+            if name not in allowed:
+                self.problem(key + (name,), unknown("key", name, allowed, where=f"in {what}"))
+        return value

@@ -3,6 +3,7 @@
 A role's folder is its one home. Besides the steps the render stage reads (files, commands,
 ready), its manifest declares what generic code needs to know about the role:
 
+    format: 1                      # the recipe format it is written for (none: 1; labctl.versions)
     description: one line
     after: [ldap, router]          # roles whose nodes must be ready before this one starts
     requires:                      # what the role needs of the topology
@@ -40,9 +41,14 @@ from typing import Any
 from labctl.errors import LabctlError, Problem, RecipeError
 from labctl.paths import data_dir
 from labctl.suggest import is_unsafe_char, quoted, unknown
-from labctl.yamlsource import Key, SourceDoc, load_yaml
+from labctl.versions import FORMAT_KEY, Migration
+from labctl.yamlsource import Key, ProblemReader, SourceDoc, check_version, kind, load_yaml
 
 MANIFEST = "recipe.yaml"
+RECIPE_FORMAT = 1
+"""The role recipe format this labctl writes and reads (`format:` at the top; none means 1)."""
+RECIPE_MIGRATIONS: dict[int, Migration] = {}
+"""n -> the function that turns a format-n recipe mapping into format n+1 (none yet)."""
 BASE = "base"
 """The folder of the base recipe, applied to every node before its roles."""
 NOT_ROLES = ("images",)
@@ -234,7 +240,7 @@ def _load(root: Path, signature: tuple[tuple[str, int, int], ...]) -> Catalogue:
             others = ", ".join(f"{name}/" for name in NOT_ROLES)
             problems.append(Problem(manifest, 1, f"missing: every folder under {root.name}/ but {others} is a role"))
             continue
-        reader = _Reader(load_yaml(manifest))
+        reader = _Reader(load_manifest(manifest))
         declared.append((reader.role(folder.name), reader))
     names = {role.name for role, _ in declared if role.name != BASE}
     for role, reader in declared:
@@ -246,30 +252,21 @@ def _load(root: Path, signature: tuple[tuple[str, int, int], ...]) -> Catalogue:
     return Catalogue(root=root, roles=tuple(role for role, _ in declared if role.name != BASE), base=base)
 
 
-class _Reader:
+def load_manifest(path: Path) -> SourceDoc:
+    """A role's recipe.yaml, its format checked and brought up to RECIPE_FORMAT (a RecipeError if it cannot be)."""
+    return check_version(load_yaml(path), "this recipe", RECIPE_FORMAT, RECIPE_MIGRATIONS, RecipeError)
+
+
+class _Reader(ProblemReader):
     """Reads one manifest's declarations, collecting every problem with its line."""
 
-    def __init__(self, doc: SourceDoc) -> None:
-        self.doc = doc
-        self.problems: list[Problem] = []
-
-    def problem(self, key: Key, message: str) -> None:
-        self.problems.append(Problem(self.doc.path, self.doc.line(key), message))
-
     def mapping(self, value: Any, key: Key, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.problem(key, f"{what} must be a mapping, not {_kind(value)}")
-            return {}
-        for name in value:
-            if name not in allowed:
-                self.problem(key + (name,), unknown(f"key in {what}", name, allowed))
-        return {k: v for k, v in value.items() if k in allowed}
+        """Only the allowed keys (the others are problems already)."""
+        return {k: v for k, v in super().mapping(value, key, allowed, what).items() if k in allowed}
 
     def text(self, value: Any, key: Key, what: str, refused: str = "") -> str:
         if not isinstance(value, str) or not value.strip():
-            self.problem(key, f"{what} must be one line of text, not {_kind(value)}")
+            self.problem(key, f"{what} must be one line of text, not {kind(value)}")
             return ""
         bad = next((c for c in value if is_unsafe_char(c) or c in refused), None)
         if bad is not None:
@@ -283,7 +280,7 @@ class _Reader:
 
     def name(self, value: Any, key: Key, what: str, pattern: re.Pattern[str]) -> str:
         if not isinstance(value, str) or not pattern.fullmatch(value):
-            self.problem(key, f"{what} {_kind(value)} is not valid (expected {_rule(pattern)})")
+            self.problem(key, f"{what} {kind(value)} is not valid (expected {_rule(pattern)})")
             return ""
         return value
 
@@ -291,7 +288,7 @@ class _Reader:
         if value is None:
             return ()
         if not isinstance(value, list):
-            self.problem(key, f"'{key[-1]}' must be a list of {what}s, not {_kind(value)}")
+            self.problem(key, f"'{key[-1]}' must be a list of {what}s, not {kind(value)}")
             return ()
         found: list[str] = []
         for i, item in enumerate(value):
@@ -304,9 +301,9 @@ class _Reader:
 
     def role(self, name: str) -> Role:
         doc = self.doc
-        allowed = BASE_KEYS if name == BASE else DECLARATION_KEYS + STEP_KEYS
+        allowed = (*(BASE_KEYS if name == BASE else DECLARATION_KEYS + STEP_KEYS), FORMAT_KEY)
         if not isinstance(doc.value, dict):
-            self.problem((), f"a recipe is a mapping of {', '.join(allowed)}, not {_kind(doc.value)}")
+            self.problem((), f"a recipe is a mapping of {', '.join(allowed)}, not {kind(doc.value)}")
             return Role(name, doc.path)
         for key in doc.value:
             if key not in allowed:
@@ -345,7 +342,7 @@ class _Reader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.problem((key,), f"'{key}' must be a mapping of names to values, not {_kind(value)}")
+            self.problem((key,), f"'{key}' must be a mapping of names to values, not {kind(value)}")
             return {}
         found = {}
         for name, item in value.items():
@@ -357,13 +354,13 @@ class _Reader:
 
     def guest_path(self, value: Any, key: Key) -> str | None:
         if not isinstance(value, str) or not GUEST_PATH.fullmatch(value):
-            self.problem(key, f"guest path {_kind(value)} is not valid (expected {_rule(GUEST_PATH)})")
+            self.problem(key, f"guest path {kind(value)} is not valid (expected {_rule(GUEST_PATH)})")
             return None
         return value
 
     def port(self, value: Any, key: Key) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-            self.problem(key, f"port {_kind(value)} is not valid (expected a number from 1 to 65535)")
+            self.problem(key, f"port {kind(value)} is not valid (expected a number from 1 to 65535)")
             return None
         return value
 
@@ -394,16 +391,6 @@ class _Reader:
         for i, section in enumerate(role.requires.sections):
             if section not in SECTIONS:
                 self.problem(("requires", "sections", i), unknown("section", section, SECTIONS, where="in 'requires'"))
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
-    if isinstance(value, dict):
-        return "a mapping" if value else "an empty mapping"
-    if value is None:
-        return "empty"
-    return quoted(value)
 
 
 _RULES = {

@@ -19,7 +19,14 @@ from labctl.paths import data_dir
 from labctl.roles import catalogue
 from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown
 from labctl.topology.schema import RECIPE_NAME, RECIPE_NAME_RULE
-from labctl.yamlsource import load_yaml
+from labctl.versions import FORMAT_KEY, Migration
+from labctl.yamlsource import check_version, load_yaml
+
+IMAGE_FORMAT = 1
+"""The image recipe format this labctl reads (`format:` at the top; none means 1). Not in the digest:
+it says how the file is read, and the fields it is read into are what shape the image."""
+IMAGE_MIGRATIONS: dict[int, Migration] = {}
+"""n -> the function that turns a format-n image recipe mapping into format n+1 (none yet)."""
 
 BUILDER_VERSION = 5  # 5: root locked (issue 8 access); 3-4: busy-host hooks (device timeouts, agent without udev)
 """Bumped when the build steps change what they produce."""
@@ -158,14 +165,13 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
     path = images_dir() / f"{name}.yaml"
     if not path.exists():
         raise LabctlError(f"no image recipe '{name}' in {images_dir()}{did_you_mean(name, known_images())}")
-    doc = load_yaml(path)
+    doc = check_version(load_yaml(path), "this image recipe", IMAGE_FORMAT, IMAGE_MIGRATIONS, ImageRecipeError)
     if not isinstance(doc.value, dict):
         raise ImageRecipeError([Problem(path, 1, "an image recipe is a mapping with " + ", ".join(REQUIRED))])
     spec: dict[str, Any] = doc.value
+    allowed = (FORMAT_KEY, *REQUIRED, *OPTIONAL)
     problems = [
-        Problem(path, doc.line((k,)), unknown("key in image recipe", k, REQUIRED + OPTIONAL))
-        for k in spec
-        if k not in REQUIRED + OPTIONAL
+        Problem(path, doc.line((k,)), unknown("key in image recipe", k, allowed)) for k in spec if k not in allowed
     ]
     problems += [Problem(path, 1, f"image recipe needs '{k}'") for k in REQUIRED if k not in spec]
     problems += _type_problems(path, doc.line, spec)

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import LabctlError, Problem, RecipeError
-from labctl.roles import BASE, catalogue
+from labctl.roles import BASE, catalogue, load_manifest
 from labctl.roles import MANIFEST as MANIFEST
 from labctl.roles import recipes_root as recipes_root
 from labctl.suggest import did_you_mean, unknown
-from labctl.yamlsource import load_yaml
 
 BASE_ROLE = BASE
 FILE_KEYS = {"path", "template", "mode", "owner", "foreach"}
@@ -70,7 +69,7 @@ def load_recipe(role: str, root: Path | None = None) -> Recipe:
     manifest = folder / MANIFEST
     if declared is None:
         raise LabctlError(f"no recipe for role '{role}' ({manifest} is missing){did_you_mean(role, roles.names())}")
-    doc = load_yaml(manifest)
+    doc = load_manifest(manifest)
     spec = doc.value if isinstance(doc.value, dict) else {}
     files = []
     for i, raw in enumerate(spec.get("files") or []):

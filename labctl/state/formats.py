@@ -1,27 +1,15 @@
-"""Format versions of labctl's on-disk files: every load checks the version it finds, and an older
-one is brought up to date by a chain of migrations, one per version step."""
+"""Format versions of labctl's JSON files (lab state, saved plan): every load checks the version it
+finds, and an older one is brought up to date by a chain of migrations, one per version step. The
+checks and the chain are shared with the YAML formats (labctl.versions)."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from labctl.errors import LabctlError
+from labctl.versions import FORMAT_KEY, Migration, check_format, upgrade
 
-
-def check_format(what: str, found: Any, supported: int) -> int:
-    """Every on-disk format carries a version; refuse one this labctl cannot read, never guess.
-    A missing or invalid version is damage (ValueError); a newer one is a clear LabctlError."""
-    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
-        raise ValueError(f"no valid format version ({found!r})")
-    if found > supported:
-        raise LabctlError(f"{what} was written by a newer labctl (format {found}; this labctl reads up to {supported})")
-    return found
-
-
-Migration = Callable[[dict[str, Any]], dict[str, Any]]
-"""Turns a format-N document into format N+1 (any shape error in it is damage)."""
+__all__ = ["Migration", "check_format", "migrate"]
 
 
 def migrate(what: str, data: Any, current: int, steps: Mapping[int, Migration]) -> dict[str, Any]:
@@ -29,12 +17,4 @@ def migrate(what: str, data: Any, current: int, steps: Mapping[int, Migration]) 
     `steps[n]` (n -> n+1) in turn; `data` itself is left as it was. Damage is a ValueError."""
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    found = check_format(what, data.get("format"), current)
-    result = copy.deepcopy(data)
-    for version in range(found, current):
-        try:
-            result = steps[version](result)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"format {version} does not have the expected shape ({exc!r})") from None
-        result["format"] = version + 1
-    return result
+    return upgrade(data, check_format(what, data.get(FORMAT_KEY), current), current, steps)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import Problem, TopologyError
+from labctl.errors import TopologyError
 from labctl.roles import Catalogue, catalogue
 from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown, visible
 from labctl.topology import graph
@@ -24,7 +24,13 @@ from labctl.topology.model import (
     SipUser,
     Topology,
 )
-from labctl.yamlsource import Key, SourceDoc, load_yaml
+from labctl.versions import FORMAT_KEY, Migration
+from labctl.yamlsource import Key, ProblemReader, SourceDoc, check_version, kind, load_yaml
+
+TOPOLOGY_FORMAT = 1
+"""The topology format this labctl writes and reads (`format:` at the top; none means 1)."""
+TOPOLOGY_MIGRATIONS: dict[int, Migration] = {}
+"""n -> the function that turns a format-n topology mapping into format n+1 (none yet)."""
 
 # Every pattern is anchored with \A...\Z (`$` lets a trailing newline in), so match, search and
 # fullmatch all test the whole value, and spells digits [0-9] (`\d` matches non-ASCII digits too).
@@ -56,7 +62,19 @@ LAN_PREFIX = 24
 P2P_PREFIX = 30
 LAN_MEMBERS_MAX = 2 ** (32 - LAN_PREFIX) - 2
 
-TOP_KEYS = ("name", "description", "domain", "defaults", "nodes", "links", "lans", "addressing", "sip", "demo")
+TOP_KEYS = (
+    FORMAT_KEY,
+    "name",
+    "description",
+    "domain",
+    "defaults",
+    "nodes",
+    "links",
+    "lans",
+    "addressing",
+    "sip",
+    "demo",
+)
 DEFAULT_KEYS = ("memory", "vcpus", "image")
 NODE_KEYS = ("roles", "memory", "vcpus", "image", "phone")
 PHONE_KEYS = ("user", "registrar")
@@ -70,27 +88,12 @@ UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 BUILTIN_DEFAULTS: dict[str, Any] = {"memory": 384, "vcpus": 1, "image": "debian12-lab"}
 
 
-class _Checker:
+class _Checker(ProblemReader):
     """Collects problems while reading the document; every read names its key path."""
 
     def __init__(self, doc: SourceDoc, roles: Catalogue) -> None:
-        self.doc = doc
+        super().__init__(doc)
         self.roles = roles
-        self.problems: list[Problem] = []
-
-    def problem(self, key: Key, message: str) -> None:
-        self.problems.append(Problem(self.doc.path, self.doc.line(key), message))
-
-    def mapping(self, value: Any, key: Key, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.problem(key, f"{what} must be a mapping, not {_kind(value)}")
-            return {}
-        for name in value:
-            if name not in allowed:
-                self.problem(key + (name,), unknown("key", name, allowed, where=f"in {what}"))
-        return value
 
     def present(self, key: Key) -> bool:
         return key in self.doc.lines
@@ -103,7 +106,7 @@ class _Checker:
     def label(self, value: Any, key: Key, what: str, limit: int) -> bool:
         if not isinstance(value, str) or not LABEL.fullmatch(value):
             self.problem(
-                key, f"{what} {_kind(value)} must be a DNS label: a lowercase letter, then letters, digits or '-'"
+                key, f"{what} {kind(value)} must be a DNS label: a lowercase letter, then letters, digits or '-'"
             )
             return False
         if len(value) > limit:
@@ -113,7 +116,7 @@ class _Checker:
 
     def bounded_int(self, value: Any, key: Key, what: str, minimum: int, maximum: int) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, f"{what} must be a whole number, not {_kind(value)}")
+            self.problem(key, f"{what} must be a whole number, not {kind(value)}")
             return None
         if value < minimum:
             self.problem(key, f"{what} must be at least {minimum}, not {value}")
@@ -126,7 +129,7 @@ class _Checker:
 
     def string(self, value: Any, key: Key, what: str) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
-            self.problem(key, f"{what} must be a non-empty string, not {_kind(value)}")
+            self.problem(key, f"{what} must be a non-empty string, not {kind(value)}")
             return None
         return str(value)
 
@@ -162,7 +165,7 @@ class _Checker:
             if too_long:
                 self.problem(key + (name,), too_long)
         if "jitter" in spec and "delay" not in spec:
-            self.problem(key + ("jitter",), f"jitter {_kind(spec['jitter'])} needs a delay as well")
+            self.problem(key + ("jitter",), f"jitter {kind(spec['jitter'])} needs a delay as well")
         return Netem(**values)
 
 
@@ -190,24 +193,15 @@ def netem_problem(name: str, text: str) -> str | None:
     return netem_too_long(name, text)
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
-    if isinstance(value, dict):
-        return "a mapping" if value else "an empty mapping"
-    if value is None:
-        return "empty"
-    return f"{quoted(value)}"
-
-
 def parse_topology(doc: SourceDoc, roles: Catalogue | None = None) -> Topology:
     """Validate `doc` completely, raising one TopologyError with every problem found.
 
     Role names and what each role requires come from `roles` (the vm-recipes catalogue by default)."""
     check = _Checker(doc, roles or catalogue())
     if not isinstance(doc.value, dict):
-        check.problem((), f"a topology must be a mapping with 'name' and 'nodes', not {_kind(doc.value)}")
+        check.problem((), f"a topology must be a mapping with 'name' and 'nodes', not {kind(doc.value)}")
         raise TopologyError(check.problems)
+    doc = check.doc = check_version(doc, "this topology", TOPOLOGY_FORMAT, TOPOLOGY_MIGRATIONS, TopologyError)
     top = check.mapping(doc.value, (), TOP_KEYS, "the topology")
     for required in ("name", "nodes"):
         if required not in top:
@@ -349,12 +343,12 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
         check.problem(key, f"roles of {quoted(key[1])} is an empty list; leave 'roles' out for a plain host")
         return ("host",)
     if not isinstance(value, list):
-        check.problem(key, f"roles of {quoted(key[1])} must be a list of roles, not {_kind(value)}")
+        check.problem(key, f"roles of {quoted(key[1])} must be a list of roles, not {kind(value)}")
         return ("host",)
     roles: list[str] = []
     for i, role in enumerate(value):
         if not isinstance(role, str):
-            check.problem(key + (i,), f"expected a role name, not {_kind(role)}")
+            check.problem(key + (i,), f"expected a role name, not {kind(role)}")
         elif role not in check.roles:
             check.problem(key + (i,), unknown("role", role, check.roles.names()))
         elif role in roles:
@@ -367,7 +361,7 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
 def _member(check: _Checker, value: Any, key: Key, nodes: set[str], where: str) -> str | None:
     value = check.as_written(value, key)
     if not isinstance(value, str):
-        check.problem(key, f"expected a node name in {where}, not {_kind(value)}")
+        check.problem(key, f"expected a node name in {where}, not {kind(value)}")
         return None
     if value not in nodes:
         check.problem(key, unknown("node", value, nodes, where=f"in {where}"))
@@ -379,7 +373,7 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
     if value is None:
         return []
     if not isinstance(value, list):
-        check.problem(("links",), f"'links' must be a list of node pairs, not {_kind(value)}")
+        check.problem(("links",), f"'links' must be a list of node pairs, not {kind(value)}")
         return []
     result: list[LinkSpec] = []
     seen: set[frozenset[str]] = set()
@@ -392,7 +386,7 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
             raw = spec.get("endpoints")
             key = key + ("endpoints",)
         if not isinstance(raw, list):
-            check.problem(key, f"a link needs exactly two nodes, not {_kind(raw)}")
+            check.problem(key, f"a link needs exactly two nodes, not {kind(raw)}")
             continue
         if len(raw) != 2:
             listed = ", ".join(visible(str(check.as_written(v, key + (j,)))) for j, v in enumerate(raw))
@@ -438,7 +432,7 @@ def _lans(check: _Checker, value: Any, nodes: set[str]) -> list[LanSpec]:
             netem = check.netem(spec, key)
             raw = spec.get("nodes")
         if not isinstance(raw, list) or not raw:
-            check.problem(key, f"LAN {quoted(name)} must list its nodes, not {_kind(raw)}")
+            check.problem(key, f"LAN {quoted(name)} must list its nodes, not {kind(raw)}")
             continue
         members: list[str] = []
         for i, member in enumerate(raw):
@@ -465,7 +459,7 @@ def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: l
         raw = spec.get(name, getattr(defaults, name))
         key: Key = ("addressing", name)
         if not isinstance(raw, str):
-            check.problem(key, f"address pool {name} must be a network such as '10.0.0.0/24', not {_kind(raw)}")
+            check.problem(key, f"address pool {name} must be a network such as '10.0.0.0/24', not {kind(raw)}")
             continue
         try:
             pools[name] = ipaddress.IPv4Network(raw, strict=True)

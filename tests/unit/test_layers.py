@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "labctl"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "yamlsource", "suggest", "paths", "cancel", "__init__", "__main__"),
+    ("errors", "yamlsource", "versions", "suggest", "paths", "cancel", "__init__", "__main__"),
     ("roles",),
     ("topology",),
     ("compile",),

@@ -146,10 +146,10 @@ def test_a_role_folder_with_a_bad_name_is_refused(tmp_path: Path) -> None:
     ("manifest", "expected"),
     [
         ("description: x\nprovide: [a]\n", "2: unknown key in recipe 'provide' (did you mean 'provides'?)"),
-        ("requires: {role: [dir]}\n", "1: unknown key in 'requires' 'role' (did you mean 'roles'?)"),
+        ("requires: {role: [dir]}\n", "1: unknown key 'role' in 'requires' (did you mean 'roles'?)"),
         (
             "skip:\n  unless_command: x\n  message: m\n  hnt: h\n",
-            "4: unknown key in 'skip' 'hnt' (did you mean 'hint'?)",
+            "4: unknown key 'hnt' in 'skip' (did you mean 'hint'?)",
         ),
         ("after: dir\n", "1: 'after' must be a list of role names, not 'dir'"),
         ("packages:\n  - ok\n  - two words\n", "3: Debian package 'two words' is not valid (expected a Debian"),

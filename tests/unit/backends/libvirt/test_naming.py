@@ -12,21 +12,12 @@ from labctl.backends.libvirt import naming
 from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
 from labctl.topology.schema import load_topology
+from tests.unit.compile.test_naming import TWIN
 
 Compiler = Callable[[str], LabPlan]
 REPO = Path(__file__).resolve().parents[4]
 SHIPPED = sorted((REPO / "topologies").glob("*.yaml")) + sorted((REPO / "tests" / "golden" / "inputs").glob("*.yaml"))
 IFNAME = re.compile(r"^[a-z0-9-]{1,15}$")
-TWIN = """\
-name: {name}
-nodes:
-  edge-router-number-one: {{roles: [router]}}
-  r2: {{roles: [router]}}
-  h: {{}}
-links: [[edge-router-number-one, r2]]
-lans:
-  a-long-lan-name: [r2, h]
-"""
 
 
 def host_names(lab: LabPlan) -> list[str]:

@@ -8,15 +8,19 @@ Mapping keys keep their text as written: a node called `no` stays 'no', not Fals
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from labctl.errors import Problem, SourceError
+from labctl.errors import FileError, Problem, SourceError
+from labctl.suggest import quoted, unknown
+from labctl.versions import FORMAT_KEY, Migration, is_version, newer, upgrade
 
 MAX_VALUES = 20_000
 """More values than this (after alias expansion) is refused: no real topology is that big."""
@@ -238,3 +242,77 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDoc:
     if value is None:
         raise empty
     return SourceDoc(path=path, value=value, lines=converter.lines, texts=converter.texts)
+
+
+FORMAT_RULE = "a whole number from 1 up (the labctl format the file is written for)"
+
+
+def check_version(
+    doc: SourceDoc, what: str, current: int, migrations: Mapping[int, Migration], error: type[FileError]
+) -> SourceDoc:
+    """`doc` with its top-level `format:` checked and brought up to format `current` by `migrations`
+    (n -> n+1; labctl.versions.upgrade). No `format:` is format 1, the files written before the key.
+    A bad or newer version is refused at its line as `error` (the stage's own error type), on its own:
+    a newer file is read by the rules of its own format, so nothing else in it is judged here."""
+    if not isinstance(doc.value, dict):
+        return doc  # the loader refuses the shape
+    found = doc.value.get(FORMAT_KEY, 1)
+    key: Key = (FORMAT_KEY,)
+    if not is_version(found):
+        raise error([Problem(doc.path, doc.line(key), f"format must be {FORMAT_RULE}, not {_shown(doc, key, found)}")])
+    if found > current:
+        raise error([Problem(doc.path, doc.line(key), newer(what, found, current))])
+    if found == current:
+        return doc
+    try:
+        value = upgrade(doc.value, found, current, migrations)
+    except ValueError as exc:
+        raise error([Problem(doc.path, doc.line(key), f"cannot read {what} in format {found}: {exc}")]) from None
+    return dataclasses.replace(doc, value=value)
+
+
+def _shown(doc: SourceDoc, key: Key, value: Any) -> str:
+    """A refused value as the user wrote it: `true`, not True; "1" (quoted) as the string '1'."""
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    if isinstance(value, str):
+        return f"the string {quoted(value)}"
+    text = doc.text(key)
+    if value is None and text is None:
+        return "empty"
+    return quoted(text if text is not None else value)
+
+
+def kind(value: Any) -> str:
+    """A value as a problem names it: 'a list', 'an empty mapping', 'empty', or the value quoted."""
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if value is None:
+        return "empty"
+    return quoted(value)
+
+
+class ProblemReader:
+    """Reads a document, collecting every problem at its key's line (shared by the file formats'
+    validators, so that each reports all it finds, in the same words)."""
+
+    def __init__(self, doc: SourceDoc) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+
+    def problem(self, key: Key, message: str) -> None:
+        self.problems.append(Problem(self.doc.path, self.doc.line(key), message))
+
+    def mapping(self, value: Any, key: Key, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+        """`value` as a mapping ({} when absent or not a mapping); each unknown key is a problem."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(key, f"{what} must be a mapping, not {kind(value)}")
+            return {}
+        for name in value:
+            if name not in allowed:
+                self.problem(key + (name,), unknown("key", name, allowed, where=f"in {what}"))
+        return value

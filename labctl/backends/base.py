@@ -1,15 +1,19 @@
 """What a backend must do. The libvirt backend is the first; a netns-container backend or
-remote libvirt hosts joined by VXLAN would implement the same methods.
+remote libvirt hosts joined by VXLAN would implement the same methods (see labctl.backends.registry).
+
+The lab state is backend-neutral: a backend records the host objects it is about to create with
+`state.record(kind, name)` (kinds are its own words) and keeps its own record of each node in
+`state.nodes[node]` (JSON). Nothing outside the backend reads either: callers ask `node_info`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from labctl.compile.plan import LabPlan, NetemPlan
-from labctl.lab.state import LabState
+from labctl.state import LabState
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,16 @@ class FileSpec:
     data: bytes
     mode: str = "0644"
     owner: str = "root:root"
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What `status` shows of one node, in words every backend can fill."""
+
+    status: str  # "running", "shut off", "missing", ...
+    display: str | None = None  # a URI a remote viewer opens (e.g. spice://...), if the node has a display
+    restarts: tuple[str, ...] = ()  # why the node was restarted while coming up
+    details: dict[str, Any] = field(default_factory=dict)  # the backend's own facts (JSON), shown as they are
 
 
 Progress = Callable[[str, str], None]
@@ -69,8 +83,8 @@ class Backend(Protocol):
     def set_netem(self, state: LabState, node: str, interface: str, netem: NetemPlan | None) -> None:
         """Apply (or clear) delay/jitter/loss on traffic leaving the node through one interface."""
 
-    def node_status(self, state: LabState, node: str) -> str:
-        """'running', 'shut off', 'missing', ..."""
+    def node_info(self, state: LabState, node: str) -> NodeInfo:
+        """The node's status, display and the backend's own details (a node not created yet is 'missing')."""
 
     def console(self, state: LabState, node: str) -> None:
         """Attach the terminal to the node's serial console."""

@@ -1,4 +1,8 @@
-"""Backends by name: the name a lab's state records picks the backend that handles it."""
+"""Backends by name. A lab's state records the name of the backend that made it (`state.backend`),
+and that backend, and only it, acts on the lab afterwards. Each backend module is imported only
+when a backend of its name is made, so a host without libvirt's bindings can still compile,
+render and validate.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +11,43 @@ from collections.abc import Callable
 from labctl.backends.base import Backend
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
-from labctl.lab.state import LabState
-from labctl.suggest import did_you_mean
+from labctl.state import LabState
+from labctl.suggest import unknown
+
+Images = dict[str, ImageArtifacts]
+Factory = Callable[[Images | None], Backend]
 
 DEFAULT_BACKEND = "libvirt"
 
-Factory = Callable[[dict[str, ImageArtifacts] | None], Backend]
 
-
-def _libvirt(images: dict[str, ImageArtifacts] | None) -> Backend:
-    from labctl.backends.libvirt.backend import LibvirtBackend  # libvirt's bindings load only when used
+def _libvirt(images: Images | None) -> Backend:
+    from labctl.backends.libvirt.backend import LibvirtBackend
 
     return LibvirtBackend(images)
 
 
-FACTORIES: dict[str, Factory] = {DEFAULT_BACKEND: _libvirt}
+_FACTORIES: dict[str, Factory] = {"libvirt": _libvirt}
 
 
 def register(name: str, factory: Factory) -> None:
-    FACTORIES[name] = factory
+    """Make backends called `name` with `factory` (a second backend, or a test's fake)."""
+    _FACTORIES[name] = factory
 
 
 def backend_names() -> list[str]:
-    return sorted(FACTORIES)
+    return sorted(_FACTORIES)
 
 
-def create_backend(name: str, images: dict[str, ImageArtifacts] | None = None) -> Backend:
-    factory = FACTORIES.get(name)
+def create_backend(name: str = DEFAULT_BACKEND, images: Images | None = None) -> Backend:
+    """The backend called `name`, booting nodes from `images` (image name -> built artifacts)."""
+    factory = _FACTORIES.get(name)
     if factory is None:
-        raise LabctlError(f"no backend named {name!r}{did_you_mean(name, backend_names())}")
+        raise LabctlError(unknown("backend", name, backend_names()))
     return factory(images)
 
 
 def backend_for(state: LabState) -> Backend:
+    """The backend that made the lab, to act on it."""
+    if state.backend not in _FACTORIES:
+        raise LabctlError(unknown("backend", state.backend, backend_names(), f"in lab '{state.lab}'"))
     return create_backend(state.backend)

@@ -23,7 +23,7 @@ TopologyArg = Annotated[str, typer.Argument(help="Topology name (topologies/NAME
 def validate(topology: TopologyArg) -> None:
     """Check a topology, its demo and images, and that it fits this host; print problems as file:line: message."""
     topo, plan = topologies.load_runnable(topology)
-    summary = f"lab '{plan.lab}', {len(plan.nodes)} nodes, {len(plan.bridges)} segments"
+    summary = f"lab '{plan.lab}', {len(plan.nodes)} nodes, {len(plan.segments)} segments"
     console.print(f"[green]ok[/green] {literal(topo.source)}: {summary}", highlight=False)
 
 
@@ -34,7 +34,7 @@ def plan(
         bool, typer.Option("--show-secrets", help=f"Print passwords instead of {REDACTED}.")
     ] = False,
 ) -> None:
-    """Show what `up` would build: nodes, addresses, bridges, SIP accounts (passwords redacted)."""
+    """Show what `up` would build: nodes, addresses, segments, SIP accounts (passwords redacted)."""
     lab = topologies.load_plan(topology)
     if as_json:
         print(json.dumps(topologies.plan_dict(lab, show_secrets), indent=2))
@@ -45,10 +45,10 @@ def plan(
         ifaces = "\n".join(f"{i.name} {i.address} {i.mac}" for i in node.interfaces) or "-"
         nodes.add_row(node.name, ", ".join(node.roles), node.address, ifaces, f"{node.memory} MiB")
     console.print(nodes)
-    bridges = Table("segment", "kind", "subnet", "bridge", "members", title="segments")
-    for bridge in lab.bridges:
-        bridges.add_row(bridge.segment, bridge.kind, bridge.subnet, bridge.name, ", ".join(bridge.members))
-    console.print(bridges)
+    segments = Table("segment", "kind", "subnet", "members", title="segments")
+    for segment in lab.segments:
+        segments.add_row(segment.name, segment.kind, segment.subnet, ", ".join(segment.members))
+    console.print(segments)
     if lab.sip is not None and lab.sip.accounts:
         accounts = Table("user", "extension", "password", title=f"SIP accounts ({lab.sip.domain})")
         for account in lab.sip.accounts:

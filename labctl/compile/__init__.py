@@ -58,7 +58,7 @@ def _compile(topo: Topology) -> LabPlan:
         domain=topo.domain,
         source=topo.source.name,
         nodes=frozen,
-        bridges=interfaces.bridges(topo),
+        segments=interfaces.segment_plans(topo),
         dns=dns_plan(topo.domain, frozen),
         sip=sip_plan(topo.sip, frozen),
         demo=topo.demo,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labctl.compile.plan import DnsPlan, DnsRecord, NodePlan
-from labctl.topology.model import SIP_SERVER_ROLES
+from labctl.compile.sip import registrar_roles, sip_registrars
 
 SIP_PORT = 5060
 
@@ -13,7 +13,8 @@ def dns_plan(domain: str, nodes: tuple[NodePlan, ...]) -> DnsPlan:
     for node in nodes:
         records.append(DnsRecord(node.name, "A", node.address))
         records += [DnsRecord(i.dns_name, "A", i.ip) for i in node.interfaces]
-    sip_servers = [n for n in nodes if any(n.has(r) for r in SIP_SERVER_ROLES)]
+    registrars = sip_registrars()
+    sip_servers = [n for n in nodes if registrar_roles(n, registrars)]
     for priority, server in enumerate(sip_servers, start=1):
         target = f"{server.fqdn}."
         records.append(DnsRecord("_sip._udp", "SRV", f"{priority * 10} 0 {SIP_PORT} {target}"))

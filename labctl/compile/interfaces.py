@@ -1,9 +1,9 @@
-"""Per-node interfaces and per-segment bridges."""
+"""Per-node interfaces and the segments they attach to."""
 
 from __future__ import annotations
 
 from labctl.compile import addressing, naming
-from labctl.compile.plan import Bridge, Interface, NetemPlan
+from labctl.compile.plan import Interface, NetemPlan, SegmentPlan
 from labctl.topology.graph import Segment, interfaces_of, segments
 from labctl.topology.model import Netem, Topology
 
@@ -38,8 +38,6 @@ def interfaces(topo: Topology) -> dict[str, tuple[Interface, ...]]:
                     name=label,
                     segment=seg.name,
                     kind=seg.kind,
-                    bridge=naming.bridge_name(topo.name, seg.name),
-                    tap=naming.tap_name(topo.name, node.name, label),
                     mac=mac,
                     address=addressing.member_address(subnets[seg.name], seg.members.index(node.name)),
                     dns_name=f"{node.name}-{label}",
@@ -50,12 +48,11 @@ def interfaces(topo: Topology) -> dict[str, tuple[Interface, ...]]:
     return result
 
 
-def bridges(topo: Topology) -> tuple[Bridge, ...]:
+def segment_plans(topo: Topology) -> tuple[SegmentPlan, ...]:
     subnets = addressing.segment_subnets(topo.addressing, segments(topo))
     return tuple(
-        Bridge(
-            name=naming.bridge_name(topo.name, seg.name),
-            segment=seg.name,
+        SegmentPlan(
+            name=seg.name,
             kind=seg.kind,
             subnet=str(subnets[seg.name]),
             members=seg.members,

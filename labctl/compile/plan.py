@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_FORMAT = 1
-"""Bumped whenever the plan's shape changes; saved lab state records it."""
+PLAN_FORMAT = 2
+"""Bumped whenever the plan's shape changes; saved lab state records it (2: no host names,
+which are the backend's business; labctl.state.saved_plan migrates a format-1 plan)."""
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,11 @@ class NetemPlan:
 
 @dataclass(frozen=True)
 class Interface:
-    """One NIC of a node: a tap on the host, `name` inside the guest."""
+    """One NIC of a node, `name` inside the guest, which finds it by its MAC."""
 
     name: str  # guest interface name (LAN name or link peer)
     segment: str
     kind: str  # "lan" | "p2p"
-    bridge: str
-    tap: str
     mac: str
     address: str  # a.b.c.d/prefix
     dns_name: str  # <node>-<name>
@@ -97,10 +96,11 @@ class NodePlan:
 
 
 @dataclass(frozen=True)
-class Bridge:
-    name: str  # host bridge name, <= 15 characters, unique per lab and segment
-    segment: str
-    kind: str
+class SegmentPlan:
+    """One LAN or point-to-point link; how it is made on the host is the backend's business."""
+
+    name: str  # the segment's name in the topology
+    kind: str  # "lan" | "p2p"
     subnet: str
     members: tuple[str, ...]
 
@@ -153,7 +153,7 @@ class LabPlan:
     domain: str
     source: str
     nodes: tuple[NodePlan, ...]
-    bridges: tuple[Bridge, ...]
+    segments: tuple[SegmentPlan, ...]
     dns: DnsPlan
     sip: SipPlan | None
     demo: str | None

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from labctl.compile.plan import NodePlan, PhonePlan, SipAccount, SipPlan, SipServer
-from labctl.topology.model import SIP_SERVER_ROLES, NodeSpec, SipSpec
+from labctl.roles import catalogue
+from labctl.topology.model import SIP_REGISTRAR, NodeSpec, SipSpec
+
+
+def registrar_roles(node: NodePlan, registrars: tuple[str, ...]) -> list[str]:
+    """The node's roles among `registrars` (the roles that provide sip-registrar), in the node's own order."""
+    return [role for role in node.roles if role in registrars]
+
+
+def sip_registrars() -> tuple[str, ...]:
+    return catalogue().providers(SIP_REGISTRAR)
 
 
 def _dn_value(text: str) -> str:
@@ -25,6 +35,7 @@ def sip_plan(sip: SipSpec | None, nodes: tuple[NodePlan, ...]) -> SipPlan | None
     if sip is None or ldap is None:
         return None
     base = base_dn(sip.domain)
+    registrars = sip_registrars()
     return SipPlan(
         domain=sip.domain,
         ldap_node=ldap.name,
@@ -35,8 +46,7 @@ def sip_plan(sip: SipSpec | None, nodes: tuple[NodePlan, ...]) -> SipPlan | None
         servers=tuple(
             SipServer(node=n.name, kind=role, address=n.address, fqdn=n.fqdn)
             for n in nodes
-            for role in SIP_SERVER_ROLES
-            if n.has(role)
+            for role in registrar_roles(n, registrars)
         ),
     )
 
@@ -45,7 +55,7 @@ def phone_plan(node: NodeSpec, sip: SipSpec | None, registrar: NodePlan | None) 
     if node.phone is None or sip is None or registrar is None:
         return None
     user = next(u for u in sip.users if u.name == node.phone.user)
-    kind = next(r for r in SIP_SERVER_ROLES if registrar.has(r))
+    kind = registrar_roles(registrar, sip_registrars())[0]
     return PhonePlan(
         user=user.name,
         extension=user.extension,

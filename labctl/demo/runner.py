@@ -14,7 +14,7 @@ from labctl.compile.plan import LabPlan
 from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Report, Result, Verdict
 from labctl.demo.spec import DemoSpec, validate_demo
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState
+from labctl.state import LabState
 
 MAX_PARALLEL = 6
 SKIP_PREFIX = "SKIP: "

@@ -13,7 +13,14 @@ from labctl.errors import DemoError, LabctlError, Problem
 from labctl.paths import resolve_named
 from labctl.suggest import quoted, unknown
 from labctl.topology.schema import RECIPE_NAME
-from labctl.yamlsource import load_yaml
+from labctl.versions import FORMAT_KEY, Migration
+from labctl.yamlsource import check_version, load_yaml
+
+DEMO_FORMAT = 1
+"""The demo format this labctl writes and reads (`format:` at the top; none means 1)."""
+DEMO_MIGRATIONS: dict[int, Migration] = {}
+"""n -> the function that turns a format-n demo mapping into format n+1 (none yet)."""
+DEMO_KEYS = (FORMAT_KEY, "name", "description", "checks")
 
 
 @dataclass(frozen=True)
@@ -40,16 +47,14 @@ def _shown(value: Any) -> str:
 
 def load_demo(name_or_path: str, check_types: tuple[str, ...]) -> DemoSpec:
     path = resolve_named("demo", "demos", name_or_path)
-    doc = load_yaml(path)
+    doc = check_version(load_yaml(path), "this demo", DEMO_FORMAT, DEMO_MIGRATIONS, DemoError)
     problems: list[Problem] = []
     spec = doc.value if isinstance(doc.value, dict) else {}
     if not isinstance(doc.value, dict) or not isinstance(spec.get("checks"), list):
         raise DemoError([Problem(path, 1, "a demo is a mapping with a 'checks' list")])
     for key in spec:
-        if key not in ("name", "description", "checks"):
-            problems.append(
-                Problem(path, doc.line((key,)), unknown("key in demo", key, ("name", "description", "checks")))
-            )
+        if key not in DEMO_KEYS:
+            problems.append(Problem(path, doc.line((key,)), unknown("key in demo", key, DEMO_KEYS)))
     name = spec.get("name", path.stem)
     if "name" in spec and not (isinstance(name, str) and RECIPE_NAME.fullmatch(name)):
         problems.append(Problem(path, doc.line(("name",)), f"demo name {_shown(name)} {NAME_RULE}"))

@@ -1,4 +1,8 @@
-"""Image recipes (vm-recipes/images/<name>.yaml) and the digest of their inputs."""
+"""Image recipes (vm-recipes/images/<name>.yaml) and the digest of their inputs.
+
+An image installs its own packages plus every role's declared packages, and keeps its own
+disable_services plus every role's declared services disabled (labctl.roles): sorted and
+without duplicates, so the digest does not depend on the order they are declared in."""
 
 from __future__ import annotations
 
@@ -24,9 +28,17 @@ from labctl.images.freeswitch_source import (
     source_folder,
 )
 from labctl.paths import data_dir
+from labctl.roles import catalogue
 from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown
 from labctl.topology.schema import RECIPE_NAME, RECIPE_NAME_RULE
-from labctl.yamlsource import load_yaml
+from labctl.versions import FORMAT_KEY, Migration
+from labctl.yamlsource import check_version, load_yaml
+
+IMAGE_FORMAT = 1
+"""The image recipe format this labctl reads (`format:` at the top; none means 1). Not in the digest:
+it says how the file is read, and the fields it is read into are what shape the image."""
+IMAGE_MIGRATIONS: dict[int, Migration] = {}
+"""n -> the function that turns a format-n image recipe mapping into format n+1 (none yet)."""
 
 BUILDER_VERSION = 5  # 5: root locked (issue 8 access); 3-4: busy-host hooks (device timeouts, agent without udev)
 """Bumped when the build steps change what they produce."""
@@ -189,20 +201,20 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
     path = images_dir() / f"{name}.yaml"
     if not path.exists():
         raise LabctlError(f"no image recipe '{name}' in {images_dir()}{did_you_mean(name, known_images())}")
-    doc = load_yaml(path)
+    doc = check_version(load_yaml(path), "this image recipe", IMAGE_FORMAT, IMAGE_MIGRATIONS, ImageRecipeError)
     if not isinstance(doc.value, dict):
         raise ImageRecipeError([Problem(path, 1, "an image recipe is a mapping with " + ", ".join(REQUIRED))])
     spec: dict[str, Any] = doc.value
+    allowed = (FORMAT_KEY, *REQUIRED, *OPTIONAL)
     problems = [
-        Problem(path, doc.line((k,)), unknown("key in image recipe", k, REQUIRED + OPTIONAL))
-        for k in spec
-        if k not in REQUIRED + OPTIONAL
+        Problem(path, doc.line((k,)), unknown("key in image recipe", k, allowed)) for k in spec if k not in allowed
     ]
     problems += [Problem(path, 1, f"image recipe needs '{k}'") for k in REQUIRED if k not in spec]
     problems += _type_problems(path, doc.line, spec)
     if problems:
         raise ImageRecipeError(problems)
     addon = _freeswitch_addon(path, doc.line(("freeswitch",)), spec["freeswitch"]) if "freeswitch" in spec else None
+    roles = catalogue(images_dir().parent)
     return ImageRecipe(
         name=name,
         description=str(spec.get("description", "")),
@@ -213,8 +225,8 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
         variant=str(spec.get("variant", "apt")),
         kernel=str(spec["kernel"]),
         size_mib=int(spec.get("size_mib", 4096)),
-        packages=tuple(str(p) for p in spec["packages"]),
-        disable_services=tuple(spec.get("disable_services") or ()),
+        packages=tuple(sorted({*(str(p) for p in spec["packages"]), *roles.packages()})),
+        disable_services=tuple(sorted({*(spec.get("disable_services") or ()), *roles.services()})),
         freeswitch=addon,
         freeswitch_source=(
             freeswitch_source(os.environ if env is None else env, addon.build) if addon is not None else None

@@ -1,4 +1,7 @@
-"""Push rendered recipes to nodes, wave by wave: files, then commands, then the readiness probe."""
+"""Push a rendered lab to its nodes, wave by wave: files, then commands, then the readiness probe.
+
+Rendering happens before boot (render_with_lab_secrets, called by `up` and `reconfigure`); this
+module only pushes steps that were already rendered, and written to the lab's `rendered/`."""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from labctl import cancel
 from labctl.backends.base import Backend, FileSpec, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState, lab_secrets
-from labctl.render.recipe import load_recipes
-from labctl.render.render import RoleStep, render_node, role_order
+from labctl.render.lab import RenderedLab, render_plan
+from labctl.render.render import RoleStep
+from labctl.roles import catalogue
+from labctl.state import LabState, lab_secrets
 
-SECRET_NAMES = ("ldap_admin", "ldap_reader", "root_password")
 COMMAND_TIMEOUT = 180.0
 MAX_PARALLEL = 8
 
@@ -82,19 +85,32 @@ def run_parallel(jobs: list[Callable[[], None]]) -> None:
         raise first
 
 
-def configure(backend: Backend, plan: LabPlan, state: LabState, progress: Progress) -> None:
-    roles = {role for node in plan.nodes for role in node.roles}
-    recipes = load_recipes(roles)
-    secrets = lab_secrets(plan.lab, SECRET_NAMES)
-    rendered = {node.name: render_node(plan, node, recipes, secrets) for node in plan.nodes}
-    for wave in role_order(recipes, roles):
-        jobs: list[Callable[[], None]] = []
-        for node in plan.nodes:
-            for role in wave:
-                step = rendered[node.name].get(role)
-                if step is not None:
-                    jobs.append(_bind(backend, state, node.name, step, progress))
-        run_parallel(jobs)
+def secret_names(plan: LabPlan) -> tuple[str, ...]:
+    """The per-lab secrets the lab's roles (and the base recipe) declare."""
+    return tuple(catalogue().secrets({role for node in plan.nodes for role in node.roles}))
+
+
+def placeholder_secrets(plan: LabPlan) -> dict[str, str]:
+    """Clearly marked stand-ins, for rendering when the lab's own secrets are not at hand."""
+    return {name: f"placeholder-{name}" for name in secret_names(plan)}
+
+
+def check_renders(plan: LabPlan) -> None:
+    """Render every node in memory with placeholder secrets, writing nothing: a wrong template or
+    recipe fails (file:line) before images are built. `up` renders again with the lab's secrets."""
+    render_plan(plan, placeholder_secrets(plan))
+
+
+def render_with_lab_secrets(plan: LabPlan) -> RenderedLab:
+    """Every node of `plan` rendered with the lab's secrets (made, 0600, on first use); RecipeError or
+    RenderError with the template's file:line when a recipe is wrong."""
+    return render_plan(plan, lab_secrets(plan.lab, secret_names(plan)))
+
+
+def configure(backend: Backend, state: LabState, rendered: RenderedLab, progress: Progress) -> None:
+    """Push every node's pre-rendered steps, one wave after the other (a wave's steps at once)."""
+    for wave in rendered.wave_steps():
+        run_parallel([_bind(backend, state, node, step, progress) for node, step in wave])
 
 
 def _bind(backend: Backend, state: LabState, node: str, step: RoleStep, progress: Progress) -> Callable[[], None]:

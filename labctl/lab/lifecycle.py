@@ -13,8 +13,10 @@ from labctl import cancel
 from labctl.backends.base import Backend, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.configure import configure, run_parallel
-from labctl.lab.state import LabState, lab_lock, load_state, remove_folder
+from labctl.lab.configure import configure, render_with_lab_secrets, run_parallel
+from labctl.lab.rendered import save_rendered
+from labctl.render.lab import RenderedLab
+from labctl.state import LabState, lab_exists, lab_lock, load_state, remove_folder, saved_plan
 
 BOOT_CEILING = 900.0  # hard limit on one boot attempt; before it, a node is given up on only when stuck
 
@@ -54,11 +56,13 @@ def up(
             raise LabctlError(
                 f"lab '{plan.lab}' is already up (phase {existing.phase}); `labctl down {plan.lab}` removes it"
             )
-        backend.check_host()
+        phase(f"rendering {len(plan.nodes)} nodes")
+        rendered = _render_first(backend, plan)
         state = LabState(lab=plan.lab, backend=backend.name, topology=topology, plan=plan.to_dict())
         state.accel = backend.accel()
         state.save()
         try:
+            save_rendered(state.folder, rendered)
             phase(f"starting {len(plan.nodes)} nodes ({state.accel.upper()})")
             backend.create(plan, state, progress)
             phase("waiting for guest agents")
@@ -66,7 +70,7 @@ def up(
             phase("configuring nodes")
             state.phase = "configuring"
             state.save()
-            configure(backend, plan, state, progress)
+            configure(backend, state, rendered, progress)
             state.phase = "up"
             state.save()
         except BaseException as exc:
@@ -81,6 +85,29 @@ def up(
                 raise LabctlError(f"interrupted; lab '{plan.lab}' was removed") from None
             raise
     return UpResult(state=state, seconds=time.monotonic() - start)
+
+
+def _render_first(backend: Backend, plan: LabPlan) -> RenderedLab:
+    """Render every node before the host is checked or anything is made: a wrong template or recipe
+    fails here in a moment, with its file:line, and what this step made (the lab's folder holding
+    its new secrets) is removed again."""
+    made = not lab_exists(plan.lab)
+    try:
+        rendered = render_with_lab_secrets(plan)
+        backend.check_host()
+    except BaseException:
+        if made:
+            remove_folder(plan.lab)
+        raise
+    return rendered
+
+
+def reconfigure(backend: Backend, state: LabState, progress: Progress) -> RenderedLab:
+    """Render the plan saved in the lab again (same secrets), rewrite its `rendered/`, push every node."""
+    rendered = render_with_lab_secrets(saved_plan(state))
+    save_rendered(state.folder, rendered)
+    configure(backend, state, rendered, progress)
+    return rendered
 
 
 def _waiter(backend: Backend, state: LabState, node: str, progress: Progress) -> Callable[[], None]:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jinja2
 import networkx as nx
 
 from labctl.compile.plan import LabPlan, NodePlan
-from labctl.errors import LabctlError
+from labctl.errors import LabctlError, Problem, RecipeError
 from labctl.render.escape import FILTERS, comment, plain, xml
-from labctl.render.recipe import BASE_ROLE, ReadyProbe, Recipe
+from labctl.render.guest_path import check_guest_path
+from labctl.render.recipe import BASE_ROLE, MANIFEST, ReadyProbe, Recipe
 from labctl.render.shadow import shadow_hash
 from labctl.suggest import unknown
 
@@ -39,7 +42,9 @@ class RoleStep:
 
 
 class RenderError(LabctlError):
-    """A value from the plan that a recipe's file format cannot hold."""
+    """A value from the plan that a recipe's file format cannot hold, or a rendered file path that is
+    not a plain absolute path; the message starts with the template's `file:line`. (A template that
+    is wrong whatever the plan, e.g. a syntax error or an undefined name, is a RecipeError.)"""
 
 
 def _environment(finalize: Callable[[Any], Any]) -> jinja2.Environment:
@@ -96,12 +101,14 @@ def context(plan: LabPlan, node: NodePlan, secrets: Mapping[str, str]) -> dict[s
     }
 
 
-def _template_line(exc: BaseException) -> str:
-    """ " line N" of the template frame that raised, if any (Jinja maps its frames to template lines)."""
-    tb, line = exc.__traceback__, ""
+def _template_line(exc: BaseException) -> int | None:
+    """The line of the template frame that raised, if any (Jinja maps its frames to template lines)."""
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.lineno:
+        return exc.lineno
+    tb, line = exc.__traceback__, None
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == "<template>":
-            line = f" line {tb.tb_lineno}"
+            line = tb.tb_lineno
         tb = tb.tb_next
     return line
 
@@ -112,44 +119,83 @@ def _template(text: str, xml_file: bool) -> jinja2.Template:
     return (_XML_ENV if xml_file else _ENV).from_string(text)
 
 
-def _render(text: str, ctx: Mapping[str, Any], where: str) -> str:
+@dataclass(frozen=True)
+class Source:
+    """Where a template comes from, for `file:line` errors: a template file (its own lines count),
+    or an entry of recipe.yaml (path, command, ready probe: the entry's line counts)."""
+
+    file: Path
+    line: int | None = None  # None: a template file, located by the template's own line
+    what: str = ""  # "path: ", "command: "...
+
+    def at(self, exc: BaseException) -> tuple[Path, int]:
+        return self.file, self.line or _template_line(exc) or 1
+
+
+def _render(text: str, ctx: Mapping[str, Any], source: Source) -> str:
     try:
-        return _template(text, where.endswith(".xml.j2")).render(ctx)
+        return _template(text, source.file.name.endswith(".xml.j2")).render(ctx)
     except ValueError as exc:  # UnsafeValue, or a filter's ipaddress error
-        node = ctx.get("node")
-        on = f"node {comment(node.name)}: " if isinstance(node, NodePlan) else ""
-        raise RenderError(f"{on}recipe template {where}{_template_line(exc)}: {exc}") from None
+        path, line = source.at(exc)
+        raise RenderError(f"{path}:{line}: {_on(ctx)}{source.what}{exc}") from None
     except jinja2.TemplateError as exc:
-        line = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
-        raise LabctlError(f"recipe template {where}{line}: {exc.message or exc}") from None
+        path, line = source.at(exc)
+        on = "" if isinstance(exc, jinja2.TemplateSyntaxError) else _on(ctx)
+        raise RecipeError([Problem(path, line, f"{on}{source.what}{exc.message or exc}")]) from None
+
+
+def _on(ctx: Mapping[str, Any]) -> str:
+    node = ctx.get("node")
+    return f"node {comment(node.name)}: " if isinstance(node, NodePlan) else ""
+
+
+def _joined(folder: Path, name: str) -> Path:
+    """A template's file, `..` resolved (a recipe may use a sibling's template: ../ldap/reader.pw.j2)."""
+    return Path(os.path.normpath(folder / name))
+
+
+def _guest_path(path: str, ctx: Mapping[str, Any], source: Source) -> str:
+    try:
+        return check_guest_path(path)
+    except ValueError as exc:
+        raise RenderError(f"{source.file}:{source.line}: {_on(ctx)}{source.what}{exc}") from None
+
+
+def _entry(recipe: Recipe, key: str, what: str) -> Source:
+    """An entry of recipe.yaml (a command, the ready probe), located by its line there."""
+    return Source(recipe.folder / MANIFEST, recipe.lines.get(key, 1), what)
 
 
 def render_step(recipe: Recipe, ctx: Mapping[str, Any]) -> RoleStep:
+    ctx = {**ctx, "paths": dict(recipe.paths), "ports": dict(recipe.ports)}  # the role's own declarations
     files: list[RenderedFile] = []
     for spec in recipe.files:
-        where = f"{recipe.role}/{spec.template}"
+        entry = Source(recipe.folder / MANIFEST, spec.line, f"path of {spec.template}: ")
+        template = Source(_joined(recipe.folder, spec.template))
         if spec.foreach and spec.foreach not in ctx:
-            raise LabctlError(f"recipe template {where}: " + unknown("list in foreach", spec.foreach, sorted(ctx)))
+            message = unknown("list in foreach", spec.foreach, sorted(ctx))
+            raise RecipeError([Problem(entry.file, spec.line, f"{spec.template}: {message}")])
         items = ctx[spec.foreach] if spec.foreach else [None]
         for item in items:
             item_ctx = {**ctx, "item": item}
+            path = _render(spec.path, item_ctx, entry).strip()
             files.append(
                 RenderedFile(
-                    path=_render(spec.path, item_ctx, where + " (path)").strip(),
-                    content=_render(recipe.templates[spec.template], item_ctx, where),
+                    path=_guest_path(path, item_ctx, entry),
+                    content=_render(recipe.templates[spec.template], item_ctx, template),
                     mode=spec.mode,
                     owner=spec.owner,
                 )
             )
     commands = tuple(
         rendered
-        for command in recipe.commands
-        if (rendered := _render(command, ctx, f"{recipe.role}/recipe.yaml (commands)").strip())
+        for i, command in enumerate(recipe.commands)
+        if (rendered := _render(command, ctx, _entry(recipe, f"commands.{i}", "command: ")).strip())
     )
     ready = recipe.ready
     if ready is not None:
         ready = ReadyProbe(
-            command=_render(ready.command, ctx, f"{recipe.role}/recipe.yaml (ready)").strip(),
+            command=_render(ready.command, ctx, _entry(recipe, "ready", "ready: ")).strip(),
             timeout=ready.timeout,
             interval=ready.interval,
         )

@@ -5,11 +5,12 @@
 
 Each module is a group of verbs: `topologies` (load, plan, graph), `images`, `host`, `labs`
 (up, down, status, ls, exec, console, reconfigure, secrets), `links` (link faults, netem) and
-`verify` (demos). Long work reports through an `events.Listener`; nothing here prints."""
+`verify` (demos), `rendering` (what `up` would push, with no VM).
+Long work reports through an `events.Listener`; nothing here prints."""
 
 from __future__ import annotations
 
 from labctl.errors import FileError, LabctlError
-from labctl.service import events, host, images, labs, links, topologies, verify
+from labctl.service import events, host, images, labs, links, rendering, topologies, verify
 
-__all__ = ["FileError", "LabctlError", "events", "host", "images", "labs", "links", "topologies", "verify"]
+__all__ = ["FileError", "LabctlError", "events", "host", "images", "labs", "links", "rendering", "topologies", "verify"]

@@ -17,9 +17,12 @@ from labctl.backends.registry import DEFAULT_BACKEND, backend_for, create_backen
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.lab import lifecycle
-from labctl.lab.configure import configure
-from labctl.lab.saved_plan import plan_from_dict, saved_plan
-from labctl.lab.state import (
+from labctl.lab.configure import check_renders
+from labctl.paths import demo_reference
+from labctl.service import topologies
+from labctl.service.events import QUIET, Listener
+from labctl.service.images import build_images
+from labctl.state import (
     LabState,
     check_lab_name,
     check_node_name,
@@ -30,10 +33,7 @@ from labctl.lab.state import (
     read_secrets,
     running_labs,
 )
-from labctl.paths import demo_reference
-from labctl.service import topologies
-from labctl.service.events import QUIET, Listener
-from labctl.service.images import build_images
+from labctl.state.saved_plan import plan_from_dict
 from labctl.suggest import did_you_mean
 
 __all__ = [
@@ -137,6 +137,7 @@ def up(
     (the topology, its demo, images, host limits) is refused before the first image is built."""
     start = time.monotonic()
     topo, plan = topologies.load_runnable(topology)
+    check_renders(plan)  # a wrong template or recipe too (file:line), in a moment, before any image build
     images = build_images({n.image for n in plan.nodes}, listener)
     chosen = create_backend(backend, images)
     with listener.live(f"bringing up {plan.lab}"):
@@ -200,7 +201,7 @@ def leftovers(topology: str | LabPlan | dict[str, Any], backend: str = DEFAULT_B
     if isinstance(topology, str):
         plan = topologies.load_plan(topology)
     elif isinstance(topology, dict):
-        plan = plan_from_dict(topology, "the plan")
+        plan = plan_from_dict("the plan", topology)
     else:
         plan = topology
     found = create_backend(backend).leftovers(plan)
@@ -216,17 +217,17 @@ def status_data(state: LabState, backend: Backend | None = None) -> dict[str, An
     chosen = backend or backend_for(state)
     nodes = []
     for node in state.plan["nodes"]:
-        info = state.nodes.get(node["name"])
+        info = chosen.node_info(state, node["name"])
         nodes.append(
             {
                 "name": node["name"],
                 "roles": node["roles"],
-                "state": chosen.node_status(state, node["name"]),
+                "state": info.status,
                 "address": node["address"],
                 "interfaces": {i["name"]: i["address"] for i in node["interfaces"]},
-                "spice": f"spice://127.0.0.1:{info.spice_port}" if info and info.spice_port else None,
+                "spice": info.display,
                 "console": f"labctl console {state.lab}/{node['name']}",
-                "domain": info.domain if info else None,
+                **info.details,
             }
         )
     return {
@@ -292,7 +293,7 @@ def console(node: str) -> tuple[str, Callable[[], None]]:
 def reconfigure(lab: str, listener: Listener = QUIET) -> LabState:
     """Push every node's configuration again (idempotent)."""
     state = require_state(lab)
-    configure(backend_for(state), saved_plan(state), state, listener.event)
+    lifecycle.reconfigure(backend_for(state), state, listener.event)
     listener.phase(f"lab {state.lab} reconfigured")
     return state
 

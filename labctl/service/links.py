@@ -6,9 +6,9 @@ from labctl.backends.registry import backend_for
 from labctl.compile.plan import NetemPlan
 from labctl.errors import LabctlError
 from labctl.lab.links import attachments
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState
 from labctl.service.labs import resolve_node
+from labctl.state import LabState
+from labctl.state.saved_plan import saved_plan
 from labctl.topology.schema import netem_problem
 
 Ends = list[tuple[str, str]]

@@ -13,9 +13,9 @@ from labctl.demo.runner import run_demo
 from labctl.demo.spec import DemoSpec, load_demo, validate_demo
 from labctl.errors import LabctlError
 from labctl.lab.links import effective_plan
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState
 from labctl.paths import data_dir
+from labctl.state import LabState
+from labctl.state.saved_plan import saved_plan
 
 EXIT_CODES = {PASS: 0, FAIL: 1, INCOMPLETE: 3}
 """A demo's exit code by its verdict: 0 every check passed; 1 a check failed, or there were none;

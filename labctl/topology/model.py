@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROLES = ("router", "dns", "ldap", "kamailio", "freeswitch", "phone", "host")
-SIP_SERVER_ROLES = ("kamailio", "freeswitch")
+SIP_REGISTRAR = "sip-registrar"
+"""The capability of the roles a phone can register with (they declare `provides: [sip-registrar]`)."""
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import Problem, TopologyError
+from labctl.errors import TopologyError
+from labctl.roles import Catalogue, catalogue
 from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown, visible
 from labctl.topology import graph
 from labctl.topology.model import (
-    ROLES,
-    SIP_SERVER_ROLES,
+    SIP_REGISTRAR,
     Addressing,
     LanSpec,
     LinkSpec,
@@ -24,7 +24,13 @@ from labctl.topology.model import (
     SipUser,
     Topology,
 )
-from labctl.yamlsource import Key, SourceDoc, load_yaml
+from labctl.versions import FORMAT_KEY, Migration
+from labctl.yamlsource import Key, ProblemReader, SourceDoc, check_version, kind, load_yaml
+
+TOPOLOGY_FORMAT = 1
+"""The topology format this labctl writes and reads (`format:` at the top; none means 1)."""
+TOPOLOGY_MIGRATIONS: dict[int, Migration] = {}
+"""n -> the function that turns a format-n topology mapping into format n+1 (none yet)."""
 
 # Every pattern is anchored with \A...\Z (`$` lets a trailing newline in), so match, search and
 # fullmatch all test the whole value, and spells digits [0-9] (`\d` matches non-ASCII digits too).
@@ -56,7 +62,19 @@ LAN_PREFIX = 24
 P2P_PREFIX = 30
 LAN_MEMBERS_MAX = 2 ** (32 - LAN_PREFIX) - 2
 
-TOP_KEYS = ("name", "description", "domain", "defaults", "nodes", "links", "lans", "addressing", "sip", "demo")
+TOP_KEYS = (
+    FORMAT_KEY,
+    "name",
+    "description",
+    "domain",
+    "defaults",
+    "nodes",
+    "links",
+    "lans",
+    "addressing",
+    "sip",
+    "demo",
+)
 DEFAULT_KEYS = ("memory", "vcpus", "image")
 NODE_KEYS = ("roles", "memory", "vcpus", "image", "phone")
 PHONE_KEYS = ("user", "registrar")
@@ -70,26 +88,12 @@ UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 BUILTIN_DEFAULTS: dict[str, Any] = {"memory": 384, "vcpus": 1, "image": "debian12-lab"}
 
 
-class _Checker:
+class _Checker(ProblemReader):
     """Collects problems while reading the document; every read names its key path."""
 
-    def __init__(self, doc: SourceDoc) -> None:
-        self.doc = doc
-        self.problems: list[Problem] = []
-
-    def problem(self, key: Key, message: str) -> None:
-        self.problems.append(Problem(self.doc.path, self.doc.line(key), message))
-
-    def mapping(self, value: Any, key: Key, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.problem(key, f"{what} must be a mapping, not {_kind(value)}")
-            return {}
-        for name in value:
-            if name not in allowed:
-                self.problem(key + (name,), unknown("key", name, allowed, where=f"in {what}"))
-        return value
+    def __init__(self, doc: SourceDoc, roles: Catalogue) -> None:
+        super().__init__(doc)
+        self.roles = roles
 
     def present(self, key: Key) -> bool:
         return key in self.doc.lines
@@ -102,7 +106,7 @@ class _Checker:
     def label(self, value: Any, key: Key, what: str, limit: int) -> bool:
         if not isinstance(value, str) or not LABEL.fullmatch(value):
             self.problem(
-                key, f"{what} {_kind(value)} must be a DNS label: a lowercase letter, then letters, digits or '-'"
+                key, f"{what} {kind(value)} must be a DNS label: a lowercase letter, then letters, digits or '-'"
             )
             return False
         if len(value) > limit:
@@ -112,7 +116,7 @@ class _Checker:
 
     def bounded_int(self, value: Any, key: Key, what: str, minimum: int, maximum: int) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, f"{what} must be a whole number, not {_kind(value)}")
+            self.problem(key, f"{what} must be a whole number, not {kind(value)}")
             return None
         if value < minimum:
             self.problem(key, f"{what} must be at least {minimum}, not {value}")
@@ -125,7 +129,7 @@ class _Checker:
 
     def string(self, value: Any, key: Key, what: str) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
-            self.problem(key, f"{what} must be a non-empty string, not {_kind(value)}")
+            self.problem(key, f"{what} must be a non-empty string, not {kind(value)}")
             return None
         return str(value)
 
@@ -161,7 +165,7 @@ class _Checker:
             if too_long:
                 self.problem(key + (name,), too_long)
         if "jitter" in spec and "delay" not in spec:
-            self.problem(key + ("jitter",), f"jitter {_kind(spec['jitter'])} needs a delay as well")
+            self.problem(key + ("jitter",), f"jitter {kind(spec['jitter'])} needs a delay as well")
         return Netem(**values)
 
 
@@ -189,22 +193,15 @@ def netem_problem(name: str, text: str) -> str | None:
     return netem_too_long(name, text)
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
-    if isinstance(value, dict):
-        return "a mapping" if value else "an empty mapping"
-    if value is None:
-        return "empty"
-    return f"{quoted(value)}"
+def parse_topology(doc: SourceDoc, roles: Catalogue | None = None) -> Topology:
+    """Validate `doc` completely, raising one TopologyError with every problem found.
 
-
-def parse_topology(doc: SourceDoc) -> Topology:
-    """Validate `doc` completely, raising one TopologyError with every problem found."""
-    check = _Checker(doc)
+    Role names and what each role requires come from `roles` (the vm-recipes catalogue by default)."""
+    check = _Checker(doc, roles or catalogue())
     if not isinstance(doc.value, dict):
-        check.problem((), f"a topology must be a mapping with 'name' and 'nodes', not {_kind(doc.value)}")
+        check.problem((), f"a topology must be a mapping with 'name' and 'nodes', not {kind(doc.value)}")
         raise TopologyError(check.problems)
+    doc = check.doc = check_version(doc, "this topology", TOPOLOGY_FORMAT, TOPOLOGY_MIGRATIONS, TopologyError)
     top = check.mapping(doc.value, (), TOP_KEYS, "the topology")
     for required in ("name", "nodes"):
         if required not in top:
@@ -346,14 +343,14 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
         check.problem(key, f"roles of {quoted(key[1])} is an empty list; leave 'roles' out for a plain host")
         return ("host",)
     if not isinstance(value, list):
-        check.problem(key, f"roles of {quoted(key[1])} must be a list of roles, not {_kind(value)}")
+        check.problem(key, f"roles of {quoted(key[1])} must be a list of roles, not {kind(value)}")
         return ("host",)
     roles: list[str] = []
     for i, role in enumerate(value):
         if not isinstance(role, str):
-            check.problem(key + (i,), f"expected a role name, not {_kind(role)}")
-        elif role not in ROLES:
-            check.problem(key + (i,), unknown("role", role, ROLES))
+            check.problem(key + (i,), f"expected a role name, not {kind(role)}")
+        elif role not in check.roles:
+            check.problem(key + (i,), unknown("role", role, check.roles.names()))
         elif role in roles:
             check.problem(key + (i,), f"role {quoted(role)} is listed twice")
         else:
@@ -364,7 +361,7 @@ def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:
 def _member(check: _Checker, value: Any, key: Key, nodes: set[str], where: str) -> str | None:
     value = check.as_written(value, key)
     if not isinstance(value, str):
-        check.problem(key, f"expected a node name in {where}, not {_kind(value)}")
+        check.problem(key, f"expected a node name in {where}, not {kind(value)}")
         return None
     if value not in nodes:
         check.problem(key, unknown("node", value, nodes, where=f"in {where}"))
@@ -376,7 +373,7 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
     if value is None:
         return []
     if not isinstance(value, list):
-        check.problem(("links",), f"'links' must be a list of node pairs, not {_kind(value)}")
+        check.problem(("links",), f"'links' must be a list of node pairs, not {kind(value)}")
         return []
     result: list[LinkSpec] = []
     seen: set[frozenset[str]] = set()
@@ -389,7 +386,7 @@ def _links(check: _Checker, value: Any, nodes: set[str]) -> list[LinkSpec]:
             raw = spec.get("endpoints")
             key = key + ("endpoints",)
         if not isinstance(raw, list):
-            check.problem(key, f"a link needs exactly two nodes, not {_kind(raw)}")
+            check.problem(key, f"a link needs exactly two nodes, not {kind(raw)}")
             continue
         if len(raw) != 2:
             listed = ", ".join(visible(str(check.as_written(v, key + (j,)))) for j, v in enumerate(raw))
@@ -435,7 +432,7 @@ def _lans(check: _Checker, value: Any, nodes: set[str]) -> list[LanSpec]:
             netem = check.netem(spec, key)
             raw = spec.get("nodes")
         if not isinstance(raw, list) or not raw:
-            check.problem(key, f"LAN {quoted(name)} must list its nodes, not {_kind(raw)}")
+            check.problem(key, f"LAN {quoted(name)} must list its nodes, not {kind(raw)}")
             continue
         members: list[str] = []
         for i, member in enumerate(raw):
@@ -462,7 +459,7 @@ def _addressing(check: _Checker, value: Any, n_nodes: int, n_links: int, lans: l
         raw = spec.get(name, getattr(defaults, name))
         key: Key = ("addressing", name)
         if not isinstance(raw, str):
-            check.problem(key, f"address pool {name} must be a network such as '10.0.0.0/24', not {_kind(raw)}")
+            check.problem(key, f"address pool {name} must be a network such as '10.0.0.0/24', not {kind(raw)}")
             continue
         try:
             pools[name] = ipaddress.IPv4Network(raw, strict=True)
@@ -564,7 +561,8 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
     """Rules that relate several parts of the topology to each other."""
     by_name = {n.name: n for n in topo.nodes}
     sip_users = {u.name for u in topo.sip.users} if topo.sip else set()
-    sip_servers = [n.name for n in topo.nodes if any(n.has(r) for r in SIP_SERVER_ROLES)]
+    registrar_roles = check.roles.providers(SIP_REGISTRAR)
+    sip_servers = [n.name for n in topo.nodes if any(n.has(r) for r in registrar_roles)]
     for node in topo.nodes:
         key: Key = ("nodes", node.name)
         if node.phone and not node.has("phone"):
@@ -579,23 +577,47 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
                 if topo.sip is not None and node.phone.user not in sip_users:
                     check.problem(key + ("phone", "user"), unknown("SIP user", node.phone.user, sip_users))
                 registrar = by_name.get(node.phone.registrar)
-                if registrar is None or not any(registrar.has(r) for r in SIP_SERVER_ROLES):
+                if registrar is None or not any(registrar.has(r) for r in registrar_roles):
                     hint = did_you_mean(node.phone.registrar, sip_servers)
+                    what = f"a node with role {_either(registrar_roles)}" if registrar_roles else "no role provides one"
                     check.problem(
                         key + ("phone", "registrar"),
-                        f"registrar {quoted(node.phone.registrar)} of phone {quoted(node.name)} is not a kamailio or "
-                        f"freeswitch node{hint}",
+                        f"registrar {quoted(node.phone.registrar)} of phone {quoted(node.name)} is not a SIP registrar "
+                        f"({what}){hint}",
                     )
-        for role in SIP_SERVER_ROLES:
-            if node.has(role) and not topo.with_role("ldap"):
-                check.problem(key + ("roles",), f"{role} on {quoted(node.name)} needs a node with the 'ldap' role")
-            if node.has(role) and topo.sip is None:
-                check.problem(key + ("roles",), f"{role} on {quoted(node.name)} needs a 'sip:' section")
+        _requirements(check, topo, node)
     if not check.problems:
         _interface_names(check, topo)
     if not check.problems:
         for name, message in graph.unreachable_nodes(topo):
             check.problem(("nodes", name), message)
+
+
+def _either(words: tuple[str, ...]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return " or ".join(filter(None, (", ".join(words[:-1]), *words[-1:])))
+
+
+SECTION_PRESENT: dict[str, Callable[[Topology], bool]] = {"sip": lambda topo: topo.sip is not None}
+"""Whether the topology has each section a role can require (labctl.roles.SECTIONS)."""
+
+
+def _requirements(check: _Checker, topo: Topology, node: NodeSpec) -> None:
+    """What each of the node's roles declares it requires of the topology."""
+    for role in (r for r in node.roles if r in check.roles):  # the default 'host' may have no folder
+        requires = check.roles.role(role).requires
+        for needed in requires.roles:
+            if not topo.with_role(needed):
+                check.problem(
+                    ("nodes", node.name, "roles"),
+                    f"{role} on {quoted(node.name)} needs a node with the {quoted(needed)} role",
+                )
+        for section in requires.sections:
+            if not SECTION_PRESENT[section](topo):
+                check.problem(
+                    ("nodes", node.name, "roles"),
+                    f"{role} on {quoted(node.name)} needs a {quoted(section + ':')} section",
+                )
 
 
 def _interface_names(check: _Checker, topo: Topology) -> None:
@@ -626,6 +648,6 @@ def _interface_names(check: _Checker, topo: Topology) -> None:
             owners[dns_name] = f"the interface of {quoted(node.name)} on {where}"
 
 
-def load_topology(path: Path, text: str | None = None) -> Topology:
+def load_topology(path: Path, text: str | None = None, roles: Catalogue | None = None) -> Topology:
     """Load and validate a topology file."""
-    return parse_topology(load_yaml(path, text))
+    return parse_topology(load_yaml(path, text), roles)

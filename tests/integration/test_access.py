@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from labctl.backends.libvirt import dac
-from labctl.lab.state import lab_folder, lab_secrets
 from labctl.render.shadow import sha512_crypt
 from labctl.service.images import build_image
+from labctl.state import lab_folder, lab_secrets
 from tests.integration.lab import ROOT, domains, labctl, leftovers, plan_of, write_topology
 from tests.integration.spice_link import LINK_ERRORS, LINK_OK, LINK_PERMISSION_DENIED, spice_link
 

@@ -109,7 +109,7 @@ def _wait_for_domains(lab: str, count: int, timeout: float = 120) -> None:
     while time.monotonic() < deadline:
         if path.exists():
             try:
-                if len(json.loads(path.read_text())["domains"]) >= count:
+                if len(json.loads(path.read_text())["objects"].get("domains", [])) >= count:
                     return
             except ValueError:
                 pass

@@ -16,19 +16,18 @@ from pathlib import Path
 import libvirt
 
 from labctl import cancel
-from labctl.backends.base import ExecResult, FileSpec, Progress
-from labctl.backends.libvirt import dac, daemon, hostnet, kvm
+from labctl.backends.base import ExecResult, FileSpec, NodeInfo, Progress
+from labctl.backends.libvirt import dac, daemon, hostnet, kvm, naming
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
+from labctl.backends.libvirt.record import BRIDGES, DOMAINS, NodeRecord, node_record, store
 from labctl.backends.netem import netem_argv
-from labctl.compile import naming
 from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import LabState, NodeState, lab_secrets
 from labctl.paths import state_dir
+from labctl.state import LabState, lab_secrets, saved_plan
 
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0
@@ -70,10 +69,11 @@ class LibvirtBackend:
 
     # -- lifecycle ----------------------------------------------------------------------
     def create(self, plan: LabPlan, state: LabState, progress: Progress) -> None:
-        for bridge in plan.bridges:
-            state.record("bridges", bridge.name)
-            hostnet.create_bridge(bridge.name, hostnet.bridge_alias(plan.lab, bridge.segment))
-        progress("", f"{len(plan.bridges)} bridges ready")
+        for segment in plan.segments:
+            bridge = naming.bridge_name(plan.lab, segment.name)
+            state.record(BRIDGES, bridge)
+            hostnet.create_bridge(bridge, hostnet.bridge_alias(plan.lab, segment.name))
+        progress("", f"{len(plan.segments)} bridges ready")
         for node in plan.nodes:
             self._start_node(plan, node, state)
             progress(node.name, "started")
@@ -84,18 +84,18 @@ class LibvirtBackend:
         folder = state.folder / "nodes"
         folder.mkdir(parents=True, exist_ok=True)
         name = naming.domain_name(plan.lab, node.name)
-        node_state = NodeState(
+        record = NodeRecord(
             domain=name,
             overlay=str(folder / f"{node.name}.qcow2"),
             console_log=str(folder / f"{node.name}.console.log"),
         )
-        state.nodes[node.name] = node_state
-        state.record("domains", name)
-        self._boot(plan.lab, node, node_state, state.accel)
-        state.save()
+        state.nodes[node.name] = record.to_dict()
+        state.record(DOMAINS, name)
+        record.spice_port = self._boot(plan.lab, node, record, state.accel)
+        store(state, node.name, record)
 
-    def _boot(self, lab: str, node: NodePlan, node_state: NodeState, accel: str) -> None:
-        """Create the node's overlay (afresh) and start its domain."""
+    def _boot(self, lab: str, node: NodePlan, node_state: NodeRecord, accel: str) -> int | None:
+        """Create the node's overlay (afresh) and start its domain; return its SPICE port."""
         image = self.images.get(node.image)
         if image is None:
             raise LabctlError(f"image '{node.image}' of node '{node.name}' is not built")
@@ -119,12 +119,19 @@ class LibvirtBackend:
             domain = self.conn.createXML(xml, 0)
         except libvirt.libvirtError as exc:
             raise LabctlError(f"libvirt could not start node '{node.name}': {exc.get_error_message()}") from None
-        node_state.spice_port = _spice_port(domain)
+        return _spice_port(domain)
+
+    def _record(self, state: LabState, node: str) -> NodeRecord:
+        record = node_record(state, node)
+        if record is None:
+            known = ", ".join(sorted(state.nodes))
+            raise LabctlError(f"lab '{state.lab}' has no node '{node}' (nodes: {known})")
+        return record
 
     def _restart(self, state: LabState, node: str, why: str) -> None:
         """Destroy the node's domain and boot it again from a fresh overlay; the old console is kept
         beside the new one (<node>.console.log.<n>) for the post-mortem."""
-        node_state = state.nodes[node]
+        node_state = self._record(state, node)
         try:
             self.conn.lookupByName(node_state.domain).destroy()
         except libvirt.libvirtError as exc:
@@ -133,13 +140,14 @@ class LibvirtBackend:
         with self._state_lock:
             node_state.restarts.append(why)
             attempt = len(node_state.restarts)
-            state.save()
+            store(state, node, node_state)
         log = Path(node_state.console_log)
         if log.exists():
             log.replace(log.with_name(f"{log.name}.{attempt}"))
-        self._boot(state.lab, saved_plan(state).node(node), node_state, state.accel)
+        port = self._boot(state.lab, saved_plan(state).node(node), node_state, state.accel)
         with self._state_lock:
-            state.save()
+            node_state.spice_port = port
+            store(state, node, node_state)
 
     def wait_ready(self, state: LabState, node: str, timeout: float, progress: Progress | None = None) -> None:
         """Wait for the node's guest agent while its console shows progress (see bootwatch); restart
@@ -151,30 +159,32 @@ class LibvirtBackend:
             agent = self._agent_if_running(state, node)
             if agent is not None and agent.ping():
                 return
-            text = _read_console(Path(state.nodes[node].console_log))
+            record = self._record(state, node)
+            text = _read_console(Path(record.console_log))
             verdict = (
                 watch.observe(time.monotonic(), text)
                 if agent is not None
                 else Verdict("reset", "the node's domain stopped")
             )
-            if verdict.restartable and len(state.nodes[node].restarts) < MAX_RESTARTS:
-                say(node, f"{verdict.reason}; restarting it ({len(state.nodes[node].restarts) + 1}/{MAX_RESTARTS})")
+            if verdict.restartable and len(record.restarts) < MAX_RESTARTS:
+                say(node, f"{verdict.reason}; restarting it ({len(record.restarts) + 1}/{MAX_RESTARTS})")
                 self._restart(state, node, verdict.reason)
                 watch = BootWatch(time.monotonic(), stall=min(BOOT_STALL, timeout), ceiling=timeout)
             elif verdict.kind != "booting":
-                raise LabctlError(_not_ready(node, verdict, state.nodes[node].restarts, text))
+                raise LabctlError(_not_ready(node, verdict, record.restarts, text))
             cancel.sleep(1)
 
     def _agent_if_running(self, state: LabState, node: str) -> GuestAgent | None:
+        name = self._record(state, node).domain
         try:
-            domain = self.conn.lookupByName(state.nodes[node].domain)
+            domain = self.conn.lookupByName(name)
             return GuestAgent(domain, node) if domain.isActive() else None
         except libvirt.libvirtError:
             return None
 
     def destroy(self, lab: str, state: LabState | None, progress: Progress) -> list[str]:
         removed = []
-        names = set(state.domains if state else []) | set(self._domains_of(lab))
+        names = set(state.objects.get(DOMAINS, []) if state else []) | set(self._domains_of(lab))
         for name in sorted(names):
             try:
                 domain = self.conn.lookupByName(name)
@@ -189,7 +199,7 @@ class LibvirtBackend:
                 raise LabctlError(f"cannot remove domain {name}: {exc.get_error_message()}") from None
             removed.append(f"domain {name}")
             progress("", f"removed domain {name}")
-        for bridge in sorted(set(state.bridges if state else []) | set(hostnet.bridges_of(lab))):
+        for bridge in sorted(set(state.objects.get(BRIDGES, []) if state else []) | set(hostnet.bridges_of(lab))):
             if hostnet.delete_link(bridge):
                 removed.append(f"bridge {bridge}")
         return removed
@@ -197,11 +207,10 @@ class LibvirtBackend:
     def leftovers(self, plan: LabPlan) -> list[str]:
         links = hostnet.link_names()
         found = [f"domain {name}" for name in self._domains_of(plan.lab)]
-        found += [
-            f"bridge {name}"
-            for name in sorted(set(hostnet.bridges_of(plan.lab)) | ({b.name for b in plan.bridges} & links))
-        ]
-        found += [f"tap {i.tap}" for n in plan.nodes for i in n.interfaces if i.tap in links]
+        planned = {naming.bridge_name(plan.lab, s.name) for s in plan.segments}
+        found += [f"bridge {name}" for name in sorted(set(hostnet.bridges_of(plan.lab)) | (planned & links))]
+        taps = [naming.tap_name(plan.lab, n.name, i.name) for n in plan.nodes for i in n.interfaces]
+        found += [f"tap {tap}" for tap in taps if tap in links]
         return found
 
     def _domains_of(self, lab: str) -> list[str]:
@@ -210,11 +219,9 @@ class LibvirtBackend:
 
     # -- operations on running nodes ----------------------------------------------------
     def _domain(self, state: LabState, node: str) -> libvirt.virDomain:
-        if node not in state.nodes:
-            known = ", ".join(sorted(state.nodes))
-            raise LabctlError(f"lab '{state.lab}' has no node '{node}' (nodes: {known})")
+        name = self._record(state, node).domain
         try:
-            return self.conn.lookupByName(state.nodes[node].domain)
+            return self.conn.lookupByName(name)
         except libvirt.libvirtError:
             raise LabctlError(f"node '{node}' of lab '{state.lab}' is not running") from None
 
@@ -251,7 +258,7 @@ class LibvirtBackend:
         raise LabctlError(f"node '{node}' has no interface '{name}' (it has: {names})")
 
     def set_link(self, state: LabState, node: str, interface: str, up: bool) -> None:
-        hostnet.set_state(self._interface(state, node, interface).tap, up)
+        hostnet.set_state(naming.tap_name(state.lab, node, self._interface(state, node, interface).name), up)
 
     def set_netem(self, state: LabState, node: str, interface: str, netem: NetemPlan | None) -> None:
         argv = netem_argv(self._interface(state, node, interface).name, netem)
@@ -259,16 +266,20 @@ class LibvirtBackend:
         if netem is not None and not result.ok:
             raise LabctlError(f"tc netem on '{node}' {interface} failed: {result.stderr.strip()}")
 
-    def node_status(self, state: LabState, node: str) -> str:
+    def node_info(self, state: LabState, node: str) -> NodeInfo:
+        record = node_record(state, node)
+        if record is None:
+            return NodeInfo("missing", details={"domain": None})
         try:
-            domain = self.conn.lookupByName(state.nodes[node].domain)
-        except (libvirt.libvirtError, KeyError):
-            return "missing"
-        return "running" if domain.isActive() else "shut off"
+            status = "running" if self.conn.lookupByName(record.domain).isActive() else "shut off"
+        except libvirt.libvirtError:
+            status = "missing"
+        display = f"spice://127.0.0.1:{record.spice_port}" if record.spice_port else None
+        return NodeInfo(status, display, tuple(record.restarts), {"domain": record.domain})
 
     def console(self, state: LabState, node: str) -> None:
         self._domain(state, node)
-        os.execvp("virsh", ["virsh", "-c", self.uri, "console", "--force", state.nodes[node].domain])
+        os.execvp("virsh", ["virsh", "-c", self.uri, "console", "--force", self._record(state, node).domain])
 
 
 def _lab_copy(source: Path, folder: Path, digest: str) -> Path:

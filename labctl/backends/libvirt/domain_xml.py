@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
+from labctl.backends.libvirt.naming import bridge_name, tap_name
 from labctl.compile.plan import NodePlan
 
 METADATA_NS = "https://labctl.dev/xmlns/node/1"
@@ -42,8 +43,8 @@ def domain_xml(
     cpu = "<cpu mode='host-passthrough'/>" if kvm else "<cpu mode='maximum'/>"
     nics = "\n".join(
         f"""    <interface type='bridge'>
-      <source bridge={q(i.bridge)}/>
-      <target dev={q(i.tap)}/>
+      <source bridge={q(bridge_name(lab, i.segment))}/>
+      <target dev={q(tap_name(lab, node.name, i.name))}/>
       <mac address={q(i.mac)}/>
       <model type='virtio'/>
     </interface>"""

@@ -5,8 +5,9 @@ A call proves voice: each phone plays a known tone and records what it hears; th
 each tone heard at the other end, and RTP (not RTCP, not ICE checks) at the rate of its ptime
 with no holes in its sequence numbers. The guest only measures (labctl-media); the host decides.
 
-Phones whose registrar runs FreeSWITCH report SKIPPED only on the positive finding that
-FreeSWITCH is not installed in the registrar's image; anything else the gate sees is FAIL.
+Phones whose registrar's role declares a `skip` (FreeSWITCH: vm-recipes/freeswitch/recipe.yaml)
+report SKIPPED only on the positive finding that its command and package are not installed in the
+registrar's image, with the role's own message; anything else the gate sees is FAIL.
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from labctl.compile.plan import LabPlan, NodePlan, PhonePlan
 from labctl.demo.checks import Params, register
 from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict
 from labctl.errors import LabctlError
+from labctl.roles import Role, catalogue
 
-SIPP_DIR = "/usr/local/share/labctl/sipp"
 SIPP_PORT = 5070  # linphonec holds 5060 on phones
-REPORT_PORT = 5072  # each phone tells a caller what it heard in its last call (labctl-media-report)
-PHONE_HOME = "/var/lib/labctl-phone"
-FREESWITCH_ABSENT = "FreeSWITCH is not installed in this image"
+PHONE_ROLE = "phone"
+"""Its recipe declares the guest paths and ports the checks share with its templates: `home`,
+`sipp` (the scenarios), `restart`, `media` (labctl-media) and the port `media_report`, on which
+each phone tells a caller what it heard in its last call."""
+
+
+def phone_role() -> Role:
+    return catalogue().role(PHONE_ROLE)
+
+
+MEDIA_RELAY = "media-relay"
+"""The capability of registrars that relay the media of the calls they bridge (FreeSWITCH)."""
 SIP_LINE = (
     r"((REGISTER|INVITE|BYE) sip:[^ ]+ SIP/2.0"  # requests
     r"|SIP/2.0 [0-9]{3}[^\r]*"  # responses
@@ -86,19 +96,21 @@ def string_param(params: Params, name: str, default: str) -> str:
 
 
 def registrar_gate(plan: LabPlan, ph: PhonePlan) -> tuple[str, str] | None:
-    """For a FreeSWITCH registrar: SKIP only on the positive finding that FreeSWITCH is absent
-    (no binary in PATH nor in /usr/local/freeswitch, and dpkg-query says "no packages found" (exit 1)
-    or a status that is plainly not installed: not-installed, config-files); exit 0 silently when it
-    is there; anything else (dpkg-query missing or failing otherwise, a half-installed package, the
-    node unreachable) exits 1, so the probe FAILs."""
-    if ph.registrar_kind != "freeswitch":
+    """For a registrar whose role declares a `skip` (FreeSWITCH): SKIP only on the positive finding that
+    the role is absent (its command not in PATH, and dpkg-query says "no packages found" (exit 1) for
+    its package or a status that is plainly not installed: not-installed, config-files); exit 0 silently
+    when it is there; anything else (dpkg-query missing or failing otherwise, a half-installed package,
+    the node unreachable) exits 1, so the probe FAILs."""
+    declared = catalogue().role(ph.registrar_kind).skip
+    if declared is None:
         return None
-    skip = shlex.quote(f"SKIP: {FREESWITCH_ABSENT} ({ph.registrar})")
+    skip = shlex.quote(f"SKIP: {declared.message} ({ph.registrar})")
+    command, package = shlex.quote(declared.unless_command), shlex.quote(declared.package)
     return (
         ph.registrar,
-        "if command -v freeswitch >/dev/null 2>&1 || [ -e /usr/local/freeswitch/bin/freeswitch ]; then exit 0; fi\n"
+        f"if command -v {command} >/dev/null 2>&1; then exit 0; fi\n"
         "command -v dpkg-query >/dev/null 2>&1 || { echo 'cannot tell: no dpkg-query'; exit 1; }\n"
-        "st=$(dpkg-query -W -f='${Status}' freeswitch 2>&1); rc=$?\n"
+        f"st=$(dpkg-query -W -f='${{Status}}' {package} 2>&1); rc=$?\n"
         'case "$rc:$st" in\n'
         "  0:*' installed') exit 0;;\n"
         "  0:*' not-installed'|0:*' config-files'|1:*'no packages found'*) ;;\n"
@@ -140,12 +152,16 @@ def unfinished(result: ExecResult) -> str | None:
 
 
 # -- sip_register ------------------------------------------------------------------------
+def register_script() -> str:
+    return REGISTER_SCRIPT.replace("{restart}", phone_role().path("restart"))  # SIP_LINE holds regex braces
+
+
 REGISTER_SCRIPT = f"""
 L=/tmp/labctl-sipreg.txt
 systemctl stop labctl-phone
 timeout 30 tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $L 2>/dev/null & T=$!
 sleep 1
-/usr/local/sbin/labctl-phone-restart; rc=$?
+{{restart}}; rc=$?
 i=0; until linphonecsh status register 2>/dev/null | grep -q '^registered,'; do
   i=$((i+1)); [ $i -gt 40 ] && break; sleep 0.5; done
 sleep 1; kill $T 2>/dev/null; wait $T 2>/dev/null
@@ -195,7 +211,7 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
                 check="sip_register",
                 subject=f"{name} ({ph.user}@{ph.registrar})",
                 node=name,
-                command=REGISTER_SCRIPT,
+                command=register_script(),
                 judge=judge_register(ph.user),
                 skip_unless=registrar_gate(plan, ph),
                 **params.timing(90, 3),
@@ -210,12 +226,12 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
 # it hears. After the call the caller measures its own recording and asks the callee for the
 # numbers of its own (labctl-media-report), so both directions are judged from what was heard.
 CALL_SCRIPT = f"""
-H={PHONE_HOME}; C=$H/console.txt; S=/tmp/labctl-call-sip.txt; P=/tmp/labctl-call-rtp.pcap
+H={{home}}; M={{media_tool}}; C=$H/console.txt; S=/tmp/labctl-call-sip.txt; P=/tmp/labctl-call-rtp.pcap
 export HOME=$H
 if ! linphonecsh status register 2>&1 | grep -q '^registered,'; then
   echo "--- notregistered"; linphonecsh status register 2>&1 | head -1; echo "{END}"; exit 0
 fi
-labctl-media fetch {{far}} {REPORT_PORT} >/dev/null 2>&1  # forget what the callee heard before
+$M fetch {{far}} {{report}} >/dev/null 2>&1  # forget what the callee heard before
 rm -f $H/rx.wav $P
 linphonecsh generic "play $H/tone-{CALL_TONE:g}.wav" >/dev/null
 n=$(wc -l < $C)
@@ -230,9 +246,9 @@ sleep 2; kill $T1 $T2 2>/dev/null; wait 2>/dev/null
 linphonecsh generic "play $H/tone-{ANSWER_TONE:g}.wav" >/dev/null
 echo "--- console"; tail -n +$((n+1)) $C | grep -aE 'Call [0-9]+|Media streams' | head -8
 echo "--- sip"; grep -aoE '{{sip}}' $S
-echo "--- rtp"; labctl-media rtp $P
-echo "--- heard"; labctl-media tone $H/rx.wav {CALL_TONE:g} {ANSWER_TONE:g}
-echo "--- far"; labctl-media fetch {{far}} {REPORT_PORT} || echo "error: no answer from {{far}}:{REPORT_PORT}"
+echo "--- rtp"; $M rtp $P
+echo "--- heard"; $M tone $H/rx.wav {CALL_TONE:g} {ANSWER_TONE:g}
+echo "--- far"; $M fetch {{far}} {{report}} || echo "error: no answer from {{far}}:{{report}}"
 echo "{END}"
 """
 
@@ -372,9 +388,10 @@ def judge_heard(where: str, text: str, hz: float, min_media: float) -> tuple[str
 
 
 def media_peer(plan: LabPlan, caller: NodePlan, callee: NodePlan) -> NodePlan:
-    """Whom the caller's RTP really goes to: a FreeSWITCH registrar relays it, Kamailio does not."""
+    """Whom the caller's RTP really goes to: a registrar that relays media (FreeSWITCH) or the callee."""
+    relays = catalogue().providers(MEDIA_RELAY)
     for ph in (caller.phone, callee.phone):
-        if ph is not None and ph.registrar_kind == "freeswitch":
+        if ph is not None and ph.registrar_kind in relays:
             return plan.node(ph.registrar)
     return callee
 
@@ -442,8 +459,16 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
     media = number_param(params, "media_seconds", 3, 1, MAX_MEDIA_SECONDS)
     uri = f"sip:{target}@{plan.sip.domain if plan.sip else ''}"
     far = next((i.ip for i in callee.interfaces), callee.address)
+    role = phone_role()
     script = CALL_SCRIPT.format(
-        call=shlex.quote(f"call {uri}"), media=int(media + 0.999) + 2, capture=int(media) + 45, far=far, sip=SIP_LINE
+        call=shlex.quote(f"call {uri}"),
+        media=int(media + 0.999) + 2,
+        capture=int(media) + 45,
+        far=far,
+        sip=SIP_LINE,
+        home=role.path("home"),
+        media_tool=role.path("media"),
+        report=role.port("media_report"),
     )
     gate = registrar_gate(plan, cph) or registrar_gate(plan, eph)
     return [
@@ -471,7 +496,7 @@ def sipp_command(node: NodePlan, ph: PhonePlan, scenario: str, service: str, pas
         "sipp",
         f"{ph.registrar_address}:5060",
         "-sf",
-        f"{SIPP_DIR}/{scenario}",
+        f"{phone_role().path('sipp')}/{scenario}",
         "-s",
         service,
         "-au",

@@ -19,7 +19,7 @@ from labctl.demo.checks import REGISTRY, Params, check_types
 from labctl.demo.model import Probe
 from labctl.demo.spec import load_demo
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState
+from labctl.state import LabState
 from labctl.topology.schema import load_topology
 from tests.unit.cli.conftest import REPO, Cli
 from tests.unit.demo.checks.outputs import DIG_DOWN, DIG_H2, R3_FULL, out
@@ -32,7 +32,7 @@ def run_demo(backend: Backend, state: LabState, demo: str, as_json: bool, junit:
     try:
         return reports.run_demo(state, demo, as_json, junit)
     finally:
-        registry.FACTORIES.pop("fake")
+        registry._FACTORIES.pop("fake")
 
 
 def test_demo_list_shows_every_demo_with_its_checks(cli: Cli) -> None:

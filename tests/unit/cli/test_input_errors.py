@@ -47,6 +47,7 @@ def test_list_prints_markup_and_hostile_errors_literally(
     (tmp_path / "topologies").mkdir()
     (tmp_path / "topologies" / "good.yaml").write_text(lab())
     (tmp_path / "topologies" / "evil.yaml").write_text('name: lab\nnodes:\n  "\\e[2J[/red]": {}\n')
+    (tmp_path / "vm-recipes").symlink_to(REPO / "vm-recipes")  # the roles a topology can name
     monkeypatch.setenv("LABCTL_HOME", str(tmp_path))
     run = cli("list")
     assert run.code == 0

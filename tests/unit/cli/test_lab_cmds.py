@@ -13,9 +13,10 @@ from typing import ClassVar
 import pytest
 
 from labctl.backends import registry
+from labctl.backends.base import NodeInfo
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState, NodeState, lab_secrets, running_labs
 from labctl.service import labs
+from labctl.state import LabState, lab_secrets, running_labs
 from tests.unit.cli.conftest import REPO, Cli
 
 
@@ -79,15 +80,15 @@ class FakeBackend:
         FakeBackend.destroyed.append(lab)
         return FakeBackend.objects.pop(lab, [])
 
-    def node_status(self, state: LabState, node: str) -> str:
-        return "running"
+    def node_info(self, state: LabState, node: str) -> NodeInfo:
+        return NodeInfo("running", display=state.nodes[node]["display"])
 
 
 @pytest.fixture
 def backend(monkeypatch: pytest.MonkeyPatch) -> type[FakeBackend]:
     FakeBackend.objects = {}
     FakeBackend.destroyed = []
-    monkeypatch.setitem(registry.FACTORIES, "libvirt", FakeBackend)
+    monkeypatch.setitem(registry._FACTORIES, "libvirt", FakeBackend)
     return FakeBackend
 
 
@@ -106,7 +107,7 @@ def running(lab: str, nodes: tuple[str, ...] = ("r1",)) -> LabState:
         plan=plan,
         accel="tcg",
         phase="up",
-        nodes={n: NodeState(f"labctl_{lab}_{n}", "o", "c", spice_port=5900 + i) for i, n in enumerate(nodes)},
+        nodes={n: {"display": f"spice://127.0.0.1:{5900 + i}"} for i, n in enumerate(nodes)},
     )
     state.save()
     return state

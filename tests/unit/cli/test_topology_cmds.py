@@ -108,6 +108,7 @@ def test_list_marks_an_invalid_topology_instead_of_failing(
     (tmp_path / "topologies").mkdir()
     (tmp_path / "topologies" / "bad.yaml").write_text(BAD)
     (tmp_path / "topologies" / "line.yaml").write_text((REPO / "topologies" / "line.yaml").read_text())
+    (tmp_path / "vm-recipes").symlink_to(REPO / "vm-recipes")  # the roles a topology can name
     monkeypatch.setenv("LABCTL_HOME", str(tmp_path))
     run = cli("list")
     assert run.code == 0

@@ -105,7 +105,7 @@ def routers_in_a_ring(count: int, p2p: str) -> str:
 
 
 def test_validation_p2p_boundary(plan: Compiler, topology: Loader) -> None:
-    assert [b.subnet for b in plan(routers_in_a_ring(4, "10.255.0.0/28")).bridges] == [
+    assert [b.subnet for b in plan(routers_in_a_ring(4, "10.255.0.0/28")).segments] == [
         "10.255.0.0/30",
         "10.255.0.4/30",
         "10.255.0.8/30",
@@ -126,7 +126,7 @@ def hosts_on_lans(count: int, lan: str) -> str:
 
 
 def test_validation_lan_boundary(plan: Compiler, topology: Loader) -> None:
-    assert [b.subnet for b in plan(hosts_on_lans(2, "10.10.0.0/23")).bridges] == ["10.10.0.0/24", "10.10.1.0/24"]
+    assert [b.subnet for b in plan(hosts_on_lans(2, "10.10.0.0/23")).segments] == ["10.10.0.0/24", "10.10.1.0/24"]
     assert refusal(topology, hosts_on_lans(3, "10.10.0.0/23")) == [
         "address pool lan 10.10.0.0/23 is too small for 3 LANs (one /24 each)"
     ]
@@ -150,7 +150,7 @@ def test_tiny_loopback_pools_use_every_address(plan: Compiler, pool: str, count:
 
 def test_200_lans_compile_through_the_whole_pipeline(plan: Compiler) -> None:
     lab = plan(hosts_on_lans(200, "10.10.0.0/16"))
-    subnets = [b.subnet for b in lab.bridges]
+    subnets = [b.subnet for b in lab.segments]
     assert subnets == [f"10.10.{i}.0/24" for i in range(200)]
     router = lab.node("r")
     assert len(router.interfaces) == 200
@@ -181,7 +181,7 @@ def test_lan_members_are_addressed_in_listed_order(plan: Compiler) -> None:
     )
     by_node = {n.name: n.interfaces[0].address for n in lab.nodes}
     assert by_node == {"r": "10.10.0.1/24", "c": "10.10.0.2/24", "a": "10.10.0.3/24", "b": "10.10.0.4/24"}
-    assert lab.bridges[0].members == ("r", "c", "a", "b")
+    assert lab.segments[0].members == ("r", "c", "a", "b")
 
 
 def test_link_ends_are_addressed_in_listed_order(plan: Compiler) -> None:

@@ -1,4 +1,4 @@
-"""labctl.compile.naming and its use: MACs, host bridge and tap names."""
+"""labctl.compile.naming and its use: MACs and guest interface names."""
 
 from __future__ import annotations
 
@@ -65,12 +65,9 @@ def test_a_mac_collision_is_resolved_by_salting(plan: Compiler, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("lab", shipped_plans(), ids=lambda lab: lab.lab)
-def test_host_names_fit_linux_interface_names(lab: LabPlan) -> None:
-    names = [b.name for b in lab.bridges] + [i.tap for n in lab.nodes for i in n.interfaces]
-    for name in names + [i.name for n in lab.nodes for i in n.interfaces]:
+def test_guest_interface_names_fit_linux_interface_names(lab: LabPlan) -> None:
+    for name in [i.name for n in lab.nodes for i in n.interfaces]:
         assert IFNAME.match(name), name
-    assert len(names) == len(set(names))
-    assert all(b.name.startswith(naming.BRIDGE_PREFIX) for b in lab.bridges)
 
 
 TWIN = """\
@@ -85,25 +82,10 @@ lans:
 """
 
 
-def test_two_labs_with_the_same_segments_get_distinct_host_names(plan: Compiler) -> None:
+def test_two_labs_with_the_same_segments_get_distinct_macs(plan: Compiler) -> None:
     first, second = plan(TWIN.format(name="lab-one")), plan(TWIN.format(name="lab-two"))
-    assert [b.segment for b in first.bridges] == [b.segment for b in second.bridges]
-
-    def host_names(lab: LabPlan) -> set[str]:
-        return {b.name for b in lab.bridges} | {i.tap for n in lab.nodes for i in n.interfaces}
-
-    assert host_names(first).isdisjoint(host_names(second))
+    assert [s.name for s in first.segments] == [s.name for s in second.segments]
     assert set(all_macs(first)).isdisjoint(all_macs(second))
-    for name in host_names(first) | host_names(second):
-        assert len(name) <= 15
-
-
-def test_every_interface_points_at_its_segments_bridge(plan: Compiler) -> None:
-    lab = plan(TWIN.format(name="lab"))
-    bridge_of = {b.segment: b.name for b in lab.bridges}
-    for node in lab.nodes:
-        for iface in node.interfaces:
-            assert iface.bridge == bridge_of[iface.segment]
 
 
 def test_long_peer_names_fall_back_to_p2p_index(plan: Compiler) -> None:
@@ -111,8 +93,3 @@ def test_long_peer_names_fall_back_to_p2p_index(plan: Compiler) -> None:
     assert [i.name for i in lab.node("r2").interfaces] == ["a-long-lan-name", "p2p0"]
     assert [i.name for i in lab.node("edge-router-number-one").interfaces] == ["r2"]
     assert lab.node("r2").interfaces[1].dns_name == "r2-p2p0"
-
-
-def test_domain_names_are_prefixed_and_per_lab() -> None:
-    assert naming.domain_name("voip-demo", "r1") == "labctl_voip-demo_r1"
-    assert naming.domain_name("a", "b-c") != naming.domain_name("a-b", "c")

@@ -16,7 +16,7 @@ from labctl.demo import runner
 from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Result, Verdict
 from labctl.demo.spec import CheckSpec, DemoSpec
 from labctl.errors import DemoError, LabctlError
-from labctl.lab.state import LabState
+from labctl.state import LabState
 from tests.unit.demo.checks.outputs import BIRD_HEADER, DIG_H2
 from tests.unit.demo.conftest import REPO
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan, NodePlan
-from labctl.lab.configure import SECRET_NAMES
 from labctl.render.recipe import load_recipes
 from labctl.render.render import RenderedFile, RoleStep, render_node
+from labctl.roles import catalogue
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]
@@ -22,7 +22,7 @@ LABS = {
     "voip-demo": REPO / "topologies" / "voip-demo.yaml",
     "campus": REPO / "tests" / "golden" / "inputs" / "campus.yaml",
 }
-SECRETS: Mapping[str, str] = {name: f"test-secret-{name}" for name in SECRET_NAMES}
+SECRETS: Mapping[str, str] = {name: f"test-secret-{name}" for name in catalogue().secrets()}
 CONF = "/etc/freeswitch/"
 
 

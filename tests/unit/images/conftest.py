@@ -24,9 +24,11 @@ def without_addon(text: str) -> str:
 
 @pytest.fixture
 def images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """vm-recipes/images/ under a temporary LABCTL_HOME: `lab` is the shipped recipe, `plain` has no add-on."""
+    """vm-recipes/ under a temporary LABCTL_HOME: the shipped roles (whose packages every image installs),
+    and in images/ `lab`, the shipped recipe, and `plain`, without the add-on."""
+    shutil.copytree(REPO / "vm-recipes", tmp_path / "home" / "vm-recipes", ignore=shutil.ignore_patterns("images"))
     folder = tmp_path / "home" / "vm-recipes" / "images"
-    folder.mkdir(parents=True)
+    folder.mkdir()
     shutil.copyfile(SHIPPED, folder / "lab.yaml")
     (folder / "plain.yaml").write_text(without_addon(SHIPPED.read_text()))
     monkeypatch.setenv("LABCTL_HOME", str(tmp_path / "home"))

@@ -8,7 +8,7 @@ import pytest
 
 from labctl.errors import LabctlError
 from labctl.lab import lifecycle
-from labctl.lab.state import LabState, lab_folder, load_state
+from labctl.state import LabState, lab_folder, load_state
 
 
 class RecordingBackend:

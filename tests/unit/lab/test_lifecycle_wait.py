@@ -9,7 +9,7 @@ import pytest
 
 from labctl.compile import compile_topology
 from labctl.lab import lifecycle
-from labctl.lab.state import LabState
+from labctl.state import LabState
 from labctl.topology.schema import load_topology
 
 ONE = "name: waitlab\nnodes: {n0: {}, n1: {}}\nlinks: [[n0, n1]]\n"

@@ -62,7 +62,7 @@ def test_effective_plan_removes_interfaces_taken_down(ring: LabPlan) -> None:
     assert cut.node("h1").interfaces == ()
     assert cut.node("r3").interfaces == ring.node("r3").interfaces
     assert [i.name for i in ring.node("r1").interfaces] == ["lan1", "r2", "r3"]  # the original is untouched
-    assert (cut.lab, cut.bridges, cut.dns) == (ring.lab, ring.bridges, ring.dns)
+    assert (cut.lab, cut.segments, cut.dns) == (ring.lab, ring.segments, ring.dns)
 
 
 def test_effective_plan_without_cuts_is_the_plan(ring: LabPlan) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
-from labctl.lab.configure import SECRET_NAMES
 from labctl.render.recipe import MANIFEST, Recipe, load_recipes, recipes_root
 from labctl.render.render import RoleStep, render_node
+from labctl.roles import catalogue
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]
@@ -19,7 +19,7 @@ RENDERED = REPO / "tests" / "golden" / "rendered"
 SHIPPED = sorted((REPO / "topologies").glob("*.yaml"))
 EXTRA = sorted((REPO / "tests" / "golden" / "inputs").glob("*.yaml"))
 REGEN = ".venv/bin/pytest tests/unit/render/test_render.py --regen-golden"
-SECRETS: Mapping[str, str] = {name: f"test-secret-{name}" for name in SECRET_NAMES}
+SECRETS: Mapping[str, str] = {name: f"test-secret-{name}" for name in catalogue().secrets()}
 
 
 def available_roles() -> set[str]:

@@ -389,7 +389,7 @@ def test_a_value_printed_without_a_filter_cannot_carry_a_newline(tmp_path: Path)
     with pytest.raises(RenderError) as caught:
         render_with(tmp_path / "2", "first\nsecret={{ secrets.s }}\n", "bad.j2", plan)
     message = str(caught.value)
-    assert message.startswith("node r1: recipe template router/bad.j2 line 2: ")
+    assert message.startswith(f"{tmp_path}/2/router/bad.j2:2: node r1: ")
     assert "'a\\nb'" in message and "\n" not in message
 
 
@@ -402,5 +402,5 @@ def test_an_xml_template_escapes_every_value_by_itself(tmp_path: Path) -> None:
 
 def test_a_filter_error_names_node_template_and_line(tmp_path: Path) -> None:
     plan = plan_of(REPO / "topologies" / "ospf-dns.yaml")
-    with pytest.raises(RenderError, match=r"^node r1: recipe template router/t\.j2 line 3: passwd: .*newline"):
+    with pytest.raises(RenderError, match=rf"^{re.escape(str(tmp_path))}/router/t\.j2:3: node r1: passwd: .*newline"):
         render_with(tmp_path, "a\nb\npasswd={{ secrets.s | ini('passwd') }}\n", "t.j2", plan)

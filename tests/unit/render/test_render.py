@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import subprocess
@@ -26,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from labctl.compile.plan import LabPlan, NodePlan
-from labctl.errors import LabctlError
+from labctl.errors import LabctlError, RecipeError
 from labctl.render.recipe import BASE_ROLE, ReadyProbe, Recipe, load_recipe
-from labctl.render.render import RenderedFile, RoleStep, context, render_node, render_step, role_order
+from labctl.render.render import RenderedFile, RenderError, RoleStep, context, render_node, render_step, role_order
 from tests.unit.render.golden import (
     EXTRA,
     RENDERED,
@@ -166,36 +167,69 @@ def render_tmp(root: Path, role: str, plan: LabPlan, node: str, secrets: dict[st
 
 
 @pytest.mark.parametrize(
-    ("template", "culprit"),
+    ("template", "line", "culprit"),
     [
-        ("{% for x in interfaces %}\n{{ x.name }}\n", "line 2"),  # unclosed block
-        ("{{ node.name }\n", "line 1"),
-        ("{{ node.no_such_field }}\n", "no_such_field"),
-        ("{{ nothing_here }}\n", "nothing_here"),
-        ("{{ node.name | no_such_filter }}\n", "no_such_filter"),
+        ("{% for x in interfaces %}\n{{ x.name }}\n", 2, "endfor"),  # unclosed block
+        ("{{ node.name }\n", 1, "unexpected '}'"),
+        ("a\n{{ node.no_such_field }}\n", 2, "no_such_field"),
+        ("a\nb\n{{ nothing_here }}\n", 3, "nothing_here"),
+        ("{{ node.name | no_such_filter }}\n", 1, "no_such_filter"),
     ],
 )
-def test_template_errors_name_the_recipe_and_template(
-    tmp_path: Path, ospf_dns: LabPlan, template: str, culprit: str
+def test_template_errors_are_recipe_errors_at_file_and_line(
+    tmp_path: Path, ospf_dns: LabPlan, template: str, line: int, culprit: str
 ) -> None:
     write_recipe(tmp_path, "router", "files:\n  - {path: /etc/x, template: broken.j2}\n", {"broken.j2": template})
-    with pytest.raises(LabctlError) as caught:
+    with pytest.raises(RecipeError) as caught:
         render_tmp(tmp_path, "router", ospf_dns, "r1")
     message = str(caught.value)
-    assert "router/broken.j2" in message
+    assert message.startswith(f"{tmp_path}/router/broken.j2:{line}: "), message
     assert culprit in message
+    assert "\n" not in message
 
 
-def test_errors_in_paths_commands_and_ready_probe_say_where(tmp_path: Path, ospf_dns: LabPlan) -> None:
+def test_errors_in_paths_commands_and_ready_probe_name_the_manifest_line(tmp_path: Path, ospf_dns: LabPlan) -> None:
     write_recipe(tmp_path, "router", "files:\n  - {path: '/etc/{{ nope }}', template: t.j2}\n", {"t.j2": ""})
-    with pytest.raises(LabctlError, match=r"router/t\.j2 \(path\).*nope"):
+    with pytest.raises(
+        RecipeError, match=rf"^{re.escape(str(tmp_path))}/router/recipe\.yaml:2: .*path of t\.j2: .*nope"
+    ):
         render_tmp(tmp_path, "router", ospf_dns, "r1")
-    write_recipe(tmp_path, "dns", "commands: ['echo {{ nope }}']\n", {})
-    with pytest.raises(LabctlError, match=r"dns/recipe\.yaml \(commands\).*nope"):
+    write_recipe(tmp_path, "dns", "# a comment\ncommands:\n  - echo ok\n  - 'echo {{ nope }}'\n", {})
+    with pytest.raises(RecipeError, match=rf"^{re.escape(str(tmp_path))}/dns/recipe\.yaml:4: .*command: .*nope"):
         render_tmp(tmp_path, "dns", ospf_dns, "ns")
-    write_recipe(tmp_path, "host", "ready: {command: 'test {{ nope }}'}\n", {})
-    with pytest.raises(LabctlError, match=r"host/recipe\.yaml \(ready\).*nope"):
+    write_recipe(tmp_path, "host", "\nready: {command: 'test {{ nope }}'}\n", {})
+    with pytest.raises(RecipeError, match=rf"^{re.escape(str(tmp_path))}/host/recipe\.yaml:2: .*ready: .*nope"):
         render_tmp(tmp_path, "host", ospf_dns, "h1")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "etc/relative",
+        "/etc/../../escape",
+        "/etc/./x",
+        "/etc//x",
+        "/etc/x/",
+        "/",
+        "/etc/a\nb",
+        "/etc/" + "x" * 300,
+        "/{{ node.name }}/../../x",
+    ],
+)
+def test_a_rendered_path_that_is_not_plainly_absolute_is_refused(tmp_path: Path, ospf_dns: LabPlan, path: str) -> None:
+    write_recipe(
+        tmp_path, "router", "files:\n  - {path: PATH, template: t.j2}\n".replace("PATH", json.dumps(path)), {"t.j2": ""}
+    )
+    with pytest.raises(
+        RenderError, match=rf"^{re.escape(str(tmp_path))}/router/recipe\.yaml:2: node r1: path of t\.j2: refusing"
+    ):
+        render_tmp(tmp_path, "router", ospf_dns, "r1")
+
+
+def test_a_hostile_value_cannot_climb_out_of_a_rendered_path(tmp_path: Path, ospf_dns: LabPlan) -> None:
+    write_recipe(tmp_path, "router", "files:\n  - {path: '/etc/{{ secrets.s }}', template: t.j2}\n", {"t.j2": ""})
+    with pytest.raises(RenderError, match=re.escape("refusing the file path '/etc/../../root/x'")):
+        render_tmp(tmp_path, "router", ospf_dns, "r1", {"s": "../../root/x"})
 
 
 def test_foreach_repeats_a_file_per_item(tmp_path: Path, ospf_dns: LabPlan) -> None:
@@ -226,7 +260,7 @@ def test_foreach_over_an_empty_list_writes_nothing(tmp_path: Path, plan: Callabl
 
 def test_foreach_over_an_unknown_list_is_a_clear_error(tmp_path: Path, ospf_dns: LabPlan) -> None:
     write_recipe(tmp_path, "router", "files:\n  - {path: /x, template: t.j2, foreach: interfacez}\n", {"t.j2": ""})
-    with pytest.raises(LabctlError, match=r"router/t\.j2.*interfacez.*did you mean 'interfaces'"):
+    with pytest.raises(RecipeError, match=r"router/recipe\.yaml:2: t\.j2: .*interfacez.*did you mean 'interfaces'"):
         render_tmp(tmp_path, "router", ospf_dns, "r1")
 
 
@@ -245,7 +279,7 @@ def test_secrets_reach_templates_commands_and_probes(tmp_path: Path, ospf_dns: L
 
 def test_a_missing_secret_is_an_error_not_an_empty_string(tmp_path: Path, ospf_dns: LabPlan) -> None:
     write_recipe(tmp_path, "ldap", "files: [{path: /etc/pw, template: pw.j2}]\n", {"pw.j2": "{{ secrets.reader }}"})
-    with pytest.raises(LabctlError, match=r"ldap/pw\.j2.*reader"):
+    with pytest.raises(RecipeError, match=r"ldap/pw\.j2:1: node ns: .*reader"):
         render_tmp(tmp_path, "ldap", ospf_dns, "ns")
 
 

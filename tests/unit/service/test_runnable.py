@@ -19,8 +19,8 @@ BIG = Host(memory_mib=1 << 20, cpus=64)
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project folder of our own: the shipped image recipe and demos, plus what a test adds."""
-    shutil.copytree(REPO / "vm-recipes" / "images", tmp_path / "vm-recipes" / "images")
+    """A project folder of our own: the shipped roles, image recipe and demos, plus what a test adds."""
+    shutil.copytree(REPO / "vm-recipes", tmp_path / "vm-recipes")
     shutil.copytree(REPO / "demos", tmp_path / "demos")
     monkeypatch.setenv("LABCTL_HOME", str(tmp_path))
     return tmp_path

@@ -100,6 +100,7 @@ CLI_CASES = [
     "hostile-vcpus-huge",
     "hostile-demo-missing",
     "hostile-image-missing",
+    "format-newer",
 ]
 
 

@@ -8,6 +8,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from labctl.backends.libvirt.domain_xml import METADATA_NS, TCG_TB_CACHE_MIB, BootFiles, domain_xml
+from labctl.backends.libvirt.naming import bridge_name, tap_name
 from labctl.compile import compile_topology
 from labctl.compile.plan import NodePlan
 from labctl.topology.schema import load_topology
@@ -66,8 +67,8 @@ def test_one_virtio_nic_per_plan_interface_on_its_bridge_and_tap(name: str) -> N
     assert len(nics) == len(node.interfaces) >= 1
     for nic, iface in zip(nics, node.interfaces, strict=True):
         assert nic.get("type") == "bridge"
-        assert one(nic, "source").get("bridge") == iface.bridge
-        assert one(nic, "target").get("dev") == iface.tap
+        assert one(nic, "source").get("bridge") == bridge_name("ring", iface.segment)
+        assert one(nic, "target").get("dev") == tap_name("ring", name, iface.name)
         assert one(nic, "mac").get("address") == iface.mac
         assert one(nic, "model").get("type") == "virtio"
 

@@ -13,9 +13,10 @@ import pytest
 
 from labctl.backends.libvirt import dac
 from labctl.backends.libvirt.backend import LibvirtBackend
+from labctl.backends.libvirt.record import node_record
 from labctl.compile.plan import LabPlan
 from labctl.images import ImageArtifacts
-from labctl.lab.state import LabState
+from labctl.state import LabState
 
 
 class FakeDomain:
@@ -50,7 +51,9 @@ def test_the_overlay_is_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pl
         backend._start_node(lab, lab.nodes[0], state)
     finally:
         os.umask(umask)
-    overlay = Path(state.nodes["h1"].overlay)
+    record = node_record(state, "h1")
+    assert record is not None
+    overlay = Path(record.overlay)
     qemu = dac.qemu_account()
     assert overlay.is_file() and stat.S_IMODE(overlay.stat().st_mode) == 0o600
     for folder in (tmp_path / "state" / "labctl", tmp_path / "state" / "labctl" / "t", overlay.parent):

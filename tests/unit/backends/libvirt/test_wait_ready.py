@@ -16,8 +16,9 @@ from labctl import cancel
 from labctl.backends.libvirt import backend as backend_module
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.backend import MAX_RESTARTS, LibvirtBackend
+from labctl.backends.libvirt.record import NodeRecord, node_record
 from labctl.errors import LabctlError
-from labctl.lab.state import LabState, NodeState
+from labctl.state import LabState
 from tests.unit.backends.libvirt.fakes import Clock
 
 BANNER = "Linux version 6.1.0-50-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1\r\n"
@@ -89,10 +90,17 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tupl
 
         monkeypatch.setattr(backend, "_boot", boot)
         state = LabState(lab="t", backend="libvirt", topology="t.yaml", plan={})
-        state.nodes["n0"] = NodeState(domain="labctl_t_n0", overlay=str(tmp_path / "n0.qcow2"), console_log=str(log))
+        record = NodeRecord(domain="labctl_t_n0", overlay=str(tmp_path / "n0.qcow2"), console_log=str(log))
+        state.nodes["n0"] = record.to_dict()
         return backend, state, guest
 
     return make
+
+
+def restarts(state: LabState) -> list[str]:
+    record = node_record(state, "n0")
+    assert record is not None
+    return record.restarts
 
 
 def steady(seconds: float) -> str:
@@ -106,7 +114,7 @@ def test_a_slow_boot_that_keeps_advancing_is_waited_for(
     backend, state, guest = setup([(steady, 600.0)])  # ten minutes, far past the old fixed 240 s
     events: list[str] = []
     backend.wait_ready(state, "n0", 900, lambda _n, m: events.append(m))
-    assert guest.attempt == 0 and events == [] and state.nodes["n0"].restarts == []
+    assert guest.attempt == 0 and events == [] and restarts(state) == []
 
 
 def test_a_panic_is_restarted_once_and_recorded(
@@ -116,10 +124,10 @@ def test_a_panic_is_restarted_once_and_recorded(
     events: list[str] = []
     backend.wait_ready(state, "n0", 900, lambda _n, m: events.append(m))
     assert guest.attempt == 1
-    assert state.nodes["n0"].restarts == [
+    assert restarts(state) == [
         "kernel panic: Kernel panic - not syncing: IO-APIC + timer doesn't work!  Boot with apic=debug"
     ]
-    assert events == [f"{state.nodes['n0'].restarts[0]}; restarting it (1/{MAX_RESTARTS})"]
+    assert events == [f"{restarts(state)[0]}; restarting it (1/{MAX_RESTARTS})"]
     assert PANIC.strip() in (tmp_path / "n0.console.log.1").read_text(), "the panicked boot's console is kept"
 
 
@@ -128,11 +136,11 @@ def test_a_reset_and_a_vanished_domain_are_restarted(
 ) -> None:
     backend, state, _ = setup([(lambda s: BANNER + (BANNER if s > 3 else ""), None), (steady, 20.0)])
     backend.wait_ready(state, "n0", 900)
-    assert state.nodes["n0"].restarts == ["the node reset and booted again"]
+    assert restarts(state) == ["the node reset and booted again"]
     backend, state, _guest = setup([(steady, None), (steady, 20.0)])
     backend._conn.domain.active = False  # type: ignore[union-attr]
     backend.wait_ready(state, "n0", 900)
-    assert state.nodes["n0"].restarts == ["the node's domain stopped"]
+    assert restarts(state) == ["the node's domain stopped"]
 
 
 def test_panics_on_every_boot_give_up_after_the_restarts_with_the_panic_named(
@@ -155,7 +163,7 @@ def test_a_stuck_node_is_not_restarted_and_the_failed_unit_is_named(
     with pytest.raises(LabctlError) as caught:
         backend.wait_ready(state, "n0", 900)
     message = str(caught.value)
-    assert guest.attempt == 0 and state.nodes["n0"].restarts == []
+    assert guest.attempt == 0 and restarts(state) == []
     assert "no console progress for 24" in message  # BOOT_STALL, give or take the last poll
     assert "Dependency failed for serial-getty@ttyS0.service - Serial Getty on ttyS0" in message
 

@@ -74,7 +74,7 @@ def test_the_gate_skips_on_the_positive_finding_that_freeswitch_is_absent(tmp_pa
     absent = gate(
         tmp_path, plan, {"dpkg-query": "echo 'dpkg-query: no packages found matching freeswitch' >&2; exit 1"}
     )
-    assert (absent.returncode, absent.stdout) == (0, "SKIP: FreeSWITCH is not installed in this image (pbx)\n")
+    assert (absent.returncode, absent.stdout) == (0, "SKIP: FreeSWITCH is not installed in this node's image (pbx)\n")
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_the_gate_fails_when_it_cannot_tell(tmp_path: Path) -> None:
 )
 def test_the_gate_skips_on_a_status_that_is_plainly_not_installed(tmp_path: Path, dpkg_query: str) -> None:
     result = gate(tmp_path, shipped_plan("voip-demo"), {"dpkg-query": dpkg_query})
-    assert (result.returncode, result.stdout) == (0, "SKIP: FreeSWITCH is not installed in this image (pbx)\n")
+    assert (result.returncode, result.stdout) == (0, "SKIP: FreeSWITCH is not installed in this node's image (pbx)\n")
 
 
 @pytest.mark.parametrize(
@@ -131,8 +131,14 @@ def test_kamailio_phones_have_no_gate(sipm: LabPlan) -> None:
 
 
 def test_the_reason_is_written_once() -> None:
-    source = (REPO / "labctl" / "demo" / "checks" / "sip.py").read_text()
-    assert source.count("is not installed in this image") == 1
+    """The role declares it (vm-recipes/freeswitch/recipe.yaml `skip`); the recipe and the gate both use that."""
+    written = [
+        path
+        for folder in ("labctl", "vm-recipes")
+        for path in sorted((REPO / folder).rglob("*"))
+        if path.is_file() and path.suffix in (".py", ".yaml", ".j2") and "is not installed in this" in path.read_text()
+    ]
+    assert written == [REPO / "vm-recipes" / "freeswitch" / "recipe.yaml"]
 
 
 def test_freeswitch_phones_are_gated_in_every_sip_check(probes: Probes) -> None:
@@ -188,7 +194,8 @@ def test_sip_checks_refuse_a_lab_without_phones(probes: Probes) -> None:
 
 def test_one_phone_in_a_list_is_accepted(probes: Probes, sipm: LabPlan) -> None:
     (probe,) = probes("sip_invite", sipm, **{"from": ["pa"], "to": "pb", "media_seconds": 5})
-    assert probe.node == "pa" and "sleep 7" in probe.command and "labctl-media fetch 10.10.0.3 5072" in probe.command
+    assert probe.node == "pa" and "sleep 7" in probe.command and "$M fetch 10.10.0.3 5072" in probe.command
+    assert "M=/usr/local/sbin/labctl-media;" in probe.command  # the phone recipe's declared path
 
 
 # -- sip_register --------------------------------------------------------------------------
@@ -421,10 +428,10 @@ def media(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_media_script_has_no_template_syntax() -> None:
-    from labctl.render.render import _render
+    from labctl.render.render import Source, _render
 
     text = MEDIA_SCRIPT.read_text()
-    assert _render(text, {}, "phone/labctl-media.py.j2") == text
+    assert _render(text, {}, Source(MEDIA_SCRIPT)) == text
 
 
 def test_a_generated_tone_is_found_at_its_frequency_and_level(tmp_path: Path) -> None:

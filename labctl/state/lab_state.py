@@ -1,7 +1,9 @@
 """Saved lab state, one folder per lab under the XDG state dir.
 
-Every host object is recorded *before* it is created, so `labctl down` can remove exactly
-what exists even when `up` was killed halfway.
+Every host object is recorded *before* it is created (`record`), so `labctl down` can remove
+exactly what exists even when `up` was killed halfway. The state is backend-neutral: what the
+objects are (`objects`, by the backend's own kinds) and what a node's record holds (`nodes`, JSON)
+is the business of the backend named in `backend`.
 
 The state root and each lab folder are 0700 and every file labctl writes there is created 0600
 (state.json holds the SIP passwords, secrets.json the lab's generated passwords). A lab name
@@ -29,22 +31,14 @@ from typing import Any
 
 from labctl.errors import LabctlError
 from labctl.paths import state_dir
+from labctl.state.formats import Migration, migrate
 from labctl.topology.schema import LAB_NAME_MAX, LABEL, NODE_NAME_MAX
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: backend-neutral (objects by kind, nodes as the backend's JSON records)
 STATE_FILE = "state.json"
 SECRETS_FILE = "secrets.json"
 LAB_MARKER = ".labctl-lab"  # written in every lab folder labctl makes
 LAB_FILES = (STATE_FILE, SECRETS_FILE, LAB_MARKER)
-
-
-@dataclass
-class NodeState:
-    domain: str
-    overlay: str
-    console_log: str
-    spice_port: int | None = None
-    restarts: list[str] = field(default_factory=list)  # why the node was restarted while coming up
 
 
 @dataclass
@@ -57,9 +51,8 @@ class LabState:
     phase: str = "creating"
     started: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
-    bridges: list[str] = field(default_factory=list)
-    domains: list[str] = field(default_factory=list)
-    nodes: dict[str, NodeState] = field(default_factory=dict)
+    objects: dict[str, list[str]] = field(default_factory=dict)  # kind (the backend's word) -> names
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> the backend's record of it
     links_down: list[list[str]] = field(default_factory=list)  # [node, interface] taken down by the user
     format: int = STATE_FORMAT
 
@@ -71,8 +64,8 @@ class LabState:
         _write_private(_lab_dir(self.lab) / STATE_FILE, json.dumps(asdict(self), indent=2))
 
     def record(self, kind: str, name: str) -> None:
-        """Note a resource about to be created, and persist at once."""
-        items: list[str] = getattr(self, kind)
+        """Note a host object of `kind` about to be created, and persist at once."""
+        items = self.objects.setdefault(kind, [])
         if name not in items:
             items.append(name)
             self.save()
@@ -184,28 +177,45 @@ def lab_exists(lab: str) -> bool:
     return lab_folder(lab).is_dir()
 
 
-def check_format(what: str, found: Any, supported: int) -> None:
-    """Every on-disk format carries a version; refuse one this labctl cannot read, never guess.
-    A missing or invalid version is damage (ValueError); a newer one is a clear LabctlError."""
-    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
-        raise ValueError(f"no valid format version ({found!r})")
-    if found > supported:
-        raise LabctlError(f"{what} was written by a newer labctl (format {found}; this labctl reads up to {supported})")
+def _state_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 was libvirt's alone: its bridges and domains had fields of their own, and each
+    node's record (domain, overlay, console_log, spice_port, restarts) was the state's NodeState;
+    that record is now the libvirt backend's, with the same keys."""
+    data["objects"] = {"bridges": data.pop("bridges"), "domains": data.pop("domains")}
+    return data
+
+
+STATE_MIGRATIONS: dict[int, Migration] = {1: _state_1_to_2}
+
+
+def _check_shape(data: dict[str, Any], lab: str) -> None:
+    if data.get("lab") != lab:
+        raise ValueError(f"it names lab {data.get('lab')!r}")
+    objects, nodes = data.get("objects", {}), data.get("nodes", {})
+    if not isinstance(objects, dict) or not all(
+        isinstance(v, list) and all(isinstance(n, str) for n in v) for v in objects.values()
+    ):
+        raise ValueError("its objects are not lists of names")
+    if not isinstance(nodes, dict) or not all(isinstance(v, dict) for v in nodes.values()):
+        raise ValueError("its nodes are not records")
+
+
+def damaged(lab: str, what: str, reason: object) -> LabctlError:
+    """The one error for a damaged lab file, naming the way out."""
+    return LabctlError(f"{what} is damaged ({reason}); `labctl down {lab}` removes the lab")
 
 
 def load_state(lab: str) -> LabState | None:
+    """The lab's state, migrated to the current format; a newer format or damage is a LabctlError."""
     path = lab_folder(lab) / STATE_FILE
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text())
-        check_format(f"lab state {path}", data.pop("format", None), STATE_FORMAT)
-        nodes = {name: NodeState(**node) for name, node in data.pop("nodes", {}).items()}
-        if data.get("lab") != lab:
-            raise ValueError(f"it names lab {data.get('lab')!r}")
-        return LabState(**data, nodes=nodes)
+        data = migrate(f"lab state {path}", json.loads(path.read_text()), STATE_FORMAT, STATE_MIGRATIONS)
+        _check_shape(data, lab)
+        return LabState(**data)
     except (ValueError, TypeError, AttributeError) as exc:
-        raise LabctlError(f"lab state {path} is damaged ({exc}); `labctl down {lab}` removes the lab") from None
+        raise damaged(lab, f"lab state {path}", exc) from None
 
 
 def is_lab_folder(path: Path) -> bool:

@@ -1,4 +1,4 @@
-"""labctl.lab.state: saved lab state under XDG_STATE_HOME, locks and per-lab secrets."""
+"""labctl.state.lab_state: saved lab state under XDG_STATE_HOME, locks and per-lab secrets."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import LabctlError
-from labctl.lab.saved_plan import saved_plan
-from labctl.lab.state import (
+from labctl.state import (
     LabState,
-    NodeState,
     check_lab_name,
     check_node_name,
     is_lab_name,
@@ -29,8 +27,9 @@ from labctl.lab.state import (
     read_secrets,
     remove_folder,
     running_labs,
+    saved_plan,
 )
-from labctl.lab.state import _inside_root as inside_root
+from labctl.state.lab_state import _inside_root as inside_root
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -49,9 +48,8 @@ def sample(lab: str = "ring") -> LabState:
         plan={"lab": lab, "nodes": []},
         accel="tcg",
         phase="ready",
-        bridges=["lb-ring-1"],
-        domains=["labctl-ring-r1"],
-        nodes={"r1": NodeState("labctl-ring-r1", "/s/r1.qcow2", "/s/r1.log", spice_port=5901)},
+        objects={"bridges": ["lb-ring-1"], "domains": ["labctl-ring-r1"]},
+        nodes={"r1": {"domain": "labctl-ring-r1", "overlay": "/s/r1.qcow2", "spice_port": 5901}},
         links_down=[["r1", "r2"]],
     )
 
@@ -75,8 +73,7 @@ def test_record_persists_at_once_and_only_once() -> None:
     state.record("bridges", "lb-ring-2")
     loaded = load_state("ring")
     assert loaded is not None
-    assert loaded.bridges == ["lb-ring-1", "lb-ring-2"]
-    assert loaded.domains == ["labctl-ring-r1", "labctl-ring-r2"]
+    assert loaded.objects == {"bridges": ["lb-ring-1", "lb-ring-2"], "domains": ["labctl-ring-r1", "labctl-ring-r2"]}
 
 
 def test_damaged_state_is_a_clear_error(state_home: Path) -> None:
@@ -128,7 +125,7 @@ def test_a_second_lock_on_the_same_lab_is_refused() -> None:
 
 
 def test_another_process_is_refused_while_the_lock_is_held() -> None:
-    script = "from labctl.lab.state import lab_lock\nwith lab_lock('ring'):\n    print('locked')\n"
+    script = "from labctl.state import lab_lock\nwith lab_lock('ring'):\n    print('locked')\n"
     with lab_lock("ring"):
         held = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert held.returncode != 0 and "another labctl command is working on lab 'ring'" in held.stderr
@@ -333,7 +330,7 @@ def test_a_state_that_names_another_lab_is_damaged(state_home: Path) -> None:
 @pytest.mark.parametrize(
     ("found", "message"),
     [
-        (2, "was written by a newer labctl (format 2; this labctl reads up to 1)"),
+        (3, "was written by a newer labctl (format 3; this labctl reads up to 2)"),
         (None, "is damaged (no valid format version (None))"),
         ("1", "is damaged (no valid format version ('1'))"),
         (True, "is damaged (no valid format version (True))"),

@@ -9,8 +9,8 @@ import typing
 from typing import Any
 
 from labctl.compile.plan import PLAN_FORMAT, LabPlan
-from labctl.errors import LabctlError
-from labctl.lab.state import LabState, check_format
+from labctl.state.formats import Migration, migrate
+from labctl.state.lab_state import LabState, damaged
 
 
 def _build(tp: Any, value: Any) -> Any:
@@ -31,10 +31,29 @@ def _build(tp: Any, value: Any) -> Any:
     return value
 
 
-def plan_from_dict(data: dict[str, Any], what: str) -> LabPlan:
-    """A plan written as JSON (`labctl plan --json`, a lab's state), checked for its format version."""
-    check_format(what, data.get("format"), PLAN_FORMAT)
-    plan = _build(LabPlan, data)
+def _plan_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 carried libvirt's host names (bridge and tap per interface, a bridge per segment);
+    the libvirt backend derives the same names from the lab, segment, node and interface."""
+    data["segments"] = [
+        {"name": b["segment"], "kind": b["kind"], "subnet": b["subnet"], "members": b["members"]}
+        for b in data.pop("bridges")
+    ]
+    for node in data["nodes"]:
+        for interface in node["interfaces"]:
+            del interface["bridge"], interface["tap"]
+    return data
+
+
+PLAN_MIGRATIONS: dict[int, Migration] = {1: _plan_1_to_2}
+
+
+def plan_from_dict(what: str, data: Any) -> LabPlan:
+    """A saved plan (any format this labctl knows) as the current LabPlan; ValueError if damaged."""
+    current = migrate(what, data, PLAN_FORMAT, PLAN_MIGRATIONS)
+    try:
+        plan = _build(LabPlan, current)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"it does not have the expected shape ({exc!r})") from None
     assert isinstance(plan, LabPlan)
     return plan
 
@@ -42,6 +61,6 @@ def plan_from_dict(data: dict[str, Any], what: str) -> LabPlan:
 def saved_plan(state: LabState) -> LabPlan:
     what = f"the plan saved in lab '{state.lab}'"
     try:
-        return plan_from_dict(state.plan, what)
+        return plan_from_dict(what, state.plan)
     except ValueError as exc:
-        raise LabctlError(f"{what} is damaged ({exc}); `labctl down {state.lab}` removes the lab") from None
+        raise damaged(state.lab, what, exc) from None

@@ -40,6 +40,7 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                     "built": i.built,
                     "current": i.current,
                     "damaged": i.damaged,
+                    "freeswitch": list(i.freeswitch),  # "<source> <commit>" of a FreeSWITCH built from source
                 }
                 for i in cached
             ]
@@ -50,6 +51,18 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         state = "damaged (image rm removes it)" if i.damaged else "yes" if i.current else "stale"
         table.add_row(escape(i.name), escape(i.digest[:12]), f"{i.size_bytes / 2**20:.0f} MiB", escape(i.built), state)
     console.print(table)
+    for i in cached:  # below the table: three commits would not fit in a column of an 80-column terminal
+        if i.freeswitch:
+            sources = ", ".join(_short_commit(s) for s in i.freeswitch)
+            console.print(
+                f"{escape(i.name)} {escape(i.digest[:12])}: FreeSWITCH built from {escape(sources)}", highlight=False
+            )
+
+
+def _short_commit(source: str) -> str:
+    """`freeswitch <40 hex digits>` -> `freeswitch <12 hex digits>`; the JSON keeps the full commit."""
+    name, _, commit = source.rpartition(" ")
+    return f"{name} {commit[:12]}" if name else source
 
 
 @image_app.command("rm")

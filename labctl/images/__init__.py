@@ -5,8 +5,12 @@ of their inputs under the XDG cache dir.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+Step = Callable[[str], None]
+"""Progress: one short line about what a build is doing now."""
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,16 @@ import shlex
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from labctl.errors import LabctlError
-from labctl.images import ImageArtifacts
-from labctl.images.recipe import TOKEN_VAR, ImageRecipe, sha256_file
+from labctl.images import ImageArtifacts, Step
+from labctl.images.checksum import sha256_file
+from labctl.images.freeswitch_build import RESULT, result_folder
+from labctl.images.freeswitch_source import PREFIX
+from labctl.images.recipe import TOKEN_VAR, ImageRecipe
 
 SOURCE_DATE_EPOCH = 1700000000  # fixed, so the same inputs give the same timestamps
 BOOT_MASKED_UNITS = (
@@ -90,9 +92,9 @@ FREESWITCH_DEBS_IN_TREE = "/var/cache/labctl-freeswitch"
 FREESWITCH_AUTH = "/etc/apt/auth.conf.d/labctl-freeswitch.conf"
 FREESWITCH_LIST = "/etc/apt/sources.list.d/labctl-freeswitch.list"
 FREESWITCH_KEYRING = "/etc/apt/keyrings/labctl-freeswitch.gpg"
+FREESWITCH_USER = "freeswitch"
+FREESWITCH_COMMANDS = ("freeswitch", "fs_cli")  # linked into /usr/bin
 APT_INSTALL = 'chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends'
-
-Step = Callable[[str], None]
 
 
 def _run(argv: list[str], log: Path, env: dict[str, str] | None = None, on_line: Step | None = None) -> None:
@@ -123,6 +125,8 @@ def _freeswitch_hooks(recipe: ImageRecipe) -> list[str]:
     addon, source = recipe.freeswitch_active(), recipe.freeswitch_source
     if addon is None or source is None:
         return []
+    if source.kind == "source":
+        return _compiled_hooks(result_folder(recipe.freeswitch_build_digest()) / RESULT)
     if source.kind == "local-debs":
         in_tree = [f"{FREESWITCH_DEBS_IN_TREE}/{path.name}" for path, _ in source.debs]
         return [
@@ -143,6 +147,28 @@ def _freeswitch_hooks(recipe: ImageRecipe) -> list[str]:
         'chroot "$1" apt-get update -q',
         f"{APT_INSTALL} {' '.join(shlex.quote(p) for p in addon.packages)}",
         f'rm -f "$1{FREESWITCH_AUTH}" "$1{FREESWITCH_LIST}" "$1{FREESWITCH_KEYRING}"',
+    ]
+
+
+def _compiled_hooks(result: Path) -> list[str]:
+    """Unpack the compiled FreeSWITCH (freeswitch_build), add its user and commands, and prove it runs:
+    every library its binaries and modules need is in the image (the recipe's runtime_packages)."""
+    binaries = f"{PREFIX}/bin/freeswitch {PREFIX}/bin/fs_cli {PREFIX}/mod/*.so"
+    check_libs = (
+        f'missing=$(ldd {binaries} | grep "not found" | sort -u); '
+        '[ -z "$missing" ] || { echo "FreeSWITCH needs libraries the image lacks: $missing" >&2; exit 1; }'
+    )
+    adduser = (
+        f"getent passwd {FREESWITCH_USER} >/dev/null || useradd --system --user-group"
+        f" --home-dir /var/lib/freeswitch --no-create-home --shell /usr/sbin/nologin {FREESWITCH_USER}"
+    )
+    return [
+        f'tar --zstd -xf {shlex.quote(str(result))} -C "$1"',
+        'chroot "$1" ldconfig',
+        f'chroot "$1" sh -c {shlex.quote(adduser)}',
+        *(f'ln -sf {PREFIX}/bin/{name} "$1/usr/bin/{name}"' for name in FREESWITCH_COMMANDS),
+        f'chroot "$1" sh -c {shlex.quote(check_libs)}',
+        'chroot "$1" /usr/bin/freeswitch -version',
     ]
 
 
@@ -189,6 +215,14 @@ def _hooks(recipe: ImageRecipe) -> list[str]:
     ]
 
 
+def _packages(recipe: ImageRecipe) -> tuple[str, ...]:
+    """The recipe's packages, and the runtime libraries of a FreeSWITCH compiled from source."""
+    addon, source = recipe.freeswitch_active(), recipe.freeswitch_source
+    if addon is not None and addon.build is not None and source is not None and source.kind == "source":
+        return recipe.packages + addon.build.runtime_packages
+    return recipe.packages
+
+
 def mmdebstrap_argv(recipe: ImageRecipe, tree: Path, apt_cache: Path) -> list[str]:
     argv = [
         "mmdebstrap",
@@ -196,7 +230,7 @@ def mmdebstrap_argv(recipe: ImageRecipe, tree: Path, apt_cache: Path) -> list[st
         "--mode=root",
         "--format=directory",
         f"--components={','.join(recipe.components)}",
-        f"--include={','.join((recipe.kernel, *recipe.packages))}",
+        f"--include={','.join((recipe.kernel, *_packages(recipe)))}",
         "--skip=essential/unlink",
         '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
         f"--setup-hook=sync-in {apt_cache} /var/cache/apt/archives/",
@@ -225,14 +259,26 @@ def debootstrap(recipe: ImageRecipe, tree: Path, apt_cache: Path, log: Path, ste
     _run(argv, log, env=mmdebstrap_env(recipe), on_line=on_line)
 
 
+def in_tree(tree: Path, path: str) -> Path:
+    """`path` inside the tree, with a symlink in its last part followed as the image would (absolute
+    links point into the tree, not the host)."""
+    host = tree / path.lstrip("/")
+    if host.is_symlink():
+        target = os.readlink(host)
+        return tree / target.lstrip("/") if target.startswith("/") else host.parent / target
+    return host
+
+
 def freeswitch_manifest(recipe: ImageRecipe, tree: Path) -> dict[str, Any]:
     """Whether the image has FreeSWITCH and where it came from; a source that installed no binary is an error."""
     addon, source = recipe.freeswitch_active(), recipe.freeswitch_source
     if addon is None or source is None:
         return {"included": False}
-    if not (tree / "usr/bin/freeswitch").exists():
+    if not in_tree(tree, "/usr/bin/freeswitch").exists():
         raise LabctlError(f"the FreeSWITCH add-on ({source.kind}) installed no /usr/bin/freeswitch in the image")
     where = {"repository": addon.repository} if source.kind == "signalwire" else {}
+    if source.kind == "source":
+        where = {"build_digest": recipe.freeswitch_build_digest(), "prefix": PREFIX}
     return {"included": True, **source.fingerprint(), **where}
 
 

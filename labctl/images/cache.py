@@ -9,10 +9,13 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labctl.errors import LabctlError
-from labctl.images import ImageArtifacts
-from labctl.images.build import Step, build
+from labctl.images import ImageArtifacts, Step
+from labctl.images.build import build
+from labctl.images.freeswitch_build import build_inputs, ensure_freeswitch
+from labctl.images.freeswitch_source import HOW_TO_PROVIDE
 from labctl.images.recipe import ImageRecipe, load_image_recipe
 from labctl.paths import cache_dir
 from labctl.suggest import did_you_mean
@@ -59,7 +62,7 @@ def _build_lock(wait: bool) -> Iterator[None]:
         yield
 
 
-def _manifest(folder: Path) -> dict[str, str] | None:
+def _manifest(folder: Path) -> dict[str, Any] | None:
     """The folder's manifest, or None when it is damaged (unreadable, not JSON, fields missing or odd)."""
     try:
         data = json.loads((folder / "manifest.json").read_text())
@@ -100,6 +103,11 @@ def ensure_image(name: str, step: Step, rebuild: bool = False) -> tuple[ImageArt
         if work.exists():
             _remove(work)
         work.mkdir(parents=True)
+        source = recipe.freeswitch_source
+        if recipe.freeswitch is not None and source is None:
+            step(f"building without FreeSWITCH: to include it, {HOW_TO_PROVIDE}")
+        if source is not None and source.kind == "source":
+            ensure_freeswitch(build_inputs(recipe), cache_dir() / "apt-archives", step)
         try:
             build(recipe, work, cache_dir() / "apt-archives", step)
         except BaseException:
@@ -121,6 +129,20 @@ class CachedImage:
     built: str
     current: bool  # matches the recipe's inputs today
     damaged: bool = False  # its manifest cannot be read: listed (named after its folder) so rm can remove it
+    freeswitch: tuple[str, ...] = ()  # "<source> <commit>" of a FreeSWITCH compiled from source, in build order
+
+
+def freeswitch_commits(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The source commits an image manifest records for its FreeSWITCH (none when it has none or no sources)."""
+    record = manifest.get("freeswitch")
+    sources = record.get("sources") if isinstance(record, dict) else None
+    if not isinstance(sources, list):
+        return ()
+    return tuple(
+        f"{s['name']} {s['commit']}"
+        for s in sources
+        if isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("commit"), str)
+    )
 
 
 def list_images() -> list[CachedImage]:
@@ -138,7 +160,18 @@ def list_images() -> list[CachedImage]:
             current = _folder(load_image_recipe(name)) == folder
         except LabctlError:
             current = False
-        result.append(CachedImage(name, manifest["input_digest"], folder, size, manifest["built"], current))
+        result.append(
+            CachedImage(
+                name,
+                manifest["input_digest"],
+                folder,
+                size,
+                manifest["built"],
+                current,
+                False,
+                freeswitch_commits(manifest),
+            )
+        )
     return result
 
 

@@ -15,6 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from labctl.errors import ImageRecipeError, LabctlError, Problem
+from labctl.images.checksum import sha256_file
+from labctl.images.freeswitch_source import (
+    SRC_VAR,
+    SourceBuild,
+    Tarball,
+    build_digest,
+    fingerprint,
+    locate,
+    parse_build,
+    script_text,
+    source_folder,
+)
 from labctl.paths import data_dir
 from labctl.roles import catalogue
 from labctl.suggest import did_you_mean, is_unsafe_char, quoted, unknown
@@ -34,6 +46,7 @@ BUILDER_VERSION = 5  # 5: root locked (issue 8 access); 3-4: busy-host hooks (de
 REQUIRED = ("suite", "mirror", "kernel", "packages")
 OPTIONAL = ("description", "snapshot", "components", "variant", "size_mib", "disable_services", "freeswitch")
 FREESWITCH_KEYS = ("repository", "keyring", "packages", "services")
+FREESWITCH_OPTIONAL = ("build",)  # from source: freeswitch_source.SourceBuild
 TOKEN_VAR = "LABCTL_SIGNALWIRE_TOKEN"
 DEBS_VAR = "LABCTL_FREESWITCH_DEBS"
 
@@ -46,18 +59,23 @@ class FreeswitchAddon:
     keyring: str  # URL of the repository's signing key
     packages: tuple[str, ...]  # installed from the repository
     services: tuple[str, ...]  # disabled at boot: the freeswitch role starts FreeSWITCH itself
+    build: SourceBuild | None = None  # how to compile it from source
 
 
 @dataclass(frozen=True)
 class FreeswitchSource:
-    """Where this build takes FreeSWITCH from: SignalWire's repository, or a folder of .deb files."""
+    """Where this build takes FreeSWITCH from: SignalWire's repository, a folder of .deb files, or
+    source tarballs compiled once per machine (freeswitch_build)."""
 
-    kind: str  # "signalwire" | "local-debs"
+    kind: str  # "signalwire" | "local-debs" | "source"
     debs: tuple[tuple[Path, str], ...] = ()  # (file, sha256), sorted by file name
+    tarballs: tuple[Tarball, ...] = ()  # kind "source", in build order
     token: str = field(default="", repr=False)  # never hashed, logged or written
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies the source in the input digest and the manifest: never the token."""
+        if self.kind == "source":
+            return {"source": self.kind, "sources": fingerprint(self.tarballs)}
         return {"source": self.kind, "debs": [{"name": path.name, "sha256": sha} for path, sha in self.debs]}
 
 
@@ -92,8 +110,18 @@ class ImageRecipe:
                 payload["freeswitch"].update(
                     repository=addon.repository, keyring=addon.keyring, packages=list(addon.packages)
                 )
+            if self.freeswitch_source.kind == "source":
+                payload["freeswitch"]["build"] = self.freeswitch_build_digest()
         text = json.dumps({"builder": BUILDER_VERSION, **payload}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def freeswitch_build_digest(self) -> str:
+        """The cache key of the compiled FreeSWITCH this build uses (kind "source" only)."""
+        addon, source = self.freeswitch_active(), self.freeswitch_source
+        if addon is None or addon.build is None or source is None or source.kind != "source":
+            raise LabctlError(f"image {self.name} does not build FreeSWITCH from source")
+        debian = {"suite": self.suite, "source": self.source(), "components": list(self.components)}
+        return build_digest(addon.build, source.tarballs, debian, script_text())
 
     def source(self) -> str:
         """The apt source mmdebstrap uses: the snapshot when one is pinned."""
@@ -110,23 +138,26 @@ def known_images() -> list[str]:
     return sorted(p.stem for p in images_dir().glob("*.yaml"))
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def freeswitch_source(env: Mapping[str, str]) -> FreeswitchSource | None:
-    """The FreeSWITCH source the environment names, if any."""
-    token, debs_dir = env.get(TOKEN_VAR, "").strip(), env.get(DEBS_VAR, "").strip()
-    if token and debs_dir:
-        raise LabctlError(f"set {TOKEN_VAR} or {DEBS_VAR}, not both: each is a source of FreeSWITCH for the image")
-    if token:
-        return FreeswitchSource("signalwire", token=token)
-    if not debs_dir:
+def freeswitch_source(env: Mapping[str, str], build: SourceBuild | None = None) -> FreeswitchSource | None:
+    """The FreeSWITCH source the environment names, if any; else, when the recipe can build from
+    source, the tarballs of the default folder (freeswitch_source.default_folder) if it exists."""
+    named = [var for var in (TOKEN_VAR, DEBS_VAR, SRC_VAR) if env.get(var, "").strip()]
+    if len(named) > 1:
+        each = "not both" if len(named) == 2 else "only one"
+        raise LabctlError(f"set {' or '.join(named)}, {each}: each is a source of FreeSWITCH for the image")
+    if TOKEN_VAR in named:
+        return FreeswitchSource("signalwire", token=env[TOKEN_VAR].strip())
+    if DEBS_VAR in named:
+        return _local_debs(env[DEBS_VAR].strip())
+    if build is None:
+        if named:
+            raise LabctlError(f"{SRC_VAR} is set, but this image recipe has no 'freeswitch: build:' section")
         return None
+    folder = source_folder(env)
+    return FreeswitchSource("source", tarballs=locate(folder, build.sources)) if folder is not None else None
+
+
+def _local_debs(debs_dir: str) -> FreeswitchSource:
     folder = Path(debs_dir).expanduser().resolve()
     debs = sorted(folder.glob("*.deb"), key=lambda p: p.name) if folder.is_dir() else []
     if not debs:
@@ -138,18 +169,23 @@ def _freeswitch_addon(path: Path, line: int, spec: Any) -> FreeswitchAddon:
     if not isinstance(spec, dict):
         raise ImageRecipeError([Problem(path, line, "'freeswitch' is a mapping with " + ", ".join(FREESWITCH_KEYS))])
     problems = [
-        Problem(path, line, unknown("key in 'freeswitch'", k, FREESWITCH_KEYS))
+        Problem(path, line, unknown("key in 'freeswitch'", k, FREESWITCH_KEYS + FREESWITCH_OPTIONAL))
         for k in spec
-        if k not in FREESWITCH_KEYS
+        if k not in FREESWITCH_KEYS + FREESWITCH_OPTIONAL
     ]
     problems += [Problem(path, line, f"'freeswitch' needs '{k}'") for k in FREESWITCH_KEYS if k not in spec]
+    build = parse_build(spec["build"]) if "build" in spec else None
+    if isinstance(build, str):
+        problems.append(Problem(path, line, build))
     if problems:
         raise ImageRecipeError(problems)
+    assert not isinstance(build, str)
     return FreeswitchAddon(
         repository=str(spec["repository"]),
         keyring=str(spec["keyring"]),
         packages=tuple(str(p) for p in spec["packages"]),
         services=tuple(str(s) for s in spec["services"]),
+        build=build,
     )
 
 
@@ -192,7 +228,9 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
         packages=tuple(sorted({*(str(p) for p in spec["packages"]), *roles.packages()})),
         disable_services=tuple(sorted({*(spec.get("disable_services") or ()), *roles.services()})),
         freeswitch=addon,
-        freeswitch_source=freeswitch_source(os.environ if env is None else env) if addon is not None else None,
+        freeswitch_source=(
+            freeswitch_source(os.environ if env is None else env, addon.build) if addon is not None else None
+        ),
     )
 
 

@@ -51,8 +51,9 @@ def test_the_freeswitch_skip_is_declared_once_and_read_by_the_recipe_and_the_che
     assert skip is not None and (skip.unless_command, skip.package) == ("freeswitch", "freeswitch")
     assert skip.shell() == (
         "command -v freeswitch >/dev/null 2>&1 && exit 1; echo \"FreeSWITCH is not installed in this node's image: "
-        "set LABCTL_SIGNALWIRE_TOKEN or LABCTL_FREESWITCH_DEBS=/dir/of/debs and rebuild the image "
-        '(labctl image build --rebuild)"'
+        "set LABCTL_FREESWITCH_SRC=/dir of its source tarballs (like ../shared/vendor/freeswitch), "
+        "LABCTL_SIGNALWIRE_TOKEN or LABCTL_FREESWITCH_DEBS=/dir/of/debs and rebuild the image "
+        '(labctl image build)"'
     )
 
 

@@ -156,6 +156,13 @@ def test_the_dialplan_routes_nothing_else(fs: Rendered) -> None:
         assert route(fs, destination) is None, destination
 
 
+def test_the_rtp_port_range_is_even_at_both_ends(fs: Rendered) -> None:
+    """FreeSWITCH rounds an odd end port down, with a warning at every start ("Rounding odd end port")."""
+    settings = params(parse(fs, CONF + "autoload_configs/switch.conf.xml"))
+    start, end = int(settings["rtp-start-port"]), int(settings["rtp-end-port"])
+    assert start % 2 == end % 2 == 0 and 1024 < start < end <= 65534
+
+
 def test_modules_load_xml_curl_before_sofia(fs: Rendered) -> None:
     root = parse(fs, CONF + "autoload_configs/modules.conf.xml")
     modules = [str(m.get("module")) for m in root.iter("load")]

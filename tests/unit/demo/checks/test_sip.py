@@ -8,7 +8,10 @@ a 3-node lab (data/sipm.yaml: srv = dns + ldap + kamailio, phones pa 10.10.0.2 a
 - sip_invite_late_sender.txt: Opus under TCG, the sender fell behind real time (~35 packets/s);
 - sip_invite_callee_drops_rtp.txt: `tc` drops UDP to port 7078 on the callee's ingress;
 - sip_invite_rtcp_only.txt: `tc` drops RTP (port 7078) both ways on the callee; RTCP (7079) passes;
-- sip_register_wrong_password.txt: the phone's password no longer matches LDAP.
+- sip_register_wrong_password.txt: the phone's password no longer matches LDAP;
+- sip_invite_unknown_no_sdp.txt: FreeSWITCH's answer to the bodiless INVITE sipp sent to an
+  unknown user before its scenarios carried SDP (480, resent: sipp gave up without an ACK),
+  written from the codes of that voip-demo run.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -31,6 +35,7 @@ from labctl.demo.model import FAIL, PASS, Probe, Verdict
 from labctl.errors import LabctlError
 from labctl.topology.schema import load_topology
 from tests.unit.demo.conftest import REPO, Probes, shipped_plan
+from tests.unit.render.golden import rendered
 
 DATA = Path(__file__).parent / "data"
 MEDIA_SCRIPT = REPO / "vm-recipes" / "phone" / "labctl-media.py.j2"
@@ -214,6 +219,31 @@ def test_register_fails_on_a_wrong_password(register_probe: Probe) -> None:
     verdict = run(register_probe, fixture("sip_register_wrong_password.txt"))
     assert verdict.status == FAIL
     assert verdict.detail == "no 401/407 then 200 for REGISTER on the wire (saw 401 403); linphone says: registered=-1"
+
+
+def sipp_sends(scenario: str) -> list[list[str]]:
+    """The messages a sipp scenario sends, as rendered for voip-demo's alice, each as its lines
+    stripped of their indentation (as sipp reads them)."""
+    step = rendered(REPO / "topologies" / "voip-demo.yaml")["alice"]["phone"]
+    (content,) = [f.content for f in step.files if f.path == f"{sip.phone_role().path('sipp')}/{scenario}"]
+    root = ET.fromstring(content.encode("latin-1"))
+    return [[line.strip() for line in (send.text or "").strip().splitlines()] for send in root.iter("send")]
+
+
+@pytest.mark.parametrize("scenario", ["uac-invite.xml", "uac-404.xml"])
+def test_every_invite_sipp_sends_carries_an_sdp_offer_at_its_own_address(scenario: str) -> None:
+    """FreeSWITCH refuses an INVITE without SDP (480) before it looks at the called user, so a
+    bodiless INVITE to an unknown user could never get its 404 there."""
+    invites = [lines for lines in sipp_sends(scenario) if lines[0].startswith("INVITE ")]
+    assert len(invites) == 2  # before and after the 407 challenge
+    for lines in invites:
+        blank = lines.index("")
+        headers, body = lines[:blank], lines[blank + 1 :]
+        assert {"Content-Type: application/sdp", "Content-Length: [len]"} <= set(headers)
+        assert body[0] == "v=0"
+        assert "c=IN IP[media_ip_type] [media_ip]" in body  # sipp's own address (-i; no -mi)
+        assert "m=audio [media_port] RTP/AVP 0 8" in body
+        assert {"a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000"} <= set(body)
 
 
 @pytest.mark.parametrize(
@@ -517,3 +547,12 @@ def test_sipp_fails_on_a_wrong_exchange_empty_garbage_or_exit(
     (probe,) = probes("sip_register_rejected", sipm, **{"from": "pb"})
     verdict = run(probe, stdout, exit_code)
     assert verdict.status == FAIL and detail in verdict.detail, verdict.detail
+
+
+def test_sip_invite_unknown_fails_on_anything_but_404(probes: Probes, sipm: LabPlan) -> None:
+    """The negative check stays strict: a PBX that refuses the call for another reason (here
+    FreeSWITCH's 480 to an INVITE without SDP) has not shown that it knows the user is unknown."""
+    (probe,) = probes("sip_invite_unknown", sipm, **{"from": "pa", "to": "nobody"})
+    verdict = run(probe, fixture("sip_invite_unknown_no_sdp.txt"))
+    assert verdict.status == FAIL, verdict.detail
+    assert verdict.detail == "sipp exited 1: expected 407 then 404 for an unknown user, saw 407 480 480"

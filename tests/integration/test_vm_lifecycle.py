@@ -100,6 +100,9 @@ def _start_up(topology: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started in the background (nohup, `cmd &` without job control) inherits SIGINT
+        # ignored, and so would `up`: the test is about labctl's Ctrl-C, so give it a terminal's
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -31,12 +31,12 @@ def run(
 def list_demos() -> None:
     """The demos in demos/."""
     for listed in verify.shipped_demos():
-        if listed.spec is None:
+        if listed.value is None:
             console.print(
                 f"{literal(f'{listed.name:<16}')} [red]invalid[/red]: {literal(listed.problem)}", highlight=False
             )
             continue
-        spec = listed.spec
+        spec = listed.value
         description = spec.description if len(spec.description) <= 60 else spec.description[:57] + "..."
         console.print(
             f"{literal(f'{spec.name:<16}')} {len(spec.checks):>3} checks  {literal(description)}", highlight=False

@@ -113,12 +113,12 @@ def _write(output: Path, text: str) -> None:
 def list_topologies() -> None:
     """The topologies shipped in topologies/."""
     for listed in topologies.shipped_topologies():
-        if listed.topology is None:
+        if listed.value is None:
             console.print(
                 f"{literal(f'{listed.name:<16}')} [red]invalid[/red]: {literal(listed.problem)}", highlight=False
             )
             continue
-        topo = listed.topology
+        topo = listed.value
         console.print(
             f"{literal(f'{listed.name:<16}')} {len(topo.nodes):>3} nodes  {literal(topo.description)}", highlight=False
         )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from labctl.compile import compile_topology
 from labctl.compile.dot import plan_to_dot
 from labctl.compile.plan import LabPlan
 from labctl.errors import FileError
-from labctl.paths import data_dir, resolve_named
+from labctl.paths import resolve_named
 from labctl.service.runnable import Host, check_runnable
+from labctl.service.shipped import Listed, shipped
 from labctl.topology.model import Topology
 from labctl.topology.schema import load_topology
 
@@ -58,20 +58,5 @@ def graph_dot(name_or_path: str) -> str:
     return plan_to_dot(load_plan(name_or_path))
 
 
-@dataclass(frozen=True)
-class Listed:
-    """One shipped topology: loaded, or the first line of why it does not load."""
-
-    name: str
-    topology: Topology | None
-    problem: str | None
-
-
-def shipped_topologies() -> list[Listed]:
-    listed = []
-    for path in sorted(data_dir("topologies").glob("*.yaml")):
-        try:
-            listed.append(Listed(path.stem, load_topology(path), None))
-        except FileError as exc:
-            listed.append(Listed(path.stem, None, exc.lines()[0]))
-    return listed
+def shipped_topologies() -> list[Listed[Topology]]:
+    return shipped("topologies", load_topology, FileError)

@@ -7,9 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_FORMAT = 2
+PLAN_FORMAT = 3
 """Bumped whenever the plan's shape changes; saved lab state records it (2: no host names,
-which are the backend's business; labctl.state.saved_plan migrates a format-1 plan)."""
+which are the backend's business; 3: each SIP user's home server; labctl.state.saved_plan
+migrates older plans)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class SipServer:
     kind: str
     address: str
     fqdn: str
+    addresses: tuple[str, ...]  # every address it may send from (its name's, its interfaces'): peers trust these
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ class SipAccount:
     user: str
     password: str
     extension: str
+    home: str | None  # the registrar node of the user's phones (its home server), None without a phone
+    home_fqdn: str | None
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,24 @@ def _plan_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-PLAN_MIGRATIONS: dict[int, Migration] = {1: _plan_1_to_2}
+def _plan_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 3 records each SIP user's home server (the registrar its phone names, or none) and
+    every address of each SIP server."""
+    if data.get("sip"):
+        nodes = {n["name"]: n for n in data["nodes"]}
+        for server in data["sip"]["servers"]:
+            node = nodes[server["node"]]
+            server["addresses"] = list(
+                dict.fromkeys([node["address"], *(i["address"].split("/")[0] for i in node["interfaces"])])
+            )
+        homes = {n["phone"]["user"]: n["phone"]["registrar"] for n in data["nodes"] if n.get("phone")}
+        for account in data["sip"]["accounts"]:
+            home = homes.get(account["user"])
+            account["home"], account["home_fqdn"] = home, nodes[home]["fqdn"] if home in nodes else None
+    return data
+
+
+PLAN_MIGRATIONS: dict[int, Migration] = {1: _plan_1_to_2, 2: _plan_2_to_3}
 
 
 def plan_from_dict(what: str, data: Any) -> LabPlan:

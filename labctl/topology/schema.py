@@ -563,6 +563,7 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
     sip_users = {u.name for u in topo.sip.users} if topo.sip else set()
     registrar_roles = check.roles.providers(SIP_REGISTRAR)
     sip_servers = [n.name for n in topo.nodes if any(n.has(r) for r in registrar_roles)]
+    homes: dict[str, str] = {}  # SIP user -> the registrar its first phone names: the user's home server
     for node in topo.nodes:
         key: Key = ("nodes", node.name)
         if node.phone and not node.has("phone"):
@@ -576,6 +577,13 @@ def _cross_checks(check: _Checker, topo: Topology) -> None:
             else:
                 if topo.sip is not None and node.phone.user not in sip_users:
                     check.problem(key + ("phone", "user"), unknown("SIP user", node.phone.user, sip_users))
+                home = homes.setdefault(node.phone.user, node.phone.registrar)
+                if home != node.phone.registrar:
+                    check.problem(
+                        key + ("phone", "registrar"),
+                        f"SIP user {quoted(node.phone.user)} is homed on {quoted(home)} by another phone; "
+                        f"its phones must name one registrar, not {quoted(node.phone.registrar)}",
+                    )
                 registrar = by_name.get(node.phone.registrar)
                 if registrar is None or not any(registrar.has(r) for r in registrar_roles):
                     hint = did_you_mean(node.phone.registrar, sip_servers)

@@ -49,11 +49,35 @@ def test_sip_plan(plan: Compiler) -> None:
         "ou=people,dc=corp,dc=example,dc=org",
     )
     assert (sip.ldap_node, sip.ldap_address) == ("dir", "10.0.0.2")
-    assert sip.accounts == (SipAccount("alice", "alice-secret", "1001"), SipAccount("bob", "bob-secret", "0042"))
-    assert sip.servers == (
-        SipServer("proxy", "kamailio", "10.0.0.3", "proxy.voip.lab"),
-        SipServer("pbx", "freeswitch", "10.0.0.4", "pbx.voip.lab"),
+    assert sip.accounts == (
+        SipAccount("alice", "alice-secret", "1001", "proxy", "proxy.voip.lab"),
+        SipAccount("bob", "bob-secret", "0042", "pbx", "pbx.voip.lab"),
     )
+    assert sip.servers == (
+        SipServer("proxy", "kamailio", "10.0.0.3", "proxy.voip.lab", ("10.0.0.3", "10.10.0.3")),
+        SipServer("pbx", "freeswitch", "10.0.0.4", "pbx.voip.lab", ("10.0.0.4", "10.10.0.4")),
+    )
+
+
+def test_a_user_without_a_phone_has_no_home(plan: Compiler) -> None:
+    """Calls to such a user stay with the server they reach (the user can still register anywhere)."""
+    sip = plan(
+        VOIP.replace(
+            '    bob: {password: bob-secret, extension: "0042"}',
+            '    bob: {password: bob-secret, extension: "0042"}\n    eve: {password: eve-secret, extension: 1009}',
+        )
+    ).sip
+    assert sip is not None
+    assert sip.accounts[-1] == SipAccount("eve", "eve-secret", "1009", None, None)
+
+
+def test_a_router_registrar_trusts_every_address_it_may_send_from(plan: Compiler) -> None:
+    lab = plan(VOIP.replace("proxy: {roles: [kamailio]}", "proxy: {roles: [kamailio, router]}"))
+    assert lab.sip is not None
+    proxy = lab.sip.servers[0]
+    node = lab.node("proxy")
+    assert proxy.addresses[0] == node.address == node.loopback.split("/")[0]
+    assert set(proxy.addresses) == {node.address, *(i.ip for i in node.interfaces)}
 
 
 def test_each_phone_knows_its_account_and_registrar(plan: Compiler) -> None:

@@ -99,3 +99,20 @@ def test_a_damaged_plan_says_that_down_removes_the_lab(version: int) -> None:
     message = str(caught.value)
     assert message.startswith("the plan saved in lab 'line' is damaged (") and "\n" not in message
     assert message.endswith("`labctl down line` removes the lab")
+
+
+def test_a_format_2_plan_learns_each_users_home_from_its_phones() -> None:
+    """Format 3 added the home server of each SIP user; a format-2 plan gets it from its phones."""
+    voip = compile_topology(load_topology(REPO / "topologies" / "voip-demo.yaml"))
+    old = json.loads(voip.to_json())
+    for account in old["sip"]["accounts"]:
+        del account["home"], account["home_fqdn"]
+    old["format"] = 2
+    rebuilt = saved_plan(LabState(lab="voip-demo", backend="libvirt", topology="t", plan=old))
+    assert rebuilt == voip
+    assert {a.user: a.home for a in rebuilt.sip.accounts} == {  # type: ignore[union-attr]
+        "alice": "proxy",
+        "bob": "proxy",
+        "carol": "pbx",
+        "dave": "pbx",
+    }

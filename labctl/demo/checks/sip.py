@@ -42,6 +42,7 @@ SIP_LINE = (
     r"((REGISTER|INVITE|BYE) sip:[^ ]+ SIP/2.0"  # requests
     r"|SIP/2.0 [0-9]{3}[^\r]*"  # responses
     r"|CSeq: [0-9]+ [A-Z]+"
+    r"|c=IN IP4 [0-9.]+|m=audio [0-9]+"  # SDP: where the media of the message's sender goes
     r"|a=ptime:[0-9]+)"  # SDP: the negotiated packet time
 )
 END = "--- end"  # the last line of every probe script: its absence means the script was cut short
@@ -269,8 +270,12 @@ class Stream:
         return (self.packets - 1) / self.seconds if self.seconds > 0 else 0.0
 
 
-def rtp_packets(text: str) -> list[tuple[float, str, str, int, int, int, int]]:
-    """(time, src ip, dst ip, byte 0, byte 1, seq, ssrc) per 'p' line of `labctl-media rtp`."""
+Row = tuple[float, str, str, int, int, int, int]
+"""(time, src ip:port, dst ip:port, byte 0, byte 1, seq, ssrc) of one UDP packet of the media capture."""
+
+
+def rtp_packets(text: str) -> list[Row]:
+    """One Row per 'p' line of `labctl-media rtp`."""
     rows = []
     for line in text.splitlines():
         parts = line.split()
@@ -281,16 +286,22 @@ def rtp_packets(text: str) -> list[tuple[float, str, str, int, int, int, int]]:
             b0, b1, seq, _, ssrc, _ = (int(x) for x in parts[4:10])
         except ValueError:
             continue
-        rows.append((when, parts[2].rsplit(":", 1)[0], parts[3].rsplit(":", 1)[0], b0, b1, seq, ssrc))
+        rows.append((when, parts[2], parts[3], b0, b1, seq, ssrc))
     return rows
 
 
-def stream(rows: list[tuple[float, str, str, int, int, int, int]], src: set[str], dst: set[str]) -> Stream:
-    """RTP from any of `src` to any of `dst`: RTCP told apart by its packet type (RFC 5761)."""
-    mine = [r for r in rows if r[1] in src and r[2] in dst and r[3] >> 6 == 2]
+def at(endpoint: str, where: set[str]) -> bool:
+    """Whether `endpoint` (ip:port) is one of `where`: addresses, or ip:port pairs."""
+    return endpoint in where or endpoint.rsplit(":", 1)[0] in where
+
+
+def stream(rows: list[Row], src: set[str], dst: set[str]) -> Stream:
+    """RTP from any of `src` to any of `dst` (addresses or ip:port): RTCP told apart by its packet
+    type (RFC 5761)."""
+    mine = [r for r in rows if at(r[1], src) and at(r[2], dst) and r[3] >> 6 == 2]
     rtcp = [r for r in mine if 192 <= r[4] <= 223]
     rtp = [r for r in mine if not 192 <= r[4] <= 223]
-    by_ssrc: dict[int, list[tuple[float, str, str, int, int, int, int]]] = {}
+    by_ssrc: dict[int, list[Row]] = {}
     for r in rtp:
         by_ssrc.setdefault(r[6], []).append(r)
     if not by_ssrc:
@@ -387,6 +398,26 @@ def judge_heard(where: str, text: str, hz: float, min_media: float) -> tuple[str
     return None, f"{found.frequency:.0f} Hz at {found.level:.0f} dBFS"
 
 
+def sdp_answer(sip: str) -> tuple[str, int] | None:
+    """(address, port) of the audio in the SDP of the last 200 OK to an INVITE in the grep'd
+    transcript: where the caller was told to send its media. Its c= and m= lines follow that
+    response's CSeq line, before the next message's start line."""
+    answer: tuple[str, int] | None = None
+    current, status = ("", ""), ""  # the message being read: (status or method, CSeq method)
+    sdp: dict[str, str] = {}  # its c= address and m= port so far
+    for line in sip.splitlines():
+        line = line.strip()
+        if line.startswith("SIP/2.0 ") or re.match(r"^(REGISTER|INVITE|BYE) sip:", line):
+            status, current, sdp = (line.split()[1] if line.startswith("SIP/2.0 ") else line.split()[0]), ("", ""), {}
+        elif line.startswith("CSeq:") and status:
+            current = (status, line.split()[-1])
+        elif current == ("200", "INVITE") and line.startswith(("c=IN IP4 ", "m=audio ")):
+            sdp[line[0]] = line.split()[-1] if line[0] == "c" else line.split()[1]
+            if "c" in sdp and "m" in sdp and sdp["m"].isdigit():
+                answer = (sdp["c"], int(sdp["m"]))
+    return answer
+
+
 def media_peer(plan: LabPlan, caller: NodePlan, callee: NodePlan) -> NodePlan:
     """Whom the caller's RTP really goes to: a registrar that relays media (FreeSWITCH) or the callee."""
     relays = catalogue().providers(MEDIA_RELAY)
@@ -401,7 +432,11 @@ def addresses(node: NodePlan) -> set[str]:
 
 
 def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: float) -> Judge:
-    mine, theirs = addresses(caller), addresses(peer)
+    """RTP is judged between the caller and the media address of the SDP answer it received, both
+    ways; that address must be the expected peer's: the callee itself when media flows phone to
+    phone (Kamailio), the relaying PBX otherwise (FreeSWITCH)."""
+    mine = addresses(caller)
+    relayed = peer is not callee
 
     def judge(result: ExecResult) -> Verdict:
         if (why := unfinished(result)) is not None:
@@ -414,11 +449,19 @@ def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: fl
         ptimes = [int(p) for p in re.findall(r"a=ptime:([0-9]+)", sip)]
         ptime = float(max(ptimes)) if ptimes and 0 < max(ptimes) <= 200 else 20.0
         rows = rtp_packets(section(out, "rtp"))
+        answer = sdp_answer(sip)
+        # RTCP goes to the port above RTP's (RFC 3550), and is counted apart by its packet type
+        theirs = {f"{answer[0]}:{answer[1] + i}" for i in (0, 1)} if answer else set()
         out_s, back_s = stream(rows, mine, theirs), stream(rows, theirs, mine)
         problems = []
         if ("200", "INVITE") not in wire:
             codes = " ".join(c for c, m in wire if m == "INVITE" and c.isdigit())
             problems.append(f"no 200 OK to the INVITE (saw {codes or 'nothing'})")
+        elif answer is None:
+            problems.append("the 200 OK to the INVITE carried no SDP answer (c= and m=audio) on the wire")
+        elif answer[0] not in addresses(peer):
+            expected = f"{peer.name}, which relays the media" if relayed else f"the callee {peer.name}, phone to phone"
+            problems.append(f"the SDP answer sends the media to {answer[0]}, not to {expected}")
         if "connected." not in section(out, "console"):
             problems.append("linphone never said the call connected")
         if not section(out, "rtp").rstrip().endswith("end"):
@@ -435,11 +478,13 @@ def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: fl
             problems.append("no BYE answered by 200")
         if problems:
             return Verdict(FAIL, "; ".join(problems))
-        via = f" via {peer.name}" if peer is not callee else ""
+        assert answer is not None
+        via = f" via {peer.name}" if relayed else ""
         return Verdict(
             PASS,
             f"200 OK; voice heard both ways: {far_heard} out, {near_heard} back; "
-            f"RTP{via} {describe('out', out_s)}, {describe('back', back_s)} at {ptime:g} ms; BYE/200",
+            f"RTP{via} ({answer[0]}:{answer[1]}) {describe('out', out_s)}, {describe('back', back_s)} at {ptime:g} ms; "
+            "BYE/200",
         )
 
     return judge

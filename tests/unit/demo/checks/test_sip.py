@@ -9,6 +9,13 @@ a 3-node lab (data/sipm.yaml: srv = dns + ldap + kamailio, phones pa 10.10.0.2 a
 - sip_invite_callee_drops_rtp.txt: `tc` drops UDP to port 7078 on the callee's ingress;
 - sip_invite_rtcp_only.txt: `tc` drops RTP (port 7078) both ways on the callee; RTCP (7079) passes;
 - sip_register_wrong_password.txt: the phone's password no longer matches LDAP;
+  (the sip_invite files above were captured before the probe kept SDP lines: the answer's
+  `c=IN IP4 <callee>` and `m=audio 7078` were added by hand after its 200 OK, as the RTP shows them)
+- sip_invite_kamailio_to_freeswitch.txt, sip_invite_freeswitch_to_kamailio_extension.txt,
+  sip_invite_freeswitch_pass.txt: real calls on voip-demo (alice -> carol, carol -> 1001,
+  dave -> carol) with FreeSWITCH (pbx 10.0.0.5) relaying the media, captured on the caller;
+- sip_invite_relay_drops_rtp.txt: alice -> carol with `tc` dropping UDP to the PBX's RTP ports
+  (16384-16639) on its ingress: the call connects and ends with BYE/200, but no voice;
 - sip_invite_unknown_no_sdp.txt: FreeSWITCH's answer to the bodiless INVITE sipp sent to an
   unknown user before its scenarios carried SDP (480, resent: sipp gave up without an ACK),
   written from the codes of that voip-demo run.
@@ -291,7 +298,7 @@ def test_a_real_call_is_voice_heard_both_ways(call_probe: Probe) -> None:
     assert verdict.status == PASS, verdict.detail
     assert verdict.detail == (
         "200 OK; voice heard both ways: 999 Hz at -6 dBFS out, 600 Hz at -6 dBFS back; "
-        "RTP out 50.1 pkt/s (297 pkts, 0 lost), back 49.8 pkt/s (341 pkts, 0 lost) at 20 ms; BYE/200"
+        "RTP (10.10.0.3:7078) out 50.1 pkt/s (297 pkts, 0 lost), back 49.8 pkt/s (341 pkts, 0 lost) at 20 ms; BYE/200"
     )
 
 
@@ -300,7 +307,7 @@ def test_opus_and_longer_calls_pass_too(probes: Probes, sipm: LabPlan, call_prob
     (back,) = probes("sip_invite", sipm, **{"from": "pb", "to": "pa", "dial": "extension", "media_seconds": 5})
     assert back.subject == "pb -> pa (sip:101@m.lab)"
     verdict = run(back, fixture("sip_invite_pass_5s_extension.txt"))
-    assert verdict.status == PASS and "RTP out 50.1 pkt/s (410 pkts, 0 lost)" in verdict.detail
+    assert verdict.status == PASS and "RTP (10.10.0.2:7078) out 50.1 pkt/s (410 pkts, 0 lost)" in verdict.detail
 
 
 @pytest.mark.parametrize(
@@ -385,21 +392,109 @@ def test_a_stream_with_holes_fails() -> None:
 
 
 # -- relayed media (FreeSWITCH) ------------------------------------------------------------
+def relayed(real: str, pbx: str) -> str:
+    """A Kamailio capture (pa 10.10.0.2 <-> pb 10.10.0.3) as the wire would carry it through a PBX
+    at `pbx` that relays the media: pa <-> pbx, and the SDP answer naming the PBX."""
+    return real.replace("10.10.0.3:", f"{pbx}:").replace("c=IN IP4 10.10.0.3", f"c=IN IP4 {pbx}")
+
+
 def test_a_freeswitch_call_is_judged_on_the_media_to_the_pbx(probes: Probes, sipmfs: LabPlan) -> None:
-    """pa 10.10.0.3 and pb 10.10.0.4 register to pbx 10.10.0.2, which relays RTP through itself."""
+    """In sipmfs, pa 10.10.0.3 and pb 10.10.0.4 register to pbx 10.10.0.2, which relays RTP through itself."""
     caller, callee = sipmfs.node("pa"), sipmfs.node("pb")
     assert sip.media_peer(sipmfs, caller, callee).name == "pbx"
     (probe,) = probes("sip_invite", sipmfs, **{"from": "pa", "to": "pb"})
-    real = fixture("sip_invite_pass.txt")  # captured pa 10.10.0.2 <-> pb 10.10.0.3, Kamailio
-    # the same packets, as the wire would carry them through the PBX: pa <-> pbx
-    relayed = (
-        real.replace("10.10.0.2:", "10.10.0.9:").replace("10.10.0.3:", "10.10.0.2:").replace("10.10.0.9:", "10.10.0.3:")
-    )
-    verdict = run(probe, relayed)
-    assert verdict.status == PASS and "RTP via pbx out 50.1 pkt/s" in verdict.detail, verdict.detail
-    # RTP straight between the phones is not what a relaying PBX puts on the wire
-    direct = real.replace("10.10.0.3:", "10.10.0.4:").replace("10.10.0.2:", "10.10.0.3:")
-    assert run(probe, direct).detail.startswith("no RTP out")
+    swapped = fixture("sip_invite_pass.txt").replace("10.10.0.2", "10.10.0.9")  # the caller pa: 10.10.0.3
+    through_pbx = relayed(swapped, "10.10.0.2").replace("10.10.0.9", "10.10.0.3")
+    verdict = run(probe, through_pbx)
+    assert verdict.status == PASS and "RTP via pbx (10.10.0.2:7078) out 50.1 pkt/s" in verdict.detail, verdict.detail
+
+
+def test_a_relayed_call_whose_answer_names_the_callee_fails(probes: Probes, sipmfs: LabPlan) -> None:
+    """RTP straight between the phones is not what a relaying PBX puts on the wire."""
+    (probe,) = probes("sip_invite", sipmfs, **{"from": "pa", "to": "pb"})
+    direct = fixture("sip_invite_pass.txt").replace("10.10.0.3", "10.10.0.4").replace("10.10.0.2", "10.10.0.3")
+    verdict = run(probe, direct)
+    assert verdict.status == FAIL
+    assert "the SDP answer sends the media to 10.10.0.4, not to pbx, which relays the media" in verdict.detail
+
+
+def test_a_kamailio_call_whose_answer_names_someone_else_fails(call_probe: Probe) -> None:
+    """Where media flows phone to phone, the answer must name the callee: RTP to a third party, even
+    plenty of it, proves nothing about the callee."""
+    verdict = run(call_probe, relayed(fixture("sip_invite_pass.txt"), "10.10.0.7"))
+    assert verdict.status == FAIL
+    assert "the SDP answer sends the media to 10.10.0.7, not to the callee pb, phone to phone" in verdict.detail
+
+
+def test_rtp_to_a_port_other_than_the_answers_does_not_count(call_probe: Probe) -> None:
+    moved = fixture("sip_invite_pass.txt").replace("m=audio 7078", "m=audio 7080")
+    verdict = run(call_probe, moved)
+    assert verdict.status == FAIL and "no RTP out" in verdict.detail and "no RTP back" in verdict.detail
+
+
+@pytest.mark.parametrize(
+    "sdp",
+    ["", "c=IN IP4 10.10.0.3\n", "m=audio 7078\n", "c=IN IP4 10.10.0.3\nm=audio x\n"],
+    ids=["none", "no-m", "no-c", "garbage-port"],
+)
+def test_a_call_whose_200_ok_carries_no_usable_sdp_fails(call_probe: Probe, sdp: str) -> None:
+    text = fixture("sip_invite_pass.txt").replace("c=IN IP4 10.10.0.3\nm=audio 7078\n", sdp)
+    verdict = run(call_probe, text)
+    assert verdict.status == FAIL
+    assert "the 200 OK to the INVITE carried no SDP answer (c= and m=audio) on the wire" in verdict.detail
+
+
+def test_the_sdp_answer_is_the_one_in_the_200_ok_not_the_offer_or_an_early_answer() -> None:
+    transcript = "\n".join(
+        [
+            "INVITE sip:b@x SIP/2.0", "CSeq: 1 INVITE", "c=IN IP4 10.0.0.1", "m=audio 7078",  # our offer
+            "SIP/2.0 183 Session Progress", "CSeq: 1 INVITE", "c=IN IP4 10.0.0.8", "m=audio 4000",  # early media
+            "SIP/2.0 200 OK", "CSeq: 1 INVITE", "c=IN IP4 10.0.0.9", "m=audio 16384",
+            "ACK sip:b@x SIP/2.0", "CSeq: 1 ACK",
+        ]
+    )  # fmt: skip
+    assert sip.sdp_answer(transcript) == ("10.0.0.9", 16384)
+    assert sip.sdp_answer("") is None
+    assert sip.sdp_answer("SIP/2.0 200 OK\nCSeq: 2 BYE\nc=IN IP4 10.0.0.9\nm=audio 1\n") is None
+
+
+@pytest.fixture(scope="module")
+def voip() -> LabPlan:
+    return compile_topology(load_topology(REPO / "topologies" / "voip-demo.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("caller", "callee", "dial", "name", "answer"),
+    [
+        ("alice", "carol", "user", "sip_invite_kamailio_to_freeswitch.txt", "10.0.0.5:16494"),
+        ("carol", "alice", "extension", "sip_invite_freeswitch_to_kamailio_extension.txt", "10.0.0.5:16390"),
+        ("dave", "carol", "user", "sip_invite_freeswitch_pass.txt", "10.0.0.5:16578"),
+    ],
+)
+def test_real_calls_through_freeswitch_pass_on_the_media_to_the_relay(
+    probes: Probes, voip: LabPlan, caller: str, callee: str, dial: str, name: str, answer: str
+) -> None:
+    """Real captures: whichever side FreeSWITCH is on, the caller's media goes to the PBX's relay port
+    the 200 OK named, at the ptime's rate, both ways, and the tones were heard."""
+    (probe,) = probes("sip_invite", voip, **{"from": caller, "to": callee, "dial": dial})
+    verdict = run(probe, fixture(name))
+    assert verdict.status == PASS, verdict.detail
+    assert f"RTP via pbx ({answer}) out 50." in verdict.detail and "voice heard both ways" in verdict.detail
+
+
+def test_a_real_relayed_call_whose_relay_drops_the_media_fails(probes: Probes, voip: LabPlan) -> None:
+    (probe,) = probes("sip_invite", voip, **{"from": "alice", "to": "carol"})
+    verdict = run(probe, fixture("sip_invite_relay_drops_rtp.txt"))
+    assert verdict.status == FAIL
+    assert "no RTP back" in verdict.detail and "carol did not hear 1000 Hz" in verdict.detail, verdict.detail
+
+
+def test_a_real_relayed_call_judged_as_phone_to_phone_fails(probes: Probes, voip: LabPlan) -> None:
+    """The same real capture, judged as if the call were Kamailio's (media straight to carol): the answer
+    names the PBX, not carol, so the stricter check does not pass it."""
+    judge = sip.judge_call(voip.node("alice"), voip.node("carol"), voip.node("carol"), 3)
+    verdict = judge(ExecResult(0, fixture("sip_invite_kamailio_to_freeswitch.txt"), ""))
+    assert verdict.status == FAIL and "not to the callee carol, phone to phone" in verdict.detail
 
 
 def test_a_kamailio_call_expects_the_media_between_the_phones(sipm: LabPlan) -> None:

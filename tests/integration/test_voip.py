@@ -54,8 +54,62 @@ def test_freeswitch_phones_pass_every_kind_of_check(voip: dict[str, Any]) -> Non
     results = junit_cases()
     assert results and all(f is None and s is None for _, _, f, s in results), results
     fs_checks = {check for check, subject, _, _ in results if subject.split()[0] in fs_phones}
-    kinds = {"sip_register", "sip_invite", "sipp_register", "sip_register_rejected", "sip_invite_unknown"}
+    kinds = {
+        "sip_register",
+        "sip_invite",
+        "sipp_register",
+        "sipp_invite",
+        "sip_register_rejected",
+        "sip_invite_unknown",
+    }
     assert kinds <= fs_checks, fs_checks
+
+
+def test_calls_cross_the_two_platforms_both_ways(voip: dict[str, Any]) -> None:
+    """Kamailio phones call FreeSWITCH phones and back, by user and by extension, and passed: the
+    media went through the PBX's relay (the address its SDP answer named)."""
+    nodes = {n["name"]: n for n in voip["plan"]["nodes"]}
+    kind = {name: n["phone"]["registrar_kind"] for name, n in nodes.items() if n["phone"]}
+    crossing = [
+        (subject, failure, skipped)
+        for check, subject, failure, skipped in junit_cases()
+        if check == "sip_invite" and len({kind[p] for p in subject.split()[0:3:2]}) == 2
+    ]
+    directions = {(kind[s.split()[0]], "sip:1" in s) for s, _, _ in crossing}  # (caller's platform, by extension)
+    assert {k for k, _ in directions} == {"kamailio", "freeswitch"}, crossing
+    assert {e for _, e in directions} == {True, False}, crossing
+    assert all(f is None and s is None for _, f, s in crossing), crossing
+
+
+# Sets labeledURI (the home server) of uid=$1 under $2 to $3, bound as the directory's admin ($4's
+# rootDN, whose password only the LDAP node's root can read): the SIP servers may only read.
+LDAP_HOME = (
+    "umask 077; sed -n 's/^olcRootPW: //p' /etc/labctl/ldap/config.ldif | tr -d '\\n' > /run/labctl-admin.pw && "
+    "printf 'dn: uid=%s,%s\\nchangetype: modify\\nreplace: labeledURI\\nlabeledURI: %s\\n' \"$1\" \"$2\" \"$3\" "
+    "| ldapmodify -x -H ldapi:/// -D \"cn=admin,$4\" -y /run/labctl-admin.pw; rc=$?; rm -f /run/labctl-admin.pw; exit $rc"
+)
+
+
+def set_home(plan: dict[str, Any], user: str, home: str) -> None:
+    sip = plan["sip"]
+    labctl("exec", "voip-demo/infra", "--", "sh", "-c", LDAP_HOME, "sh", user, sip["people_dn"], home, sip["base_dn"])
+
+
+def test_calls_follow_the_home_server_ldap_names(voip: dict[str, Any], tmp_path: Path) -> None:
+    """Negative control for the routing: with carol's home in LDAP pointed at Kamailio, where she is
+    not registered, alice's call to her fails; restored, it passes again. No routing is written per
+    user anywhere else."""
+    plan = voip["plan"]
+    nodes = {n["name"]: n for n in plan["nodes"]}
+    set_home(plan, "carol", f"sip:{nodes['proxy']['fqdn']}")
+    try:
+        code, result = demo_report(tmp_path, "voip-demo", "moved", "sip_invite: {from: alice, to: carol, timeout: 5}")
+        assert code == 1 and result["status"] == "fail", result
+        assert "no 200 OK to the INVITE (saw 407 480)" in result["detail"], result
+    finally:
+        set_home(plan, "carol", f"sip:{nodes['pbx']['fqdn']}")
+    code, result = demo_report(tmp_path, "voip-demo", "home", "sip_invite: {from: alice, to: carol, timeout: 5}")
+    assert code == 0 and result["status"] == "pass", f"the call did not recover with carol's home restored: {result}"
 
 
 def demo_report(tmp_path: Path, lab: str, name: str, check: str) -> tuple[int, dict[str, Any]]:

@@ -3,7 +3,10 @@
 
 FreeSWITCH posts the lookup as a form (section, user, domain, action, ...). A user is found by uid
 or by telephoneNumber (the extension) with ldapsearch, bound as the SIP servers' service account;
-the answer carries the clear-text SIP password, which digest authentication needs. Anything else
+the answer carries the clear-text SIP password, which digest authentication needs, and a dial string
+that routes calls by the user's home server (labeledURI): a user homed here is called at its
+registered contacts, a user homed on another SIP server of the lab is called through that server.
+A user homed elsewhere cannot authenticate here (it registers and calls at home). Anything else
 gets the "not found" document, and an LDAP failure gets HTTP 503, so no answer is ever made up.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -19,10 +23,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NOT_FOUND = b'<document type="freeswitch/xml"><section name="result"><result status="not found"/></section></document>'
-DIAL_STRING = (
-    "{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@${dialed_domain}}"
-    "${sofia_contact(*/${dialed_user}@${dialed_domain})}"
+LOCAL_DIAL = (
+    "{^^:sip_invite_domain=${dialed_domain}:presence_id=UID@${dialed_domain}}${sofia_contact(*/UID@${dialed_domain})}"
 )
+REMOTE_DIAL = "sofia/internal/UID@HOST"  # the home server relays the call to the user's phones
+SAFE_UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # what a dial string can hold as is
+HOME_URI = re.compile(r"sip:([A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::[0-9]{1,5})?)\Z")
 LDAP_TIMEOUT = 5.0
 DOLLAR = "\ue024"  # stands for a $ of a user's value until the document is written, as &#36;
 
@@ -34,6 +40,7 @@ class Settings:
     password_file: str
     people_dn: str
     domain: str
+    home: str  # this server's own sip: URI, as the users homed here carry it in labeledURI
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class User:
     name: str
     extension: str
     password: str
+    home: str  # the sip: URI of the user's home server, "" when the directory names none
 
 
 class DirectoryUnavailable(Exception):
@@ -86,7 +94,7 @@ def find_user(settings: Settings, key: str) -> User | None:
         "-H", settings.ldap_url, "-D", settings.bind_dn, "-y", settings.password_file,
         "-b", settings.people_dn, "-s", "one",
         f"(&(objectClass=inetOrgPerson)(|(uid={wanted})(telephoneNumber={wanted})))",
-        "uid", "cn", "telephoneNumber", "userPassword",
+        "uid", "cn", "telephoneNumber", "userPassword", "labeledURI",
     ]  # fmt: skip
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=LDAP_TIMEOUT + 2)
@@ -100,22 +108,41 @@ def find_user(settings: Settings, key: str) -> User | None:
         uid, password = entry.get("uid", [""])[0], entry.get("userpassword", [""])[0]
         extensions = entry.get("telephonenumber", [])
         if uid and password and (key == uid or key in extensions):
-            return User(uid, entry.get("cn", [uid])[0], extensions[0] if extensions else "", password)
+            home = entry.get("labeleduri", [""])[0].split(" ")[0]  # a labeledURI may carry a label after the URI
+            return User(uid, entry.get("cn", [uid])[0], extensions[0] if extensions else "", password, home)
     return None
 
 
-def user_document(domain: str, user: User) -> bytes:
+def homed_here(settings: Settings, user: User) -> bool:
+    return not user.home or user.home.lower() == settings.home.lower()
+
+
+def dial_string(settings: Settings, user: User) -> str | None:
+    """How FreeSWITCH calls the user: at its registered contacts when homed here, through its home
+    server otherwise; None when the uid or the home URI cannot go into a dial string as they are."""
+    if not SAFE_UID.match(user.uid):
+        return None
+    if homed_here(settings, user):
+        return LOCAL_DIAL.replace("UID", user.uid)
+    home = HOME_URI.match(user.home)
+    return REMOTE_DIAL.replace("UID", user.uid).replace("HOST", home.group(1)) if home else None
+
+
+def user_document(domain: str, user: User, dial: str) -> bytes:
     """The user's directory entry. A $ in its values is written as &#36;: FreeSWITCH's preprocessor
-    expands $${...} in the raw text of a fetched document, before the XML parser decodes references."""
-    user = User(*(value.replace("$", DOLLAR) for value in (user.uid, user.name, user.extension, user.password)))
+    expands $${...} in the raw text of a fetched document, before the XML parser decodes references.
+    (The dial string's own ${...} are for FreeSWITCH to expand when it calls the user.)"""
+    values = (user.uid, user.name, user.extension, user.password, user.home)
+    user = User(*(value.replace("$", DOLLAR) for value in values))
     document = ET.Element("document", type="freeswitch/xml")
     section = ET.SubElement(document, "section", name="directory")
     dom = ET.SubElement(section, "domain", name=domain)
-    ET.SubElement(ET.SubElement(dom, "params"), "param", name="dial-string", value=DIAL_STRING)
     users = ET.SubElement(ET.SubElement(ET.SubElement(dom, "groups"), "group", name="default"), "users")
     attrs = {"id": user.uid, **({"number-alias": user.extension} if user.extension else {})}
     entry = ET.SubElement(users, "user", attrs)
-    ET.SubElement(ET.SubElement(entry, "params"), "param", name="password", value=user.password)
+    user_params = ET.SubElement(entry, "params")
+    ET.SubElement(user_params, "param", name="password", value=user.password)
+    ET.SubElement(user_params, "param", name="dial-string", value=dial)
     variables = ET.SubElement(entry, "variables")
     for name, value in (
         ("user_context", "default"),
@@ -139,7 +166,13 @@ def answer(settings: Settings, params: dict[str, str]) -> tuple[int, bytes, str]
         return 503, b"", f"{user}: LDAP unavailable: {exc}"
     if found is None:
         return 200, NOT_FOUND, f"{user}: not found"
-    return 200, user_document(settings.domain, found), f"{user}: found uid={found.uid}"
+    if params.get("action") == "sip_auth" and not homed_here(settings, found):
+        return 200, NOT_FOUND, f"{user}: homed on {found.home}, not here: may not authenticate here"
+    dial = dial_string(settings, found)
+    if dial is None:
+        return 200, NOT_FOUND, f"{user}: uid {found.uid!r} or home {found.home!r} unusable in a dial string"
+    where = "here" if homed_here(settings, found) else f"on {found.home}"
+    return 200, user_document(settings.domain, found, dial), f"{user}: found uid={found.uid}, homed {where}"
 
 
 def handler(settings: Settings) -> type[BaseHTTPRequestHandler]:
@@ -177,9 +210,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password-file", required=True, help="the bind password, for ldapsearch -y")
     parser.add_argument("--people-dn", required=True)
     parser.add_argument("--domain", required=True, help="the SIP domain the users belong to")
+    parser.add_argument("--home", required=True, help="this server's sip: URI, as users homed here have it")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
-    settings = Settings(args.ldap_url, args.bind_dn, args.password_file, args.people_dn, args.domain)
+    settings = Settings(args.ldap_url, args.bind_dn, args.password_file, args.people_dn, args.domain, args.home)
     server = ThreadingHTTPServer((host, int(port)), handler(settings))
     print(f"listening on {host}:{server.server_port}", file=sys.stderr, flush=True)
     server.serve_forever()

@@ -22,9 +22,11 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from labctl.compile.plan import SipAccount
 from tests.unit.freeswitch.conftest import SECRETS, Rendered, rendered
 
 UNIT = "labctl-fs-directory.service"
+BAD_HOMES = ("http://far.lab", "sip:far.lab;transport=tcp", "sip:far.lab,sofia/internal/x@evil", "sip:${x}")
 ODD_PASSWORD = "pässwörd <&\"'> x"  # ldapsearch prints it base64-encoded; XML must escape it
 DOLLAR_PASSWORD = "a$${domain}b${x}$"  # FreeSWITCH's preprocessor would expand $${domain} in raw text
 
@@ -47,14 +49,15 @@ FAKE_LDAPSEARCH = textwrap.dedent(
     if opt("-b") != os.environ["FAKE_LDAP_BASE"]:
         sys.exit(32)
     wanted = [re.sub(r"\\\\([0-9a-f]{{2}})", lambda m: chr(int(m.group(1), 16)), v)
-              for v in re.findall(r"\\((?:uid|telephoneNumber)=([^)]*)\\)", args[-5])]
+              for v in re.findall(r"\\((?:uid|telephoneNumber)=([^)]*)\\)", args[-6])]
     for entry in json.loads(os.environ["FAKE_LDAP_ENTRIES"]):
         if entry["uid"] in wanted or entry["ext"] in wanted:
             pw = entry["password"]
             line = ("userPassword:: " + base64.b64encode(pw.encode()).decode()) if not pw.isascii() \\
                 else "userPassword: " + pw
+            home = f"labeledURI: {{entry['home']}}\\n" if entry.get("home") else ""
             print(f"dn: uid={{entry['uid']}},{{opt('-b')}}\\nuid: {{entry['uid']}}\\ncn: {{entry['uid']}}\\n"
-                  f"telephoneNumber: {{entry['ext']}}\\n{{line}}\\n")
+                  f"telephoneNumber: {{entry['ext']}}\\n{{line}}\\n{{home}}")
     """
 )
 
@@ -112,9 +115,17 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]
     fake = bin_dir / "ldapsearch"
     fake.write_text(FAKE_LDAPSEARCH.format(python=sys.executable))
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    entries = [{"uid": a.user, "ext": a.extension, "password": a.password} for a in sip.accounts]
-    entries.append({"uid": "odd", "ext": "4242", "password": ODD_PASSWORD})
+    entries = [
+        {"uid": a.user, "ext": a.extension, "password": a.password, "home": f"sip:{a.home_fqdn}" if a.home else ""}
+        for a in sip.accounts
+    ]
+    entries.append({"uid": "odd", "ext": "4242", "password": ODD_PASSWORD})  # no home: homed anywhere
     entries.append({"uid": "dollar", "ext": "4243", "password": DOLLAR_PASSWORD})
+    entries.append({"uid": "labelled", "ext": "4244", "password": "pw", "home": "sip:far.lab:5080 SIP home server"})
+    entries += [
+        {"uid": f"bad{i}", "ext": f"435{i}", "password": "pw", "home": home} for i, home in enumerate(BAD_HOMES)
+    ]
+    entries.append({"uid": "a,b", "ext": "4360", "password": "pw"})  # a comma would split a dial string
     calls = tmp_path / "ldapsearch-calls.jsonl"
     environment = {
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -185,25 +196,80 @@ def is_not_found(body: str) -> bool:
     )
 
 
+def homed_here(service: Service) -> list[SipAccount]:
+    sip = service.lab.plan.sip
+    assert sip is not None
+    here = [a for a in sip.accounts if a.home == service.lab.node.name]
+    assert here, "no user is homed on the FreeSWITCH node"
+    return here
+
+
+def homed_elsewhere(service: Service) -> list[SipAccount]:
+    sip = service.lab.plan.sip
+    assert sip is not None
+    return [a for a in sip.accounts if a.home is not None and a.home != service.lab.node.name]
+
+
 def test_a_known_user_gets_its_ldap_password(service: Service) -> None:
     sip = service.lab.plan.sip
     assert sip is not None
-    for account in sip.accounts:
+    for account in homed_here(service):
         status, body = service.ask(**sip_auth(service, account.user))
         assert status == 200
         domain, user = user_of(body)
         assert domain.get("name") == sip.domain
         assert (user.get("id"), user.get("number-alias")) == (account.user, account.extension)
-        assert params(user, "params/param") == {"password": account.password}
+        assert params(user, "params/param") == {
+            "password": account.password,
+            "dial-string": "{^^:sip_invite_domain=${dialed_domain}:presence_id="
+            f"{account.user}@${{dialed_domain}}}}${{sofia_contact(*/{account.user}@${{dialed_domain}})}}",
+        }  # for bridge user/<user or extension>: the registered contacts of the uid
         variables = {str(v.get("name")): str(v.get("value")) for v in user.findall("variables/variable")}
         assert variables["user_context"] == "default"
-        assert "sofia_contact(" in params(domain, "params/param")["dial-string"]  # for bridge user/...
+
+
+def test_the_service_knows_its_own_home_from_its_unit(service: Service) -> None:
+    assert service.lab.option(UNIT, "--home") == f"sip:{service.lab.node.fqdn}"
+
+
+def test_a_user_homed_elsewhere_is_called_through_its_home_and_cannot_authenticate_here(service: Service) -> None:
+    """By user name and by extension: the dial string sends the call to the home server, which
+    relays it to the user's phones; a REGISTER or a call as that user belongs at home."""
+    sip = service.lab.plan.sip
+    assert sip is not None
+    elsewhere = homed_elsewhere(service)
+    assert elsewhere or service.lab.plan.lab == "campus"
+    for account in elsewhere:
+        for key in (account.user, account.extension):
+            status, body = service.ask(section="directory", action="user_call", user=key, domain=sip.domain)
+            _, user = user_of(body)
+            assert params(user, "params/param")["dial-string"] == f"sofia/internal/{account.user}@{account.home_fqdn}"
+        status, body = service.ask(**sip_auth(service, account.user))
+        assert status == 200 and is_not_found(body), account.user
+
+
+def test_a_labelled_home_uri_is_read_up_to_its_label(service: Service) -> None:
+    sip = service.lab.plan.sip
+    assert sip is not None
+    status, body = service.ask(section="directory", action="user_call", user="labelled", domain=sip.domain)
+    assert status == 200
+    assert params(user_of(body)[1], "params/param")["dial-string"] == "sofia/internal/labelled@far.lab:5080"
+
+
+@pytest.mark.parametrize("key", [*(f"435{i}" for i in range(len(BAD_HOMES))), "4360"])
+def test_a_home_or_uid_that_would_not_stay_one_dial_string_is_not_found(service: Service, key: str) -> None:
+    """Garbage in LDAP (another scheme, URI parameters, a comma, a variable, a comma in the uid) never
+    becomes part of a dial string: the user is not found, and the log says why."""
+    sip = service.lab.plan.sip
+    assert sip is not None
+    status, body = service.ask(section="directory", action="user_call", user=key, domain=sip.domain)
+    assert status == 200 and is_not_found(body)
 
 
 def test_a_known_extension_gets_the_same_user(service: Service) -> None:
     sip = service.lab.plan.sip
     assert sip is not None
-    for account in sip.accounts:
+    for account in homed_here(service):
         status, body = service.ask(section="directory", action="user_call", user=account.extension, domain=sip.domain)
         assert status == 200
         _, user = user_of(body)
@@ -221,8 +287,9 @@ def test_an_unknown_user_or_extension_is_not_found(service: Service) -> None:
 def test_get_requests_are_answered_too(service: Service) -> None:
     sip = service.lab.plan.sip
     assert sip is not None
-    status, body = service.ask("GET", **sip_auth(service, sip.accounts[0].user))
-    assert status == 200 and user_of(body)[1].get("id") == sip.accounts[0].user
+    first = homed_here(service)[0].user
+    status, body = service.ask("GET", **sip_auth(service, first))
+    assert status == 200 and user_of(body)[1].get("id") == first
 
 
 def test_ldap_is_asked_as_the_service_account_under_the_people_ou(service: Service) -> None:
@@ -256,7 +323,7 @@ def test_filter_metacharacters_are_escaped(service: Service) -> None:
     for user in ("*", "a*)(uid=*", "x)(|(uid=*"):
         status, body = service.ask(**sip_auth(service, user))
         assert status == 200 and is_not_found(body), user
-    filters = [call[-5] for call in service.ldapsearch_calls()]
+    filters = [call[-6] for call in service.ldapsearch_calls()]
     assert filters[0].endswith("(|(uid=\\2a)(telephoneNumber=\\2a)))")
     assert all(f.count("(") == f.count(")") == 5 for f in filters)
 
@@ -265,17 +332,17 @@ def test_passwords_survive_base64_ldif_and_xml_escaping(service: Service) -> Non
     status, body = service.ask(**sip_auth(service, "odd"))
     assert status == 200
     _, user = user_of(body)
-    assert params(user, "params/param") == {"password": ODD_PASSWORD}
+    assert params(user, "params/param")["password"] == ODD_PASSWORD
     assert base64.b64encode(ODD_PASSWORD.encode()).decode() not in body
 
 
 def test_a_dollar_in_a_password_is_never_raw_text_for_freeswitch_to_expand(service: Service) -> None:
     status, body = service.ask(**sip_auth(service, "dollar"))
     assert status == 200
-    domain, user = user_of(body)
-    assert params(user, "params/param") == {"password": DOLLAR_PASSWORD}
+    _, user = user_of(body)
+    assert params(user, "params/param")["password"] == DOLLAR_PASSWORD
     assert "$${" not in body and "${x}" not in body and "&#36;&#36;{domain}" in body
-    assert "${dialed_user}" in params(domain, "params/param")["dial-string"]  # expanded by FreeSWITCH at call time
+    assert "${dialed_domain}" in params(user, "params/param")["dial-string"]  # expanded by FreeSWITCH at call time
 
 
 @pytest.fixture

@@ -119,41 +119,61 @@ def test_the_node_address_is_what_phones_register_to(fs: Rendered) -> None:
     assert {p.registrar_address for p in phones} == {fs.node.address}
 
 
-def extensions(fs: Rendered) -> list[tuple[str, str]]:
-    """(destination regex, bridge target) for each extension of the default context."""
+def subscriber(fs: Rendered) -> tuple[str, str, str]:
+    """(destination guard regex, user check field, bridge target) of the dialplan's one extension."""
     root = parse(fs, CONF + "dialplan/labctl.xml")
     contexts = root.findall("context")
     assert [c.get("name") for c in contexts] == ["default"]
-    found = []
-    for extension in contexts[0].findall("extension"):
-        condition = extension.find("condition")
-        assert condition is not None and condition.get("field") == "destination_number"
-        bridges = [a.get("data") for a in condition.findall("action") if a.get("application") == "bridge"]
-        assert len(bridges) == 1
-        found.append((str(condition.get("expression")), expand(fs, str(bridges[0]))))
-    return found
+    [extension] = contexts[0].findall("extension")
+    guard, exists = extension.findall("condition")
+    assert guard.get("field") == "destination_number" and not list(guard)  # no action: it only gates
+    assert exists.get("expression") == "^true$"
+    [bridge] = [a.get("data") for a in exists.findall("action") if a.get("application") == "bridge"]
+    return str(guard.get("expression")), expand(fs, str(exists.get("field"))), expand(fs, str(bridge))
 
 
-def route(fs: Rendered, destination: str) -> str | None:
-    matches = [target for regex, target in extensions(fs) if re.search(regex, destination)]
-    assert len(matches) <= 1, f"{destination} matches {matches}"
-    return matches[0] if matches else None
-
-
-def test_the_dialplan_reaches_every_account_by_user_and_by_extension(fs: Rendered) -> None:
+def test_the_dialplan_has_no_per_user_routing(fs: Rendered) -> None:
+    """Who exists and where each is homed is the directory's (LDAP's) business, not the dialplan's."""
     assert fs.plan.sip is not None
-    domain = fs.plan.sip.domain
-    assert len(extensions(fs)) == len(fs.plan.sip.accounts)
+    text = fs.text(CONF + "dialplan/labctl.xml")
     for account in fs.plan.sip.accounts:
-        assert route(fs, account.user) == f"user/{account.user}@{domain}"
-        assert route(fs, account.extension) == f"user/{account.user}@{domain}"
+        assert not re.search(rf"\b({re.escape(account.user)}|{re.escape(account.extension)})\b", text), account
+    _, exists, bridge = subscriber(fs)
+    assert exists == "${user_exists(id ${destination_number} " + fs.plan.sip.domain + ")}"
+    assert bridge == f"user/${{destination_number}}@{fs.plan.sip.domain}"
 
 
-def test_the_dialplan_routes_nothing_else(fs: Rendered) -> None:
+def test_every_account_passes_the_dialplans_guard_by_user_and_by_extension(fs: Rendered) -> None:
     assert fs.plan.sip is not None
-    first = fs.plan.sip.accounts[0]
-    for destination in ("nobody", "9999", first.user + "x", "x" + first.user, first.extension + "0", "", "*"):
-        assert route(fs, destination) is None, destination
+    guard, _, _ = subscriber(fs)
+    for account in fs.plan.sip.accounts:
+        assert re.search(guard, account.user) and re.search(guard, account.extension), account
+
+
+@pytest.mark.parametrize(
+    "destination",
+    ["", "*", "a b", "a,sofia/internal/x@evil", "{x=1}alice", "${x}", "[x]a", "a|b", "a\n", "-a", "x" * 65],
+)
+def test_destinations_that_could_rewrite_the_bridge_never_reach_it(fs: Rendered, destination: str) -> None:
+    """The destination goes into `bridge user/...`: commas, braces, brackets, pipes or variables there
+    would change what is dialed, so the guard stops them before the directory is even asked."""
+    guard, _, _ = subscriber(fs)
+    assert not re.search(guard.replace("$", "\\Z"), destination)
+
+
+def test_the_lab_sip_servers_are_trusted_to_hand_over_calls(fs: Rendered) -> None:
+    """The ACL lists every address of every other SIP server of the lab, and only those."""
+    assert fs.plan.sip is not None
+    acl = parse(fs, CONF + "autoload_configs/acl.conf.xml")
+    [listed] = acl.iter("list")
+    assert (listed.get("name"), listed.get("default")) == ("lab-sip-servers", "deny")
+    allowed = {(n.get("type"), n.get("cidr")) for n in listed.iter("node")}
+    others = [s for s in fs.plan.sip.servers if s.node != fs.node.name]
+    assert allowed == {("allow", f"{a}/32") for s in others for a in s.addresses}
+    settings = params(parse(fs, CONF + "autoload_configs/sofia.conf.xml").find(".//settings"))  # type: ignore[arg-type]
+    assert settings["apply-inbound-acl"] == "lab-sip-servers"
+    assert settings["multiple-registrations"] == "contact"  # sipp's un-REGISTER must not drop the phone's
+    assert "acl.conf.xml" in fs.text(CONF + "freeswitch.xml")
 
 
 def test_the_rtp_port_range_is_even_at_both_ends(fs: Rendered) -> None:

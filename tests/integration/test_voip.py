@@ -85,8 +85,8 @@ def test_calls_cross_the_two_platforms_both_ways(voip: dict[str, Any]) -> None:
 # rootDN, whose password only the LDAP node's root can read): the SIP servers may only read.
 LDAP_HOME = (
     "umask 077; sed -n 's/^olcRootPW: //p' /etc/labctl/ldap/config.ldif | tr -d '\\n' > /run/labctl-admin.pw && "
-    "printf 'dn: uid=%s,%s\\nchangetype: modify\\nreplace: labeledURI\\nlabeledURI: %s\\n' \"$1\" \"$2\" \"$3\" "
-    "| ldapmodify -x -H ldapi:/// -D \"cn=admin,$4\" -y /run/labctl-admin.pw; "
+    'printf \'dn: uid=%s,%s\\nchangetype: modify\\nreplace: labeledURI\\nlabeledURI: %s\\n\' "$1" "$2" "$3" '
+    '| ldapmodify -x -H ldapi:/// -D "cn=admin,$4" -y /run/labctl-admin.pw; '
     "rc=$?; rm -f /run/labctl-admin.pw; exit $rc"
 )
 

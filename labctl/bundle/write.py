@@ -149,7 +149,9 @@ def _hash(out: Path, source: Path, tick: Callable[[int], None]) -> tuple[str, in
 
 
 def _tar(stream: Any) -> tarfile.TarFile:
-    return tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT, copybufsize=CHUNK)
+    tar = tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 (the caller closes it)
+    tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # a TarFile attribute the stubs do not know
+    return tar
 
 
 def _info(name: str, size: int, executable: bool) -> tarfile.TarInfo:

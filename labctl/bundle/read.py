@@ -60,6 +60,7 @@ class _Folder:
         self.dest = dest
         self._free_bytes = free_bytes
         self._existed = False
+        self._prepared = False
 
     def prepare(self, needed: int) -> None:
         parent = self.dest.parent
@@ -75,6 +76,7 @@ class _Folder:
         self._existed = self.dest.is_dir()
         if not self._existed:
             self.dest.mkdir(mode=0o755)
+        self._prepared = True
 
     def open(self, name: str, executable: bool) -> BinaryIO:
         target = self.dest / name
@@ -87,6 +89,9 @@ class _Folder:
         return os.fdopen(fd, "wb")
 
     def undo(self) -> None:
+        """Remove what this extraction wrote, and only that: nothing before `prepare` made dest."""
+        if not self._prepared:
+            return
         if not self._existed:
             shutil.rmtree(self.dest, ignore_errors=True)
             return
@@ -99,8 +104,8 @@ class _Folder:
 
 def read_index(path: Path) -> BundleIndex:
     """bundle.json of the bundle at `path`, checked; the rest of the bundle is not read."""
-    with _refusals(path), _members(path) as (tar, _guard):
-        return _index(tar)[0]
+    with _refusals(path), _members(path) as (tar, guard):
+        return _index(tar, guard)[0]
 
 
 def verify_bundle(path: Path, *, progress: Progress | None = None) -> BundleIndex:
@@ -149,7 +154,7 @@ def _members(path: Path) -> Iterator[tuple[tarfile.TarFile, FrameGuard]]:
     with open_regular(path) as raw:
         kind = not_a_bundle(raw.read(SNIFF_BYTES))
         if kind:
-            raise _Refused(f"not a labctl bundle ({kind})")
+            raise _Refused(f"is not a labctl bundle ({kind})")
         raw.seek(0)
         guard = FrameGuard(raw)
         reader = zstandard.ZstdDecompressor().stream_reader(
@@ -158,45 +163,55 @@ def _members(path: Path) -> Iterator[tuple[tarfile.TarFile, FrameGuard]]:
             read_across_frames=False,
         )
         with reader:
-            with _damage("at its start"):
-                tar = tarfile.open(fileobj=reader, mode="r|")  # noqa: SIM115 (closed just below)
+            try:
+                with _damage(guard, "at its start"):
+                    tar = tarfile.open(fileobj=reader, mode="r|")  # noqa: SIM115 (closed just below)
+            except tarfile.ReadError:
+                raise _Refused("is not a labctl bundle (zstd data, but no tar inside)") from None
             with tar:
                 yield tar, guard
 
 
 @contextlib.contextmanager
-def _damage(where: str) -> Iterator[None]:
+def _damage(guard: FrameGuard, where: str) -> Iterator[None]:
+    """Errors of zstd, tar or the frame structure, as damage `where` (after, in a member). A file
+    that ended before its frame says so, whatever error the cut caused first. A tar that is not
+    one at all is left to the caller (tarfile.ReadError) while the frame is still whole."""
     try:
         yield
     except FrameDamage as exc:
-        raise _Refused(f"is damaged {where} ({exc})") from None
+        raise _Refused(f"is damaged ({exc})") from None
     except (zstandard.ZstdError, tarfile.TarError, EOFError) as exc:
+        if guard.cut_short:
+            raise _Refused(f"is damaged {where} (the file is cut short)") from None
+        if where == "at its start" and isinstance(exc, tarfile.ReadError):
+            raise
         raise _Refused(f"is damaged {where} ({escape_unsafe(str(exc)) or type(exc).__name__})") from None
 
 
-def _next(tar: tarfile.TarFile, after: str | None) -> tarfile.TarInfo | None:
-    with _damage(f"after member {quoted(after)}" if after else "at its start"):
+def _next(tar: tarfile.TarFile, guard: FrameGuard, after: str | None) -> tarfile.TarInfo | None:
+    with _damage(guard, f"after member {quoted(after)}" if after else "at its start"):
         return tar.next()
 
 
-def _index(tar: tarfile.TarFile) -> tuple[BundleIndex, bytes]:
+def _index(tar: tarfile.TarFile, guard: FrameGuard) -> tuple[BundleIndex, bytes]:
     """The first member, bundle.json: parsed, and its bytes."""
-    first = _next(tar, None)
+    first = _next(tar, guard, None)
     if first is None or first.name != INDEX_NAME:
         raise _Refused(f"is not a labctl bundle ({INDEX_NAME} is not its first member)")
-    raw = _small(tar, first)
+    raw = _small(tar, guard, first)
     try:
         return parse_index(raw), raw
     except ValueError as exc:
         raise _Refused(str(exc)) from None
 
 
-def _small(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+def _small(tar: tarfile.TarFile, guard: FrameGuard, member: tarfile.TarInfo) -> bytes:
     """A metadata member, read whole (it is small: bigger is refused unread)."""
     _check_member(member, VERIFY_ROOT)
     if member.size > MAX_META_BYTES:
         raise _Refused(f"member {quoted(member.name)} is larger than {MAX_META_BYTES >> 20} MiB")
-    with _damage(f"in member {quoted(member.name)}"):
+    with _damage(guard, f"in member {quoted(member.name)}"):
         file = tar.extractfile(member)
         data: bytes = file.read() if file else b""
     return data
@@ -204,11 +219,11 @@ def _small(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 
 def _walk(tar: tarfile.TarFile, guard: FrameGuard, folder: _Folder | None, progress: Progress | None) -> BundleIndex:
     """Read every member in order, checking each before anything of it is written."""
-    index, index_raw = _index(tar)
-    second = _next(tar, INDEX_NAME)
+    index, index_raw = _index(tar, guard)
+    second = _next(tar, guard, INDEX_NAME)
     if second is None or second.name != MANIFEST_NAME:
         raise _Refused(f"is not a labctl bundle ({MANIFEST_NAME} is not its second member)")
-    manifest = _small(tar, second)
+    manifest = _small(tar, guard, second)
     problem = manifest_problem(manifest, index)
     if problem:
         raise _Refused(problem)
@@ -230,7 +245,7 @@ def _walk(tar: tarfile.TarFile, guard: FrameGuard, folder: _Folder | None, progr
     expected = {m.path: m for m in index.contents}
     seen: set[str] = set()
     after = MANIFEST_NAME
-    while (member := _next(tar, after)) is not None:
+    while (member := _next(tar, guard, after)) is not None:
         name = member.name
         _check_member(member, root)
         if name in seen or name in (INDEX_NAME, MANIFEST_NAME):
@@ -241,7 +256,7 @@ def _walk(tar: tarfile.TarFile, guard: FrameGuard, folder: _Folder | None, progr
         if member.size != listed.size:
             raise _Refused(f"member {quoted(name)} has {member.size} bytes; {INDEX_NAME} says {listed.size}")
         seen.add(name)
-        digest = _copy(tar, member, folder, tick)
+        digest = _copy(tar, guard, member, folder, tick)
         if digest != listed.sha256:
             raise _Refused(
                 f"member {quoted(name)} fails its checksum (sha256 {digest[:16]}..., expected {listed.sha256[:16]}...)"
@@ -250,7 +265,7 @@ def _walk(tar: tarfile.TarFile, guard: FrameGuard, folder: _Folder | None, progr
     missing = [m.path for m in index.contents if m.path not in seen]
     if missing:
         raise _Refused(f"member {quoted(missing[0])} is listed in {INDEX_NAME} but missing")
-    with _damage("after its last member"):
+    with _damage(guard, "after its last member"):
         stream: Any = tar.fileobj
         while stream.read(CHUNK):
             pass
@@ -282,14 +297,20 @@ def _write_whole(folder: _Folder, name: str, data: bytes) -> None:
         out.write(data)
 
 
-def _copy(tar: tarfile.TarFile, member: tarfile.TarInfo, folder: _Folder | None, tick: Callable[[int], None]) -> str:
+def _copy(
+    tar: tarfile.TarFile,
+    guard: FrameGuard,
+    member: tarfile.TarInfo,
+    folder: _Folder | None,
+    tick: Callable[[int], None],
+) -> str:
     """Stream one member to its file (or nowhere, when verifying); its sha256."""
     sha256 = hashlib.sha256()
     out = folder.open(member.name, bool(member.mode & 0o100)) if folder else None
     with contextlib.ExitStack() as stack:
         if out is not None:
             stack.enter_context(out)
-        with _damage(f"in member {quoted(member.name)}"):
+        with _damage(guard, f"in member {quoted(member.name)}"):
             source = tar.extractfile(member)
             while source and (chunk := source.read(CHUNK)):
                 sha256.update(chunk)

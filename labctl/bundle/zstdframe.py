@@ -31,9 +31,17 @@ class FrameGuard:
         self._checksum = False
         self._last = False
         self.done = False
+        self.ended = False
+
+    @property
+    def cut_short(self) -> bool:
+        """The file ended before its frame did: what a truncated download looks like."""
+        return self.ended and not self.done
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)
+        if not data and size:
+            self.ended = True
         self._follow(data)
         return data
 
@@ -42,7 +50,7 @@ class FrameGuard:
         while self.read(1 << 16):
             pass
         if not self.done:
-            raise FrameDamage("the zstd stream is cut short")
+            raise FrameDamage("the file is cut short")
 
     def _follow(self, data: bytes) -> None:
         at = 0

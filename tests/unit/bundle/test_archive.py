@@ -206,6 +206,13 @@ def empty(path: Path) -> Path:
     return path
 
 
+def pax_bomb(path: Path) -> Path:
+    """A header tarfile would read whole into memory: refused once it outgrows any real header."""
+    info, data = entry("extra.txt", b"x")
+    info.pax_headers = {"comment": "x" * (24 << 20)}
+    return pack(path, meta(PAYLOAD) + files(PAYLOAD) + [(info, data)])
+
+
 def folder(path: Path) -> Path:
     path.mkdir()
     return path
@@ -243,6 +250,7 @@ CORPUS: list[tuple[str, Callable[[Path], Path], str, str | None]] = [
     ("newer format", with_format(2), "written by a newer labctl (format 2; this labctl reads up to 1)", None),
     ("format x", with_format("x"), "bundle.json has no valid format version ('x')", None),
     ("no contents", with_index(b'{"format": 1}'), "bundle.json has no 'contents' list", None),
+    ("huge pax header", pax_bomb, "is damaged (a tar header is larger than a bundle ever needs)", None),
     ("trailing bytes", trailing, "is damaged (there are bytes after the end of the zstd stream)", None),
     ("zip", a_zip, "is not a labctl bundle (a zip archive)", None),
     ("gzip tar", a_gzip_tar, "is not a labctl bundle (gzip data)", None),
@@ -502,6 +510,18 @@ def test_a_missing_source_is_one_line_naming_it(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert "not a regular file" in refusal(lambda: write_bundle(tmp_path / "x.labctl", {}, {"a": fifo}))
+
+
+def test_ctrl_c_during_an_extraction_removes_the_folder(tmp_path: Path) -> None:
+    bundle = good(tmp_path / "g.labctl", {"a.bin": SEEDED, "b.bin": SEEDED})
+
+    def interrupt(done: int, total: int) -> None:
+        if done > total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract_bundle(bundle, tmp_path / "new", progress=interrupt)
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_refused_bundle_leaves_a_sibling_lab_alone(tmp_path: Path) -> None:

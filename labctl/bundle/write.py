@@ -29,6 +29,7 @@ from labctl.bundle.layout import (
     names_problem,
     sha256_of,
 )
+from labctl.errors import BundleError
 from labctl.suggest import escape_unsafe
 
 Progress = Callable[[int, int], None]
@@ -79,7 +80,8 @@ def write_bundle(
         raise ValueError(f"bundle member {bad[0]!r} {bad[1]}")
     _check_output(out, force)
     names = sorted(files)
-    total = 2 * sum(_size(out, files[name]) for name in names)
+    sizes = {name: _size(out, files[name]) for name in names}
+    total = 2 * sum(sizes.values())
     done = 0
 
     def tick(count: int) -> None:
@@ -89,6 +91,9 @@ def write_bundle(
             progress(done, total)
 
     hashed = {name: _hash(out, files[name], tick) for name in names}
+    grown = [name for name in names if hashed[name][1] != sizes[name]]
+    if grown:
+        raise _changed(out, files[grown[0]])
     contents = tuple(Member(name, hashed[name][0], hashed[name][1]) for name in names)
     raw_index = index_bytes(index, contents)
     written = BundleIndex(BUNDLE_FORMAT, contents, json.loads(raw_index), sha256_of(raw_index))
@@ -174,7 +179,7 @@ def _add_file(
 ) -> None:
     """Stream one payload file into the tar, checking it is still the file that was hashed. An
     OSError that is neither the file's nor its shrinking is the output's, for the caller."""
-    changed = bundle_error(out, f"{escape_unsafe(str(source))} changed while the bundle was written; nothing written")
+    changed = _changed(out, source)
     reader: _Source | None = None
     try:
         with open_regular(source) as file:
@@ -188,6 +193,10 @@ def _add_file(
         raise
     if reader.count != member.size or reader.sha256.hexdigest() != member.sha256:
         raise changed
+
+
+def _changed(out: Path, source: Path) -> BundleError:
+    return bundle_error(out, f"{escape_unsafe(str(source))} changed while the bundle was written; nothing written")
 
 
 def _sync_folder(folder: Path) -> None:

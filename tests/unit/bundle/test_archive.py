@@ -8,6 +8,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import tarfile
 import zipfile
@@ -404,6 +405,17 @@ def test_a_round_trip_keeps_bytes_and_modes_and_normalizes_the_rest(tmp_path: Pa
     assert [m.name for m in members] == ["bundle.json", "manifest-sha256.txt", *[m.path for m in index.contents]]
     assert {(m.uid, m.gid, m.uname, m.gname, m.mtime, m.type) for m in members} == {(0, 0, "", "", 0, tarfile.REGTYPE)}
     assert [oct(m.mode) for m in members] == ["0o644", "0o644", "0o644", "0o755", "0o644"]
+
+
+@pytest.mark.skipif(not shutil.which("zstd"), reason="needs the zstd command")
+def test_standard_tools_read_a_bundle_without_labctl(tmp_path: Path, sources: dict[str, Path]) -> None:
+    """Years later, `tar` and `sha256sum` still open a bundle, whatever became of labctl."""
+    out = tmp_path / "demo.labctl"
+    write_bundle(out, {"lab": "demo"}, sources)
+    (tmp_path / "plain").mkdir()
+    subprocess.run(["tar", "-I", "zstd", "-xf", str(out), "-C", str(tmp_path / "plain")], check=True)
+    checked = subprocess.run(["sha256sum", "-c", "manifest-sha256.txt"], cwd=tmp_path / "plain", capture_output=True)
+    assert checked.returncode == 0 and checked.stdout.count(b": OK") == 4
 
 
 def test_an_empty_payload_round_trips(tmp_path: Path) -> None:

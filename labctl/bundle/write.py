@@ -110,7 +110,7 @@ def write_bundle(
             raw.flush()
             os.fsync(raw.fileno())
         if not force and os.path.lexists(out):
-            raise bundle_error(out, "already exists; refused to overwrite it")
+            raise _exists(out)
         os.replace(temp, out)
         _sync_folder(out.parent)
     except OSError as exc:
@@ -130,14 +130,14 @@ def _check_output(out: Path, force: bool) -> None:
     if out.is_dir():
         raise bundle_error(out, "is a folder; give a file name for the bundle")
     if not force and os.path.lexists(out):
-        raise bundle_error(out, "already exists; refused to overwrite it")
+        raise _exists(out)
 
 
 def _size(out: Path, source: Path) -> int:
     try:
         return os.stat(source).st_size
     except OSError as exc:
-        raise bundle_error(out, f"cannot read {escape_unsafe(str(source))} ({reason(exc)})") from None
+        raise _unreadable(out, source, exc) from None
 
 
 def _hash(out: Path, source: Path, tick: Callable[[int], None]) -> tuple[str, int, bool]:
@@ -149,7 +149,7 @@ def _hash(out: Path, source: Path, tick: Callable[[int], None]) -> tuple[str, in
             while reader.read(CHUNK):
                 pass
     except OSError as exc:
-        raise bundle_error(out, f"cannot read {escape_unsafe(str(source))} ({reason(exc)})") from None
+        raise _unreadable(out, source, exc) from None
     return reader.sha256.hexdigest(), reader.count, executable
 
 
@@ -187,12 +187,20 @@ def _add_file(
             tar.addfile(_info(member.path, member.size, executable), reader)
     except OSError as exc:
         if reader is None or reader.failed:
-            raise bundle_error(out, f"cannot read {escape_unsafe(str(source))} ({reason(exc)})") from None
+            raise _unreadable(out, source, exc) from None
         if reader.count < member.size:
             raise changed from None
         raise
     if reader.count != member.size or reader.sha256.hexdigest() != member.sha256:
         raise changed
+
+
+def _exists(out: Path) -> BundleError:
+    return bundle_error(out, "already exists; refused to overwrite it")
+
+
+def _unreadable(out: Path, source: Path, exc: OSError) -> BundleError:
+    return bundle_error(out, f"cannot read {escape_unsafe(str(source))} ({reason(exc)})")
 
 
 def _changed(out: Path, source: Path) -> BundleError:

@@ -22,7 +22,7 @@ every member must be a listed regular file, once, inside the destination (our ch
 tarfile's `data` filter), of the listed size and sha256, and none may be missing.
 """
 
-from labctl.bundle.layout import BUNDLE_FORMAT, INDEX_NAME, MANIFEST_NAME, BundleIndex, Member
+from labctl.bundle.layout import BUNDLE_FORMAT, INDEX_NAME, MANIFEST_NAME, BundleIndex, Member, written_by
 from labctl.bundle.read import extract_bundle, read_index, verify_bundle
 from labctl.bundle.write import write_bundle
 
@@ -36,4 +36,5 @@ __all__ = [
     "read_index",
     "verify_bundle",
     "write_bundle",
+    "written_by",
 ]

@@ -4,6 +4,7 @@ problems out."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import re
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labctl import __version__
 from labctl.errors import BundleError, Problem
 from labctl.suggest import escape_unsafe, is_unsafe_char, quoted
 from labctl.versions import FORMAT_KEY, Migration, check_format, upgrade
@@ -75,6 +77,12 @@ class BundleIndex:
     @property
     def payload_size(self) -> int:
         return sum(m.size for m in self.contents)
+
+
+def written_by(now: datetime.datetime | None = None) -> dict[str, str]:
+    """The index keys that say which labctl wrote a bundle, and when (UTC, to the second)."""
+    when = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC).replace(microsecond=0)
+    return {"labctl": __version__, "written": when.isoformat().replace("+00:00", "Z")}
 
 
 def name_problem(name: str) -> str | None:

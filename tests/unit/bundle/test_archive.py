@@ -3,6 +3,7 @@ in one line without a trace outside the folder it was to be extracted into."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import io
 import json
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from labctl.bundle import BUNDLE_FORMAT, extract_bundle, read_index, verify_bundle, write_bundle
+import labctl
+from labctl.bundle import BUNDLE_FORMAT, extract_bundle, read_index, verify_bundle, write_bundle, written_by
 from labctl.bundle.layout import Member as M
 from labctl.bundle.layout import manifest_bytes, sha256_of
 from labctl.errors import BundleError
@@ -416,6 +418,12 @@ def test_standard_tools_read_a_bundle_without_labctl(tmp_path: Path, sources: di
     subprocess.run(["tar", "-I", "zstd", "-xf", str(out), "-C", str(tmp_path / "plain")], check=True)
     checked = subprocess.run(["sha256sum", "-c", "manifest-sha256.txt"], cwd=tmp_path / "plain", capture_output=True)
     assert checked.returncode == 0 and checked.stdout.count(b": OK") == 4
+
+
+def test_written_by_names_this_labctl_and_the_utc_second() -> None:
+    when = datetime.datetime(2026, 11, 28, 16, 5, 9, 123, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
+    assert written_by(when) == {"labctl": labctl.__version__, "written": "2026-11-28T15:05:09Z"}
+    assert written_by()["written"].endswith("Z")
 
 
 def test_an_empty_payload_round_trips(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("render",),
     ("images",),
     ("state",),
+    ("bundle",),
     ("backends",),
     ("lab",),
     ("demo",),

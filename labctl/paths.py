@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from labctl.errors import LabctlError
@@ -11,9 +14,29 @@ from labctl.suggest import did_you_mean
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+_DATA_HOME: ContextVar[Path | None] = ContextVar("labctl_data_home", default=None)
+
+
+def project_home() -> Path:
+    """This installation's data root: the project, or LABCTL_HOME."""
+    return Path(os.environ.get("LABCTL_HOME", PROJECT_ROOT))
+
+
 def data_dir(name: str) -> Path:
-    """A project data folder (topologies, vm-recipes, demos); LABCTL_HOME overrides the root."""
-    return Path(os.environ.get("LABCTL_HOME", PROJECT_ROOT)) / name
+    """A project data folder (topologies, vm-recipes, demos); LABCTL_HOME overrides the root, and
+    a replay reads a bundle's own copies (data_home)."""
+    return (_DATA_HOME.get() or project_home()) / name
+
+
+@contextmanager
+def data_home(root: Path) -> Iterator[None]:
+    """Inside the block, topologies/, demos/ and vm-recipes/ are read from `root` (a replayed bundle's
+    copies), not from this installation's."""
+    token = _DATA_HOME.set(root)
+    try:
+        yield
+    finally:
+        _DATA_HOME.reset(token)
 
 
 SYSTEM_CACHE = Path("/var/cache")

@@ -19,7 +19,7 @@ from typing import Any
 
 from labctl.errors import LabctlError
 from labctl.images.checksum import sha256_file
-from labctl.paths import data_dir
+from labctl.paths import project_home
 
 SRC_VAR = "LABCTL_FREESWITCH_SRC"
 SUMS_FILE = "SHA256SUMS"
@@ -71,7 +71,7 @@ def script_text() -> str:
 
 def default_folder() -> Path:
     """../shared/vendor/freeswitch from the project root: used when it exists and nothing else is set."""
-    return data_dir("..").resolve() / "shared" / "vendor" / "freeswitch"
+    return project_home().resolve().parent / "shared" / "vendor" / "freeswitch"
 
 
 @dataclass(frozen=True)

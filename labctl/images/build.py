@@ -282,6 +282,11 @@ def freeswitch_manifest(recipe: ImageRecipe, tree: Path) -> dict[str, Any]:
     return {"included": True, **source.fingerprint(), **where}
 
 
+def mmdebstrap_version() -> str:
+    result = subprocess.run(["mmdebstrap", "--version"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "unknown"
+
+
 def installed_packages(tree: Path) -> list[str]:
     result = subprocess.run(
         ["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f", "${Package}=${Version}\\n"],
@@ -345,6 +350,7 @@ def build(recipe: ImageRecipe, work: Path, apt_cache: Path, step: Step) -> Image
     to_qcow2(raw, disk, log)
     raw.unlink()
     step("writing the manifest")
+    now = datetime.datetime.now(datetime.UTC)
     manifest = work / "manifest.json"
     manifest.write_text(
         json.dumps(
@@ -358,7 +364,18 @@ def build(recipe: ImageRecipe, work: Path, apt_cache: Path, step: Step) -> Image
                 "qcow2_sha256": sha256_file(disk),
                 "kernel_sha256": sha256_file(kernel),
                 "initrd_sha256": sha256_file(initrd),
-                "built": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "built": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                # what a replay needs to rebuild it: the Debian snapshot the build corresponds to
+                # (the pinned one, or the build's time), the builder and its arguments, the epoch
+                "snapshot_date": recipe.snapshot or now.strftime("%Y%m%dT%H%M%SZ"),
+                "mmdebstrap": {
+                    "version": mmdebstrap_version(),
+                    "argv": [
+                        a.replace(str(apt_cache), "<apt-cache>").replace(str(tree), "<tree>")
+                        for a in mmdebstrap_argv(recipe, tree, apt_cache)
+                    ],
+                },
+                "source_date_epoch": SOURCE_DATE_EPOCH,
                 "freeswitch": freeswitch,
                 "packages": packages,
             },

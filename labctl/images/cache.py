@@ -120,6 +120,51 @@ def ensure_image(name: str, step: Step, rebuild: bool = False) -> tuple[ImageArt
         return _artifacts(name, folder), True
 
 
+def _digest_folder(name: str, digest: str) -> Path:
+    return images_root() / f"{check_image_name(name)}-{digest[:12]}"
+
+
+def cached(name: str, digest: str) -> ImageArtifacts | None:
+    """The cached image built from exactly these inputs (`digest`), if there is one."""
+    folder = _digest_folder(name, digest)
+    manifest = _manifest(folder)
+    if manifest is None or manifest["input_digest"] != digest:
+        return None
+    return _artifacts(name, folder)
+
+
+IMAGE_FILES = ("disk.qcow2", "vmlinuz", "initrd.img", "manifest.json")
+"""What an image is, as files of its cache folder (and of a bundle's images/<name>/)."""
+
+
+def install_image(name: str, digest: str, files: dict[str, Path]) -> ImageArtifacts:
+    """Put an image made elsewhere (a bundle's, already verified) into the cache under its input
+    digest: hard links when the file system allows, copies otherwise; all or nothing."""
+    folder = _digest_folder(name, digest)
+    with _build_lock(wait=True):
+        work = folder.with_name(folder.name + ".partial")
+        if work.exists():
+            _remove(work)
+        work.mkdir(parents=True)
+        try:
+            for member in IMAGE_FILES:
+                try:
+                    (work / member).hardlink_to(files[member])
+                except OSError:
+                    shutil.copyfile(files[member], work / member)
+                (work / member).chmod(0o644)  # QEMU's own user reads the image
+        except BaseException:
+            _remove(work)
+            raise
+        if folder.exists():
+            _remove(folder)
+        work.rename(folder)
+    artifacts = _artifacts(name, folder)
+    if artifacts.digest != digest:
+        raise LabctlError(f"the image {name} to install says it was built from inputs {artifacts.digest[:12]}")
+    return artifacts
+
+
 @dataclass(frozen=True)
 class CachedImage:
     name: str

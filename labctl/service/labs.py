@@ -10,15 +10,17 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from labctl.backends.base import Backend, ExecResult
 from labctl.backends.registry import DEFAULT_BACKEND, backend_for, create_backend
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
+from labctl.images import ImageArtifacts
 from labctl.lab import lifecycle
 from labctl.lab.configure import check_renders
-from labctl.paths import demo_reference
+from labctl.paths import data_dir, demo_reference, resolve_named
 from labctl.service import topologies
 from labctl.service.events import QUIET, Listener
 from labctl.service.images import build_images
@@ -33,6 +35,7 @@ from labctl.state import (
     read_secrets,
     running_labs,
 )
+from labctl.state.lab_record import save_images, save_sources
 from labctl.state.saved_plan import plan_from_dict
 from labctl.suggest import did_you_mean
 
@@ -132,21 +135,34 @@ def up(
     listener: Listener = QUIET,
     keep_on_failure: bool = False,
     backend: str = DEFAULT_BACKEND,
+    name: str | None = None,
+    images: dict[str, ImageArtifacts] | None = None,
 ) -> Launched:
     """Build what is missing, boot every node, configure it. Everything a person could get wrong
-    (the topology, its demo, images, host limits) is refused before the first image is built."""
+    (the topology, its demo, images, host limits) is refused before the first image is built.
+    `name` runs the lab under another name than its topology's, and `images` gives images already
+    at hand instead of building them (a replay does both)."""
     start = time.monotonic()
-    topo, plan = topologies.load_runnable(topology)
+    topo, plan = topologies.load_runnable(topology, name)
     check_renders(plan)  # a wrong template or recipe too (file:line), in a moment, before any image build
-    images = build_images({n.image for n in plan.nodes}, listener)
+    given = images or {}
+    images = {**build_images({n.image for n in plan.nodes} - set(given), listener), **given}
     chosen = create_backend(backend, images)
     with listener.live(f"bringing up {plan.lab}"):
         result = lifecycle.up(
             chosen, plan, str(topo.source), listener.event, listener.phase, keep_on_failure=keep_on_failure
         )
-    listener.phase(f"lab {plan.lab} is up")
     demo = demo_reference(plan.demo, topo.source) if plan.demo else None
+    demo_file = load_demo_path(demo) if demo else None
+    save_sources(result.state, topo.source, demo_file, plan.demo, data_dir("vm-recipes"))
+    save_images(result.state, {name: artifacts.manifest for name, artifacts in images.items()})
+    listener.phase(f"lab {plan.lab} is up")
     return Launched(result.state, plan, demo, time.monotonic() - start)
+
+
+def load_demo_path(demo: str) -> Path:
+    """The file of a demo a topology names (a name in demos/, or a path)."""
+    return resolve_named("demo", "demos", demo)
 
 
 @dataclass(frozen=True)

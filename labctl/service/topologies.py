@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from labctl.compile import compile_topology
@@ -11,6 +12,7 @@ from labctl.errors import FileError
 from labctl.paths import resolve_named
 from labctl.service.runnable import Host, check_runnable
 from labctl.service.shipped import Listed, shipped
+from labctl.state import check_lab_name
 from labctl.topology.model import Topology
 from labctl.topology.schema import load_topology
 
@@ -26,9 +28,12 @@ def load_plan(name_or_path: str) -> LabPlan:
     return compile_topology(load(name_or_path))
 
 
-def load_runnable(name_or_path: str) -> tuple[Topology, LabPlan]:
-    """The topology and its plan, refused unless `up` could run it on this host (demo, images, size)."""
+def load_runnable(name_or_path: str, name: str | None = None) -> tuple[Topology, LabPlan]:
+    """The topology and its plan, refused unless `up` could run it on this host (demo, images, size).
+    `name` renames the lab (a valid lab name, or a one-line error)."""
     topo = load(name_or_path)
+    if name is not None:
+        topo = dataclasses.replace(topo, name=check_lab_name(name))
     plan = compile_topology(topo)
     check_runnable(topo, plan, Host.this())
     return topo, plan

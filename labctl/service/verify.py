@@ -16,6 +16,7 @@ from labctl.errors import LabctlError
 from labctl.lab.links import effective_plan
 from labctl.service.shipped import Listed, shipped
 from labctl.state import LabState
+from labctl.state.lab_record import save_report
 from labctl.state.saved_plan import saved_plan
 
 EXIT_CODES = {PASS: 0, FAIL: 1, INCOMPLETE: 3}
@@ -42,7 +43,10 @@ def prepare(state: LabState, demo: str) -> Prepared:
 
 
 def run(prepared: Prepared, on_result: Callable[[Result], None] = lambda _r: None) -> Report:
-    return run_demo(backend_for(prepared.state), prepared.state, prepared.plan, prepared.spec, on_result)
+    """Run the demo; the lab keeps its report as its last one (what `labctl save` bundles)."""
+    report = run_demo(backend_for(prepared.state), prepared.state, prepared.plan, prepared.spec, on_result)
+    save_report(prepared.state, prepared.spec.name, report.to_dict())
+    return report
 
 
 def verify(state: LabState, demo: str, on_result: Callable[[Result], None] = lambda _r: None) -> Report:

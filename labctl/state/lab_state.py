@@ -61,7 +61,7 @@ class LabState:
         return lab_folder(self.lab)
 
     def save(self) -> None:
-        _write_private(_lab_dir(self.lab) / STATE_FILE, json.dumps(asdict(self), indent=2))
+        write_private(make_lab_folder(self.lab) / STATE_FILE, json.dumps(asdict(self), indent=2))
 
     def record(self, kind: str, name: str) -> None:
         """Note a host object of `kind` about to be created, and persist at once."""
@@ -135,7 +135,7 @@ def _private_folder(path: Path) -> Path:
     return path
 
 
-def _lab_dir(lab: str) -> Path:
+def make_lab_folder(lab: str) -> Path:
     """The lab's folder, created 0700 inside the 0700 state root, and marked as labctl's."""
     state_root()
     folder = lab_folder(lab)
@@ -144,11 +144,11 @@ def _lab_dir(lab: str) -> Path:
     made = not folder.exists()
     _private_folder(folder)
     if made:
-        _write_private(folder / LAB_MARKER, "labctl lab folder\n")
+        write_private(folder / LAB_MARKER, "labctl lab folder\n")
     return folder
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write `text` atomically into a file that is 0600 from the moment it exists."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # O_EXCL, 0600
     try:
@@ -270,7 +270,7 @@ def lab_secrets(lab: str, names: tuple[str, ...]) -> dict[str, str]:
     missing = [n for n in names if n not in data]
     if missing:
         data.update({n: secrets.token_urlsafe(18) for n in missing})
-        _write_private(_lab_dir(lab) / SECRETS_FILE, json.dumps(data, indent=2))
+        write_private(make_lab_folder(lab) / SECRETS_FILE, json.dumps(data, indent=2))
     return data
 
 

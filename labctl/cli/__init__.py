@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from labctl.cli import demo_cmds, host_cmds, image_cmds, lab_cmds, link_cmds, render_cmds, topology_cmds
+from labctl.cli import bundle_cmds, demo_cmds, host_cmds, image_cmds, lab_cmds, link_cmds, render_cmds, topology_cmds
 from labctl.cli.output import err_console, literal
 from labctl.errors import LabctlError
 
@@ -29,6 +29,7 @@ image_cmds.register(app)
 demo_cmds.register(app)
 link_cmds.register(app)
 render_cmds.register(app)
+bundle_cmds.register(app)
 
 _debug = False
 

@@ -1,0 +1,175 @@
+"""labctl.service.bundles, its pure parts: the image lock, the saved verdicts, the comparison of a
+replay with them, and the package differences of a rebuilt image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labctl.bundle import extract_bundle, read_index
+from labctl.demo.model import FAIL, PASS, SKIPPED, Report, Result
+from labctl.errors import LabctlError
+from labctl.service import bundles
+from labctl.service.bundles import Change, compare, image_lock, package_differences, verdicts
+from labctl.state import LabState
+
+
+def result(check: str, subject: str, status: str) -> Result:
+    return Result(check=check, subject=subject, status=status, detail="", seconds=1.0, attempts=1)
+
+
+SAVED = [
+    {"check": "ping_by_name", "subject": "a -> 1 nodes", "status": PASS},
+    {"check": "sip_invite", "subject": "a -> b", "status": PASS},
+    {"check": "sip_register", "subject": "c", "status": SKIPPED},
+]
+
+
+def test_the_same_verdicts_are_no_change() -> None:
+    report = Report("d", "lab", [result(v["check"], v["subject"], v["status"]) for v in SAVED])
+    assert compare(SAVED, report) == []
+
+
+def test_every_difference_is_named_with_both_verdicts() -> None:
+    report = Report(
+        "d",
+        "lab",
+        [
+            result("ping_by_name", "a -> 1 nodes", PASS),
+            result("sip_invite", "a -> b", FAIL),  # was pass
+            result("dns", "a: b", PASS),  # new
+        ],  # sip_register c: not run any more
+    )
+    assert compare(SAVED, report) == [
+        Change("sip_invite", "a -> b", PASS, FAIL),
+        Change("sip_register", "c", SKIPPED, ""),
+        Change("dns", "a: b", "", PASS),
+    ]
+
+
+def test_verdicts_come_from_a_saved_report_and_garbage_is_left_out() -> None:
+    report = {"results": [{"check": "x", "subject": "y", "status": PASS, "detail": "z"}, "garbage", 3]}
+    assert verdicts(report) == [{"check": "x", "subject": "y", "status": PASS}]
+    assert verdicts(None) == [] and verdicts({}) == []
+
+
+def test_a_package_list_identical_to_the_lock_has_no_difference() -> None:
+    lock = {"packages": ["a=1", "b=2.0-1"]}
+    assert package_differences(lock, {"packages": ["b=2.0-1", "a=1"]}) == []
+
+
+def test_package_differences_name_each_package_and_both_versions() -> None:
+    lock = {"packages": ["a=1", "b=2", "gone=0.1"]}
+    built = {"packages": ["a=1", "b=3", "new=9"]}
+    assert package_differences(lock, built) == ["b: 2 -> 3", "gone: 0.1 -> absent", "new: absent -> 9"]
+
+
+def test_the_lock_is_the_manifest_with_what_an_older_build_did_not_record_marked(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"x" * 10)
+    lock = image_lock({"name": "i", "packages": ["a=1"], "mmdebstrap": {"version": "mmdebstrap 1.3.5"}}, disk)
+    assert lock["mmdebstrap"] == {"version": "mmdebstrap 1.3.5"}
+    assert lock["snapshot_date"] is None and lock["source_date_epoch"] is None  # not recorded then
+    assert lock["qcow2_size"] == 10
+    assert "qcow2_size" not in image_lock({"name": "i"}, None)
+
+
+# -- save and show, on a topology that is not running (no VM) --------------------------------------
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def homes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no image built: no lock
+    return tmp_path
+
+
+def test_a_topology_is_saved_with_its_demo_recipes_and_render(homes: Path) -> None:
+    out = homes / "od.labctl"
+    saved = bundles.save("ospf-dns", out)
+    assert saved.path == out and saved.lab == "ospf-dns" and not saved.with_image
+    index = read_index(out)
+    paths = {m.path for m in index.contents}
+    assert {"topologies/ospf-dns.yaml", "demos/ospf-dns.yaml", "vm-recipes/router/recipe.yaml"} <= paths
+    assert any(p.startswith("rendered/") and p.endswith("steps.json") for p in paths)
+    assert index.data["topology"] == "topologies/ospf-dns.yaml" and index.data["demo"] == "demos/ospf-dns.yaml"
+    assert index.data["images"] == {} and index.data["verdicts"] == [] and index.data["report"] is None
+    topology = (REPO / "topologies" / "ospf-dns.yaml").read_bytes()
+    assert extracted(out, homes)["topologies/ospf-dns.yaml"] == topology  # exactly as it was
+
+
+def extracted(bundle: Path, tmp: Path) -> dict[str, bytes]:
+    dest = tmp / "x"
+    extract_bundle(bundle, dest)
+    return {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+
+
+def test_a_bundle_carries_no_secret_of_the_lab(homes: Path) -> None:
+    """Rendered with marked placeholders: a bundle handed to a colleague holds none of a lab's secrets."""
+    bundles.save("voip-demo", homes / "v.labctl")
+    files = extracted(homes / "v.labctl", homes)
+    rendered = b"".join(text for path, text in files.items() if path.startswith("rendered/"))
+    assert b"placeholder-ldap_reader" in rendered
+
+
+def test_show_lists_format_lab_and_verdicts(homes: Path) -> None:
+    bundles.save("ospf-dns", homes / "od.labctl")
+    shown = bundles.show(homes / "od.labctl")
+    assert (shown["format"], shown["lab"], shown["demo"]) == (1, "ospf-dns", "demos/ospf-dns.yaml")
+    assert shown["members"] > 10 and shown["verdicts"] == [] and shown["images"] == {}
+
+
+def test_an_existing_file_is_not_overwritten_without_force(homes: Path) -> None:
+    out = homes / "od.labctl"
+    out.write_text("mine")
+    with pytest.raises(LabctlError) as caught:
+        bundles.save("ospf-dns", out)
+    assert "\n" not in str(caught.value) and out.read_text() == "mine"
+    bundles.save("ospf-dns", out, force=True)
+    assert read_index(out).data["lab"] == "ospf-dns"
+
+
+# -- replay refusals (before anything boots) ---------------------------------------------------------
+def test_a_replay_under_a_name_already_in_use_is_refused_and_leaves_that_lab_alone(homes: Path) -> None:
+    bundles.save("ospf-dns", homes / "od.labctl")
+    LabState(lab="taken", backend="libvirt", topology="t", plan={"lab": "taken", "nodes": []}).save()
+    before = sorted(p.name for p in (homes / "state" / "labctl" / "taken").iterdir())
+    with pytest.raises(LabctlError) as caught:
+        bundles.replay(homes / "od.labctl", "taken")
+    assert "lab 'taken' already exists here; replay it under another name with --name NAME" in str(caught.value)
+    assert sorted(p.name for p in (homes / "state" / "labctl" / "taken").iterdir()) == before
+
+
+@pytest.mark.parametrize("name", ["Bad_Name", "x" * 40, "../up"])
+def test_a_bad_lab_name_is_refused_in_one_line(homes: Path, name: str) -> None:
+    bundles.save("ospf-dns", homes / "od.labctl")
+    with pytest.raises(LabctlError) as caught:
+        bundles.replay(homes / "od.labctl", name)
+    assert "\n" not in str(caught.value)
+    assert not (homes / "state" / "labctl").exists() or not any((homes / "state" / "labctl").iterdir())
+
+
+def test_a_damaged_bundle_leaves_nothing_in_the_state_folder(homes: Path) -> None:
+    bundles.save("ospf-dns", homes / "od.labctl")
+    data = bytearray((homes / "od.labctl").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (homes / "bad.labctl").write_bytes(bytes(data))
+    with pytest.raises(LabctlError) as caught:
+        bundles.replay(homes / "bad.labctl", "fresh")
+    assert "\n" not in str(caught.value)
+    assert not (homes / "state" / "labctl" / "fresh").exists()
+
+
+def test_a_topology_with_its_demo_beside_it_is_saved_with_both(homes: Path) -> None:
+    """The demo sorts before the topology: each is still told apart by what the topology names."""
+    folder = homes / "mine"
+    folder.mkdir()
+    (folder / "a-demo.yaml").write_text("format: 1\nname: a-demo\nchecks:\n  - ping_by_name: {}\n")
+    (folder / "lab.yaml").write_text(
+        (REPO / "topologies" / "line.yaml").read_text().replace("name: line", "name: mine") + "demo: a-demo.yaml\n"
+    )
+    bundles.save(str(folder / "lab.yaml"), homes / "m.labctl")
+    data = read_index(homes / "m.labctl").data
+    assert (data["topology"], data["demo"]) == ("topologies/lab.yaml", "topologies/a-demo.yaml")

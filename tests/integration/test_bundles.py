@@ -1,0 +1,131 @@
+"""Save a running lab as a bundle and replay it, for real: with the image and an empty image cache
+(so the replay boots the bundle's own image), and without the image (the cache's, its lock
+matching). A replay runs the bundled demo and must find every saved verdict again; a bundle whose
+saved verdicts were doctored is the negative control: the replay names the change, exit 1."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labctl.bundle import extract_bundle, read_index, write_bundle
+from tests.integration.lab import labctl, leftovers, running_lab, write_topology
+
+TOPOLOGY = """\
+format: 1
+name: keep
+description: a lab saved and replayed
+domain: keep.lab
+defaults: {memory: 256}
+nodes:
+  a: {}
+  r: {roles: [router]}
+  b: {}
+links:
+  - [a, r]
+  - [r, b]
+demo: keep-demo.yaml
+"""
+DEMO = """\
+format: 1
+name: keep-demo
+checks:
+  - ping_by_name: {timeout: 120}
+"""
+EMPTY_CACHE = Path("/var/cache/labctl-replay-test")  # QEMU's own user must reach the images (not /tmp)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("bundles")
+    (folder / "keep-demo.yaml").write_text(DEMO)
+    topology = write_topology(folder, "keep", TOPOLOGY)
+    with running_lab(topology) as (plan, up):
+        assert up.returncode == 0, f"{up.stdout}\n{up.stderr}"
+        labctl("save", "keep", "--with-image", "-o", str(folder / "with-image.labctl"))
+        labctl("save", "keep", "-o", str(folder / "plain.labctl"))
+    yield {"folder": folder, "plan": plan}
+
+
+@contextlib.contextmanager
+def served(folder: Path) -> Iterator[str]:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def replay(bundle: Path | str, name: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        result = labctl("replay", str(bundle), "--name", name, "--json", check=False, timeout=1800)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        labctl("down", name, check=False)
+    assert result.stdout.strip(), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_bundle_show_lists_the_saved_verdicts_and_the_image(bundles: dict[str, Any]) -> None:
+    shown = json.loads(labctl("bundle", "show", str(bundles["folder"] / "with-image.labctl"), "--json").stdout)
+    assert shown["lab"] == "keep" and shown["format"] == 1 and shown["demo"] == "topologies/keep-demo.yaml"
+    assert [v["status"] for v in shown["verdicts"]] == ["pass"] * 3
+    [(name, lock)] = shown["images"].items()
+    assert lock["included"] and lock["packages"] > 100 and len(lock["qcow2_sha256"]) == 64
+    plain = json.loads(labctl("bundle", "show", str(bundles["folder"] / "plain.labctl"), "--json").stdout)
+    assert not plain["images"][name]["included"] and plain["bytes"] < 2**20
+
+
+def test_a_bundle_with_its_image_replays_on_an_empty_image_cache(bundles: dict[str, Any]) -> None:
+    shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
+    EMPTY_CACHE.mkdir(mode=0o755)
+    try:
+        code, result = replay(bundles["folder"] / "with-image.labctl", "kept", {"XDG_CACHE_HOME": str(EMPTY_CACHE)})
+        assert code == 0 and result["same"], result
+        assert result["report"]["verdict"] == "pass" and result["changes"] == []
+        assert list((EMPTY_CACHE / "labctl" / "images").iterdir()), "the bundle's image was not the one booted"
+    finally:
+        shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
+    assert leftovers({**bundles["plan"], "lab": "kept"}) == []
+
+
+def test_a_replay_whose_verdicts_differ_from_the_saved_ones_fails_and_says_which(bundles: dict[str, Any]) -> None:
+    """The bundle without its image (the replay boots the cached one, its lock matching, with no
+    package difference), its saved verdict for one check turned to fail: the negative control of
+    the comparison. Every other check has its saved verdict; this one is named, exit 1."""
+    folder: Path = bundles["folder"]
+    unpacked = folder / "unpacked"
+    extract_bundle(folder / "plain.labctl", unpacked)
+    index = dict(read_index(folder / "plain.labctl").data)
+    index["verdicts"] = [dict(v) for v in index["verdicts"]]
+    index["verdicts"][0]["status"] = "fail"
+    members = {
+        str(p.relative_to(unpacked)): p
+        for p in unpacked.rglob("*")
+        if p.is_file() and p.name not in ("bundle.json", "manifest-sha256.txt")
+    }
+    index.pop("contents", None)
+    index.pop("format", None)
+    write_bundle(folder / "doctored.labctl", index, members)
+    with served(folder) as url:  # and replayed from a URL (a server on 127.0.0.1)
+        code, result = replay(f"{url}/doctored.labctl", "kept2")
+    assert code == 1 and not result["same"] and result["image_differences"] == {}, result
+    assert result["report"]["verdict"] == "pass"
+    [change] = result["changes"]
+    assert (change["saved"], change["now"]) == ("fail", "pass")

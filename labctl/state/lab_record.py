@@ -15,7 +15,7 @@ from typing import Any
 
 from labctl.errors import LabctlError
 from labctl.state.formats import migrate
-from labctl.state.lab_state import LabState, damaged, lab_folder, write_private
+from labctl.state.lab_state import LabState, damaged, lab_folder, make_lab_folder, write_private
 
 SOURCE_DIR = "source"
 REPORT_FILE = PurePosixPath("reports") / "last.json"
@@ -116,7 +116,7 @@ def image_manifests(lab: str) -> dict[str, dict[str, Any]]:
 
 def save_report(state: LabState, demo: str, report: dict[str, Any]) -> None:
     """Keep the report of the demo just run on the lab, with when and which demo."""
-    path = state.folder / REPORT_FILE
+    path = make_lab_folder(state.lab) / REPORT_FILE
     path.parent.mkdir(mode=0o700, exist_ok=True)
     written = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     record = {"format": REPORT_FORMAT, "demo": demo, "written": written, "report": report}

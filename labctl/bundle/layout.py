@@ -8,7 +8,7 @@ import datetime
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,25 @@ MAX_NAME = 1024
 MAX_PART = 255
 SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
 OUTSIDE = "would land outside the lab's folder"
+
+Progress = Callable[[int, int], None]
+"""(bytes done, bytes total)."""
+
+CHUNK = 1 << 20
+"""How much of a file is read or written at a time."""
+
+
+def counter(total: int, progress: Progress | None) -> Callable[[int], None]:
+    """tick(count): adds `count` bytes and tells `progress` how far the whole (`total`) has come."""
+    done = 0
+
+    def tick(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None and count:
+            progress(done, total)
+
+    return tick
 
 
 @dataclass(frozen=True)

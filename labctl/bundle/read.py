@@ -16,11 +16,14 @@ import zstandard
 from labctl.bundle.files import open_regular, reason
 from labctl.bundle.folder import Folder, FreeBytes, Refused, disk_free
 from labctl.bundle.layout import (
+    CHUNK,
     INDEX_NAME,
     MANIFEST_NAME,
     MAX_META_BYTES,
     BundleIndex,
+    Progress,
     bundle_error,
+    counter,
     manifest_problem,
     name_problem,
     parse_index,
@@ -30,9 +33,6 @@ from labctl.bundle.zstdframe import FrameDamage, FrameGuard
 from labctl.errors import BundleError, LabctlError
 from labctl.suggest import escape_unsafe, quoted
 
-Progress = Callable[[int, int], None]
-
-CHUNK = 1 << 20
 HEADER_ROOM = 1 << 20
 """What one tar header may take, pax records included (tarfile reads those whole)."""
 SLACK = 4 * CHUNK
@@ -204,13 +204,7 @@ class _Stream:
         if problem:
             raise Refused(problem)
         total = len(index_raw) + len(manifest) + index.payload_size
-        done = 0
-
-        def tick(count: int) -> None:
-            nonlocal done
-            done += count
-            if progress is not None and count:
-                progress(done, total)
+        tick = counter(total, progress)
 
         if folder is not None:
             folder.prepare(total)

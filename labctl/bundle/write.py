@@ -19,11 +19,14 @@ import zstandard
 from labctl.bundle.files import open_regular, reason
 from labctl.bundle.layout import (
     BUNDLE_FORMAT,
+    CHUNK,
     INDEX_NAME,
     MANIFEST_NAME,
     BundleIndex,
     Member,
+    Progress,
     bundle_error,
+    counter,
     index_bytes,
     manifest_bytes,
     names_problem,
@@ -32,10 +35,6 @@ from labctl.bundle.layout import (
 from labctl.errors import BundleError
 from labctl.suggest import escape_unsafe
 
-Progress = Callable[[int, int], None]
-"""(bytes done, bytes total)."""
-
-CHUNK = 1 << 20
 MTIME = 0
 """Every member's mtime: a bundle's bytes depend on its content, not on when files were touched."""
 
@@ -82,13 +81,7 @@ def write_bundle(
     names = sorted(files)
     sizes = {name: _size(out, files[name]) for name in names}
     total = 2 * sum(sizes.values())
-    done = 0
-
-    def tick(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None and count:
-            progress(done, total)
+    tick = counter(total, progress)
 
     hashed = {name: _hash(out, files[name], tick) for name in names}
     grown = [name for name in names if hashed[name][1] != sizes[name]]

@@ -24,14 +24,14 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from labctl.bundle import BundleIndex, extract_bundle, read_index, write_bundle, written_by
-from labctl.bundle.layout import bundle_error
+from labctl.bundle.layout import CHUNK, Progress, bundle_error
 from labctl.compile import compile_topology
 from labctl.demo.model import Report
 from labctl.errors import LabctlError
@@ -50,7 +50,6 @@ from labctl.state.lab_state import make_lab_folder, state_root
 from labctl.topology.schema import load_topology
 
 SUFFIX = ".labctl"
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -332,7 +331,6 @@ def _images(
 
 
 URL_SCHEMES = ("http", "https")
-CHUNK = 1 << 20
 
 
 def is_url(source: str) -> bool:

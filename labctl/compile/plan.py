@@ -95,6 +95,10 @@ class NodePlan:
     def has(self, role: str) -> bool:
         return role in self.roles
 
+    def addresses(self) -> tuple[str, ...]:
+        """Every address the node has (its name's first, then its interfaces'), each once."""
+        return tuple(dict.fromkeys((self.address, *(i.ip for i in self.interfaces))))
+
 
 @dataclass(frozen=True)
 class SegmentPlan:

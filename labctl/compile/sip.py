@@ -36,31 +36,28 @@ def sip_plan(sip: SipSpec | None, nodes: tuple[NodePlan, ...]) -> SipPlan | None
         return None
     base = base_dn(sip.domain)
     registrars = sip_registrars()
+    homes = _homes(nodes)
     return SipPlan(
         domain=sip.domain,
         ldap_node=ldap.name,
         ldap_address=ldap.address,
         base_dn=base,
         people_dn=f"ou=people,{base}",
-        accounts=tuple(SipAccount(u.name, u.password, u.extension, *_home(u.name, nodes)) for u in sip.users),
+        accounts=tuple(
+            SipAccount(u.name, u.password, u.extension, *homes.get(u.name, (None, None))) for u in sip.users
+        ),
         servers=tuple(
-            SipServer(node=n.name, kind=role, address=n.address, fqdn=n.fqdn, addresses=_addresses(n))
+            SipServer(node=n.name, kind=role, address=n.address, fqdn=n.fqdn, addresses=n.addresses())
             for n in nodes
             for role in registrar_roles(n, registrars)
         ),
     )
 
 
-def _addresses(node: NodePlan) -> tuple[str, ...]:
-    return tuple(dict.fromkeys((node.address, *(i.ip for i in node.interfaces))))
-
-
-def _home(user: str, nodes: tuple[NodePlan, ...]) -> tuple[str | None, str | None]:
-    """The user's home server: the registrar its phones name (validation makes them agree), and its FQDN.
-    Calls to the user are routed there, whichever SIP server they reach first."""
-    by_name = {n.name: n for n in nodes}
-    home = next((n.phone.registrar for n in nodes if n.phone is not None and n.phone.user == user), None)
-    return (home, by_name[home].fqdn) if home is not None else (None, None)
+def _homes(nodes: tuple[NodePlan, ...]) -> dict[str, tuple[str, str]]:
+    """user -> (home server, its FQDN): the registrar the user's phones name (validation makes them
+    agree). Calls to the user are routed there, whichever SIP server they reach first."""
+    return {n.phone.user: (n.phone.registrar, n.phone.registrar_fqdn) for n in nodes if n.phone is not None}
 
 
 def phone_plan(node: NodeSpec, sip: SipSpec | None, registrar: NodePlan | None) -> PhonePlan | None:

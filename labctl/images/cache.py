@@ -40,7 +40,11 @@ def check_image_name(name: str) -> str:
 
 
 def _folder(recipe: ImageRecipe) -> Path:
-    return images_root() / f"{check_image_name(recipe.name)}-{recipe.digest()[:12]}"
+    return _digest_folder(recipe.name, recipe.digest())
+
+
+def _digest_folder(name: str, digest: str) -> Path:
+    return images_root() / f"{check_image_name(name)}-{digest[:12]}"
 
 
 def _remove(folder: Path) -> None:
@@ -118,10 +122,6 @@ def ensure_image(name: str, step: Step, rebuild: bool = False) -> tuple[ImageArt
             _remove(folder)
         work.rename(folder)
         return _artifacts(name, folder), True
-
-
-def _digest_folder(name: str, digest: str) -> Path:
-    return images_root() / f"{check_image_name(name)}-{digest[:12]}"
 
 
 def cached(name: str, digest: str) -> ImageArtifacts | None:

@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 from labctl.bundle import BundleIndex, extract_bundle, read_index, write_bundle, written_by
 from labctl.bundle.layout import CHUNK, Progress, bundle_error
 from labctl.compile import compile_topology
+from labctl.compile.plan import LabPlan
 from labctl.demo.model import Report
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
@@ -44,8 +45,8 @@ from labctl.paths import data_dir, data_home, demo_reference
 from labctl.render.lab import render_plan
 from labctl.service import labs, topologies, verify
 from labctl.service.events import QUIET, Listener
-from labctl.state import check_lab_name, lab_exists, lab_folder, load_state, remove_folder
-from labctl.state.lab_record import image_manifests, last_report, source_files, source_layout
+from labctl.state import check_lab_name, lab_exists, load_state, remove_folder
+from labctl.state.lab_record import image_manifests, last_report, source_files, source_layout, sources
 from labctl.state.lab_state import make_lab_folder, state_root
 from labctl.topology.schema import load_topology
 
@@ -108,7 +109,7 @@ def verdicts(report: dict[str, Any] | None) -> list[dict[str, str]]:
 
 # -- save ----------------------------------------------------------------------------------------
 @contextmanager
-def _rendered_files(plan_folder_root: Path, plan: Any) -> Iterator[dict[str, Path]]:
+def _rendered_files(plan_folder_root: Path, plan: LabPlan) -> Iterator[dict[str, Path]]:
     """Every node's configuration rendered with placeholder secrets, as bundle members."""
     with tempfile.TemporaryDirectory(prefix="labctl-save-") as tmp:
         with data_home(plan_folder_root):
@@ -117,18 +118,13 @@ def _rendered_files(plan_folder_root: Path, plan: Any) -> Iterator[dict[str, Pat
         yield {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _running_sources(lab: str) -> tuple[dict[str, Path], Path]:
-    files = source_files(lab)
-    return files, lab_folder(lab) / "source"
-
-
 def save(target: str, out: Path, with_image: bool = False, force: bool = False, listener: Listener = QUIET) -> Saved:
     """Write the bundle of a running lab (or of a topology that is not running: its sources as they
     are now, the lock of its image when it is built, and no report)."""
     start = datetime.datetime.now(datetime.UTC)
     state = load_state(target) if _is_lab(target) else None
     if state is not None:
-        files, root = _running_sources(state.lab)
+        files, root = source_files(state.lab), sources(state.lab)
         manifests = image_manifests(state.lab)
         record = last_report(state.lab)
         lab, topology = state.lab, f"topologies/{Path(state.topology).name}"
@@ -214,7 +210,7 @@ def show(path: Path) -> dict[str, Any]:
             "packages": len(lock.get("packages") or []),
             "freeswitch": _freeswitch_commits(lock),
             "qcow2_sha256": lock.get("qcow2_sha256"),
-            "included": any(m.path == f"images/{name}/disk.qcow2" for m in index.contents),
+            "included": index.member(f"images/{name}/disk.qcow2") is not None,
         }
         for name, lock in (raw.get("images") or {}).items()
     }
@@ -228,7 +224,7 @@ def show(path: Path) -> dict[str, Any]:
         "demo": raw.get("demo"),
         "images": images,
         "members": len(index.contents),
-        "bytes": sum(m.size for m in index.contents),
+        "bytes": index.payload_size,
         "verdicts": raw.get("verdicts") or [],
     }
 
@@ -289,8 +285,11 @@ def package_differences(lock: dict[str, Any], built: dict[str, Any]) -> list[str
     """Every package whose version differs between the lock and a rebuilt image's manifest."""
     old = dict(p.split("=", 1) for p in lock.get("packages") or [] if "=" in p)
     new = dict(p.split("=", 1) for p in built.get("packages") or [] if "=" in p)
-    lines = [f"{name}: {old.get(name, 'absent')} -> {new.get(name, 'absent')}" for name in sorted({*old, *new})]
-    return [line for line in lines if line.split(": ", 1)[1].split(" -> ")[0] != line.split(" -> ")[1]]
+    return [
+        f"{name}: {old.get(name, 'absent')} -> {new.get(name, 'absent')}"
+        for name in sorted({*old, *new})
+        if old.get(name) != new.get(name)
+    ]
 
 
 def _images(
@@ -298,12 +297,11 @@ def _images(
 ) -> tuple[dict[str, ImageArtifacts], dict[str, list[str]]]:
     """Each image of the bundle: its own copy, or the cache's when its lock matches, or a rebuild
     compared with the lock, package by package."""
-    members = {m.path: m for m in index.contents}
     found: dict[str, ImageArtifacts] = {}
     differences: dict[str, list[str]] = {}
     for name, lock in (index.data.get("images") or {}).items():
         digest = str(lock.get("input_digest", ""))
-        disk = members.get(f"images/{name}/disk.qcow2")
+        disk = index.member(f"images/{name}/disk.qcow2")
         local = cached(name, digest)
         wanted = lock.get("qcow2_sha256")
         if local is not None and json.loads(local.manifest.read_text()).get("qcow2_sha256") != wanted:

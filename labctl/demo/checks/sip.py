@@ -121,16 +121,23 @@ def registrar_gate(plan: LabPlan, ph: PhonePlan) -> tuple[str, str] | None:
     )
 
 
+def start_line(line: str) -> str | None:
+    """The status code of a response's start line or the method of a request's, else None."""
+    if line.startswith("SIP/2.0 ") and len(line.split()) > 1:
+        return line.split()[1]
+    if re.match(r"^(REGISTER|INVITE|BYE) sip:", line):
+        return line.split()[0]
+    return None
+
+
 def transcript(text: str) -> list[tuple[str, str]]:
     """(status or request, CSeq method) pairs in wire order, from grep -o output of tcpdump -A."""
     pairs: list[tuple[str, str]] = []
     first = ""
     for line in text.splitlines():
         line = line.strip()
-        if line.startswith("SIP/2.0 ") and len(line.split()) > 1:
-            first = line.split()[1]
-        elif re.match(r"^(REGISTER|INVITE|BYE) sip:", line):
-            first = line.split()[0]
+        if (started := start_line(line)) is not None:
+            first = started
         elif line.startswith("CSeq:") and first:
             pairs.append((first, line.split()[-1]))
             first = ""
@@ -407,8 +414,8 @@ def sdp_answer(sip: str) -> tuple[str, int] | None:
     sdp: dict[str, str] = {}  # its c= address and m= port so far
     for line in sip.splitlines():
         line = line.strip()
-        if line.startswith("SIP/2.0 ") or re.match(r"^(REGISTER|INVITE|BYE) sip:", line):
-            status, current, sdp = (line.split()[1] if line.startswith("SIP/2.0 ") else line.split()[0]), ("", ""), {}
+        if (started := start_line(line)) is not None:
+            status, current, sdp = started, ("", ""), {}
         elif line.startswith("CSeq:") and status:
             current = (status, line.split()[-1])
         elif current == ("200", "INVITE") and line.startswith(("c=IN IP4 ", "m=audio ")):
@@ -427,15 +434,11 @@ def media_peer(plan: LabPlan, caller: NodePlan, callee: NodePlan) -> NodePlan:
     return callee
 
 
-def addresses(node: NodePlan) -> set[str]:
-    return {i.ip for i in node.interfaces} | {node.address}
-
-
 def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: float) -> Judge:
     """RTP is judged between the caller and the media address of the SDP answer it received, both
     ways; that address must be the expected peer's: the callee itself when media flows phone to
     phone (Kamailio), the relaying PBX otherwise (FreeSWITCH)."""
-    mine = addresses(caller)
+    mine = set(caller.addresses())
     relayed = peer is not callee
 
     def judge(result: ExecResult) -> Verdict:
@@ -459,7 +462,7 @@ def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: fl
             problems.append(f"no 200 OK to the INVITE (saw {codes or 'nothing'})")
         elif answer is None:
             problems.append("the 200 OK to the INVITE carried no SDP answer (c= and m=audio) on the wire")
-        elif answer[0] not in addresses(peer):
+        elif answer[0] not in peer.addresses():
             expected = f"{peer.name}, which relays the media" if relayed else f"the callee {peer.name}, phone to phone"
             problems.append(f"the SDP answer sends the media to {answer[0]}, not to {expected}")
         if "connected." not in section(out, "console"):

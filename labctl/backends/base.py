@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from labctl.compile.plan import LabPlan, NetemPlan
@@ -88,3 +89,7 @@ class Backend(Protocol):
 
     def console(self, state: LabState, node: str) -> None:
         """Attach the terminal to the node's serial console."""
+
+    def export_disk(self, state: LabState, node: str, dest: Path) -> None:
+        """Write a consistent copy of the running node's disk changes (over its image) to `dest`, a
+        new file; a backend given such a copy for the node boots the node from it."""

@@ -7,6 +7,7 @@ render and validate.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from labctl.backends.base import Backend
 from labctl.errors import LabctlError
@@ -15,15 +16,16 @@ from labctl.state import LabState
 from labctl.suggest import unknown
 
 Images = dict[str, ImageArtifacts]
-Factory = Callable[[Images | None], Backend]
+Disks = dict[str, Path]  # node -> the disk it boots from (see Backend.export_disk), instead of a fresh one
+Factory = Callable[[Images | None, Disks | None], Backend]
 
 DEFAULT_BACKEND = "libvirt"
 
 
-def _libvirt(images: Images | None) -> Backend:
+def _libvirt(images: Images | None, disks: Disks | None) -> Backend:
     from labctl.backends.libvirt.backend import LibvirtBackend
 
-    return LibvirtBackend(images)
+    return LibvirtBackend(images, disks)
 
 
 _FACTORIES: dict[str, Factory] = {"libvirt": _libvirt}
@@ -38,12 +40,13 @@ def backend_names() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def create_backend(name: str = DEFAULT_BACKEND, images: Images | None = None) -> Backend:
-    """The backend called `name`, booting nodes from `images` (image name -> built artifacts)."""
+def create_backend(name: str = DEFAULT_BACKEND, images: Images | None = None, disks: Disks | None = None) -> Backend:
+    """The backend called `name`, booting nodes from `images` (image name -> built artifacts), and
+    the nodes named in `disks` from those disks."""
     factory = _FACTORIES.get(name)
     if factory is None:
         raise LabctlError(unknown("backend", name, backend_names()))
-    return factory(images)
+    return factory(images, disks)
 
 
 def backend_for(state: LabState) -> Backend:

@@ -22,18 +22,26 @@ def save(
     with_image: Annotated[
         bool, typer.Option("--with-image", help="Include the node image, so a replay needs no network.")
     ] = False,
+    with_disks: Annotated[
+        bool,
+        typer.Option(
+            "--with-disks",
+            help="Include each node's disk (a running lab's), so changes made by hand come back; implies --with-image.",
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
     """Write one file holding the lab's topology, demo, recipes, rendered configuration, image locks
-    (and with --with-image the image), and its last demo report."""
-    saved = bundles.save(lab, output, with_image=with_image, force=force, listener=PhaseReporter(quiet=as_json))
+    (and with --with-image the image, with --with-disks every node's disk), and its last demo report."""
+    saved = bundles.save(lab, output, with_image, force, PhaseReporter(quiet=as_json), with_disks=with_disks)
     if as_json:
         print_json(saved.to_dict())
         return
     console.print(
         f"saved lab {saved.lab} to {literal(saved.path)}: {saved.members} files, {size(saved.bytes)}"
-        f"{' with its image' if saved.with_image else ''}, in {saved.seconds:.1f} s",
+        f"{' with its image' if saved.with_image else ''}{' and disks' if saved.with_disks else ''}"
+        f", in {saved.seconds:.1f} s",
         highlight=False,
     )
 
@@ -122,6 +130,10 @@ def _print_show(data: dict[str, Any]) -> None:
         )
         if lock["freeswitch"]:
             console.print(f"  FreeSWITCH from {literal(', '.join(lock['freeswitch']))}", highlight=False)
+    if data["disks"]:
+        console.print(
+            f"disks of {literal(', '.join(data['disks']))}, and the lab's secrets (which they hold)", highlight=False
+        )
     table = Table(title="saved verdicts")
     for column in ("check", "subject", "verdict"):
         table.add_column(column)

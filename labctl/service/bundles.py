@@ -16,6 +16,7 @@ compares each check's verdict with the saved one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from labctl.backends.registry import backend_for
 from labctl.bundle import BundleIndex, extract_bundle, read_index, write_bundle, written_by
 from labctl.bundle.layout import CHUNK, Progress, bundle_error
 from labctl.compile import compile_topology
@@ -45,12 +47,13 @@ from labctl.paths import data_dir, data_home, demo_reference
 from labctl.render.lab import render_plan
 from labctl.service import labs, topologies, verify
 from labctl.service.events import QUIET, Listener
-from labctl.state import check_lab_name, lab_exists, load_state, remove_folder
+from labctl.state import LabState, check_lab_name, check_node_name, lab_exists, load_state, remove_folder
 from labctl.state.lab_record import image_manifests, last_report, source_files, source_layout, sources
-from labctl.state.lab_state import make_lab_folder, state_root
+from labctl.state.lab_state import lab_folder, make_lab_folder, restore_secrets, secrets_file, state_root
 from labctl.topology.schema import load_topology
 
 SUFFIX = ".labctl"
+SECRETS_MEMBER = "lab/secrets.json"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Saved:
     bytes: int
     with_image: bool
     seconds: float
+    with_disks: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +73,7 @@ class Saved:
             "members": self.members,
             "bytes": self.bytes,
             "with_image": self.with_image,
+            "with_disks": self.with_disks,
             "seconds": round(self.seconds, 2),
         }
 
@@ -118,11 +123,37 @@ def _rendered_files(plan_folder_root: Path, plan: LabPlan) -> Iterator[dict[str,
         yield {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def save(target: str, out: Path, with_image: bool = False, force: bool = False, listener: Listener = QUIET) -> Saved:
+@contextmanager
+def _disk_members(state: LabState, listener: Listener) -> Iterator[dict[str, Path]]:
+    """Each node's disk changes, copied by its backend (node paused, filesystems frozen) into a
+    private folder of the lab's, and the lab's secrets, which those disks hold anyway: a replay
+    gives them back to the lab it makes, so that configuration applied again matches the disks."""
+    backend = backend_for(state)
+    with tempfile.TemporaryDirectory(dir=lab_folder(state.lab), prefix=".export-") as tmp:
+        members = {SECRETS_MEMBER: secrets_file(state.lab)}
+        for node in sorted(state.nodes):
+            listener.step(f"{node}: copying its disk")
+            backend.export_disk(state, node, Path(tmp) / f"{node}.qcow2")
+            members[f"disks/{node}.qcow2"] = Path(tmp) / f"{node}.qcow2"
+        yield members
+
+
+def save(
+    target: str,
+    out: Path,
+    with_image: bool = False,
+    force: bool = False,
+    listener: Listener = QUIET,
+    with_disks: bool = False,
+) -> Saved:
     """Write the bundle of a running lab (or of a topology that is not running: its sources as they
-    are now, the lock of its image when it is built, and no report)."""
+    are now, the lock of its image when it is built, and no report). `with_disks` adds each node's
+    disk (a running lab's only) and, since a disk is changes over its image's exact bytes, the image."""
     start = datetime.datetime.now(datetime.UTC)
     state = load_state(target) if _is_lab(target) else None
+    if with_disks and state is None:
+        raise LabctlError(f"--with-disks: '{target}' is not a running lab; only a running lab's disks can be saved")
+    with_image = with_image or with_disks
     if state is not None:
         files, root = source_files(state.lab), sources(state.lab)
         manifests = image_manifests(state.lab)
@@ -147,8 +178,10 @@ def save(target: str, out: Path, with_image: bool = False, force: bool = False, 
         plan = compile_topology(source)
     demo_member = _demo_member(source.demo)
     images: dict[str, Any] = {}
-    with _rendered_files(root, plan) as rendered:
-        members = {**files, **rendered}
+    with contextlib.ExitStack() as stack:
+        members = {**files, **stack.enter_context(_rendered_files(root, plan))}
+        disks = stack.enter_context(_disk_members(state, listener)) if with_disks and state else {}
+        members.update(disks)
         for name, manifest in manifests.items():
             artifacts = cached(name, str(manifest.get("input_digest", "")))
             images[name] = image_lock(manifest, artifacts.disk if artifacts else None)
@@ -161,25 +194,27 @@ def save(target: str, out: Path, with_image: bool = False, force: bool = False, 
                 for member in IMAGE_FILES:
                     members[f"images/{name}/{member}"] = artifacts.disk.parent / member
         report_text = json.dumps(record, indent=2) + "\n" if record else None
-        with tempfile.TemporaryDirectory(prefix="labctl-save-") as tmp:
-            if report_text is not None:
-                (Path(tmp) / "last.json").write_text(report_text)
-                members["report/last.json"] = Path(tmp) / "last.json"
-            index = {
-                **written_by(),
-                "lab": lab,
-                "topology": topology,
-                "demo": demo_member,
-                "images": images,
-                "with_image": with_image,
-                "report": "report/last.json" if report_text else None,
-                "verdicts": verdicts(record["report"] if record else None),
-            }
-            with listener.live(f"saving {lab}"):
-                written = write_bundle(out, index, members, force=force, progress=byte_progress(listener, "writing"))
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="labctl-save-"))
+        if report_text is not None:
+            (Path(tmp) / "last.json").write_text(report_text)
+            members["report/last.json"] = Path(tmp) / "last.json"
+        index = {
+            **written_by(),
+            "lab": lab,
+            "topology": topology,
+            "demo": demo_member,
+            "images": images,
+            "with_image": with_image,
+            "disks": sorted(state.nodes) if disks and state else [],
+            "secrets": SECRETS_MEMBER if disks else None,
+            "report": "report/last.json" if report_text else None,
+            "verdicts": verdicts(record["report"] if record else None),
+        }
+        with listener.live(f"saving {lab}"):
+            written = write_bundle(out, index, members, force=force, progress=byte_progress(listener, "writing"))
     seconds = (datetime.datetime.now(datetime.UTC) - start).total_seconds()
     size = out.stat().st_size
-    return Saved(out, lab, len(written.contents), size, with_image, seconds)
+    return Saved(out, lab, len(written.contents), size, with_image, seconds, with_disks)
 
 
 def _is_lab(target: str) -> bool:
@@ -223,6 +258,8 @@ def show(path: Path) -> dict[str, Any]:
         "topology": raw.get("topology"),
         "demo": raw.get("demo"),
         "images": images,
+        "disks": [d for d in disks if isinstance(d, str)] if isinstance(disks := raw.get("disks"), list) else [],
+        "secrets": bool(raw.get("secrets")),
         "members": len(index.contents),
         "bytes": index.payload_size,
         "verdicts": raw.get("verdicts") or [],
@@ -328,6 +365,21 @@ def _images(
     return found, differences
 
 
+def _disks(index: BundleIndex, folder: Path, path: Path) -> dict[str, Path]:
+    """The saved disk of each node the bundle names (node names checked like a topology's)."""
+    nodes = index.data.get("disks") or []
+    if not isinstance(nodes, list):
+        raise bundle_error(path, "its list of disks is not a list")
+    found = {}
+    for node in nodes:
+        name = check_node_name(str(node))
+        member = f"disks/{name}.qcow2"
+        if index.member(member) is None:
+            raise bundle_error(path, f"it names a disk of node '{name}' but holds no {member}")
+        found[name] = folder / member
+    return found
+
+
 URL_SCHEMES = ("http", "https")
 
 
@@ -395,9 +447,18 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
         with listener.live(f"checking {path.name}"):
             extract_bundle(path, folder, progress=byte_progress(listener, "verifying and unpacking"))
         images, differences = _images(index, folder, listener)
+        disks = _disks(index, folder, path)
+        if disks and differences:
+            raise bundle_error(
+                path,
+                f"its disks are changes over the exact bytes of image {', '.join(differences)}, "
+                "which neither the bundle nor the image cache has",
+            )
+        if index.data.get("secrets"):
+            restore_secrets(lab, folder / SECRETS_MEMBER)
         topology = folder / str(index.data["topology"])
         with data_home(folder):
-            launched = labs.up(str(topology), listener, name=lab, images=images)
+            launched = labs.up(str(topology), listener, name=lab, images=images, disks=disks)
             demo = index.data.get("demo")
             if demo is None:
                 raise bundle_error(path, "the bundle has no demo to replay")

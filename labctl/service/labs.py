@@ -137,17 +137,18 @@ def up(
     backend: str = DEFAULT_BACKEND,
     name: str | None = None,
     images: dict[str, ImageArtifacts] | None = None,
+    disks: dict[str, Path] | None = None,
 ) -> Launched:
     """Build what is missing, boot every node, configure it. Everything a person could get wrong
     (the topology, its demo, images, host limits) is refused before the first image is built.
-    `name` runs the lab under another name than its topology's, and `images` gives images already
-    at hand instead of building them (a replay does both)."""
+    `name` runs the lab under another name than its topology's, `images` gives images already at
+    hand instead of building them, and `disks` the saved disks some nodes boot from (a replay)."""
     start = time.monotonic()
     topo, plan = topologies.load_runnable(topology, name)
     check_renders(plan)  # a wrong template or recipe too (file:line), in a moment, before any image build
     given = images or {}
     images = {**build_images({n.image for n in plan.nodes} - set(given), listener), **given}
-    chosen = create_backend(backend, images)
+    chosen = create_backend(backend, images, disks)
     with listener.live(f"bringing up {plan.lab}"):
         result = lifecycle.up(
             chosen, plan, str(topo.source), listener.event, listener.phase, keep_on_failure=keep_on_failure

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -31,6 +32,7 @@ from typing import Any
 
 from labctl.errors import LabctlError
 from labctl.paths import state_dir
+from labctl.roles import SECRET as SECRET_NAME
 from labctl.state.formats import Migration, migrate
 from labctl.topology.schema import LAB_NAME_MAX, LABEL, NODE_NAME_MAX
 
@@ -274,9 +276,13 @@ def lab_secrets(lab: str, names: tuple[str, ...]) -> dict[str, str]:
     return data
 
 
-def read_secrets(lab: str) -> dict[str, str]:
-    """The lab's secrets as stored (nothing is created)."""
-    path = lab_folder(lab) / SECRETS_FILE
+def secrets_file(lab: str) -> Path:
+    return lab_folder(lab) / SECRETS_FILE
+
+
+def read_secrets(lab: str, path: Path | None = None) -> dict[str, str]:
+    """The lab's secrets as stored (nothing is created), or those of a secrets file at `path`."""
+    path = path or secrets_file(lab)
     if not path.exists():
         return {}
     try:
@@ -286,3 +292,16 @@ def read_secrets(lab: str) -> dict[str, str]:
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise LabctlError(f"lab secrets {path} are damaged (not a mapping of names to strings)")
     return data
+
+
+SECRET_VALUE = re.compile(r"[A-Za-z0-9_-]{16,128}")  # what lab_secrets makes (token_urlsafe)
+
+
+def restore_secrets(lab: str, source: Path) -> None:
+    """Give the lab the secrets of another one (a replayed bundle's, whose disks hold them). They
+    reach config files and shells: only names and values of the kind labctl makes are taken."""
+    data = read_secrets(lab, source)
+    bad = next((k for k, v in data.items() if not SECRET_NAME.match(k) or not SECRET_VALUE.fullmatch(v)), None)
+    if bad is not None:
+        raise LabctlError(f"lab secrets {source}: {bad[:40]!r} is not a secret labctl makes")
+    write_private(make_lab_folder(lab) / SECRETS_FILE, json.dumps(data, indent=2))

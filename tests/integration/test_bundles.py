@@ -12,13 +12,14 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from labctl.bundle import extract_bundle, read_index, write_bundle
+from labctl.bundle import read_index
+from tests.bundles import rewritten
 from tests.integration.lab import labctl, leftovers, running_lab, write_topology
 
 TOPOLOGY = """\
@@ -42,6 +43,7 @@ name: keep-demo
 checks:
   - ping_by_name: {timeout: 120}
 """
+HAND_MADE = "written-by-hand-before-save"
 EMPTY_CACHE = Path("/var/cache/labctl-replay-test")  # QEMU's own user must reach the images (not /tmp)
 
 
@@ -54,6 +56,9 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         assert up.returncode == 0, f"{up.stdout}\n{up.stderr}"
         labctl("save", "keep", "--with-image", "-o", str(folder / "with-image.labctl"))
         labctl("save", "keep", "-o", str(folder / "plain.labctl"))
+        labctl("exec", "keep/a", "--", "sh", "-c", f"echo {HAND_MADE} > /root/hand.txt")  # a change by hand
+        labctl("save", "keep", "--with-disks", "-o", str(folder / "with-disks.labctl"))
+        assert labctl("exec", "keep/a", "--", "cat", "/root/hand.txt").stdout.strip() == HAND_MADE  # thawed
     yield {"folder": folder, "plan": plan}
 
 
@@ -69,11 +74,16 @@ def served(folder: Path) -> Iterator[str]:
         httpd.server_close()
 
 
-def replay(bundle: Path | str, name: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+def replay(
+    bundle: Path | str, name: str, env: dict[str, str] | None = None, inside: Callable[[], None] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Replay `bundle` as lab `name`, run `inside` while the lab is up, then take it down."""
     saved = dict(os.environ)
     os.environ.update(env or {})
     try:
         result = labctl("replay", str(bundle), "--name", name, "--json", check=False, timeout=1800)
+        if inside is not None:
+            inside()
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -110,22 +120,33 @@ def test_a_replay_whose_verdicts_differ_from_the_saved_ones_fails_and_says_which
     package difference), its saved verdict for one check turned to fail: the negative control of
     the comparison. Every other check has its saved verdict; this one is named, exit 1."""
     folder: Path = bundles["folder"]
-    unpacked = folder / "unpacked"
-    extract_bundle(folder / "plain.labctl", unpacked)
-    index = dict(read_index(folder / "plain.labctl").data)
-    index["verdicts"] = [dict(v) for v in index["verdicts"]]
-    index["verdicts"][0]["status"] = "fail"
-    members = {
-        str(p.relative_to(unpacked)): p
-        for p in unpacked.rglob("*")
-        if p.is_file() and p.name not in ("bundle.json", "manifest-sha256.txt")
-    }
-    index.pop("contents", None)
-    index.pop("format", None)
-    write_bundle(folder / "doctored.labctl", index, members)
+    saved = read_index(folder / "plain.labctl").data["verdicts"]
+    doctored = [{**saved[0], "status": "fail"}, *saved[1:]]
+    rewritten(folder / "plain.labctl", folder / "doctored.labctl", folder, verdicts=doctored)
     with served(folder) as url:  # and replayed from a URL (a server on 127.0.0.1)
-        code, result = replay(f"{url}/doctored.labctl", "kept2")
+        code, result = replay(f"{url}/doctored.labctl", "kept2", inside=lambda: no_hand_made_file("kept2"))
     assert code == 1 and not result["same"] and result["image_differences"] == {}, result
     assert result["report"]["verdict"] == "pass"
     [change] = result["changes"]
     assert (change["saved"], change["now"]) == ("fail", "pass")
+
+
+def hand_made_file(lab: str) -> str:
+    return labctl("exec", f"{lab}/a", "--", "cat", "/root/hand.txt", check=False).stdout.strip()
+
+
+def no_hand_made_file(lab: str) -> None:
+    """The negative control of --with-disks: a bundle saved before the change, without disks."""
+    assert hand_made_file(lab) == ""
+
+
+def test_a_bundle_with_disks_brings_back_a_change_made_by_hand(bundles: dict[str, Any]) -> None:
+    shown = json.loads(labctl("bundle", "show", str(bundles["folder"] / "with-disks.labctl"), "--json").stdout)
+    assert shown["disks"] == ["a", "b", "r"] and shown["secrets"]
+    found: list[str] = []
+    code, result = replay(
+        bundles["folder"] / "with-disks.labctl", "kept3", inside=lambda: found.append(hand_made_file("kept3"))
+    )
+    assert code == 0 and result["same"], result
+    assert found == [HAND_MADE]
+    assert leftovers({**bundles["plan"], "lab": "kept3"}) == []

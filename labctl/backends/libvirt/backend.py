@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -18,7 +19,7 @@ import libvirt
 from labctl import cancel
 from labctl.backends.base import ExecResult, FileSpec, NodeInfo, Progress
 from labctl.backends.libvirt import dac, daemon, hostnet, kvm, naming
-from labctl.backends.libvirt.agent import GuestAgent
+from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
 from labctl.backends.libvirt.record import BRIDGES, DOMAINS, NodeRecord, node_record, store
@@ -40,9 +41,10 @@ CONSOLE_READ_LIMIT = 4 * 2**20  # a console larger than this is judged by its la
 class LibvirtBackend:
     name = "libvirt"
 
-    def __init__(self, images: dict[str, ImageArtifacts] | None = None) -> None:
+    def __init__(self, images: dict[str, ImageArtifacts] | None = None, disks: dict[str, Path] | None = None) -> None:
         self.uri = daemon.uri()
         self.images = images or {}
+        self.disks = disks or {}  # node -> the disk it starts from (a saved overlay), instead of a fresh one
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()  # nodes are waited for in parallel threads
@@ -95,13 +97,22 @@ class LibvirtBackend:
         store(state, node.name, record)
 
     def _boot(self, lab: str, node: NodePlan, node_state: NodeRecord, accel: str) -> int | None:
-        """Create the node's overlay (afresh) and start its domain; return its SPICE port."""
+        """Create the node's overlay (afresh, or a copy of the disk it was given) and start its
+        domain; return its SPICE port."""
         image = self.images.get(node.image)
         if image is None:
             raise LabctlError(f"image '{node.image}' of node '{node.name}' is not built")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(node_state.overlay)
-        _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
+        given = self.disks.get(node.name)
+        if given is None:
+            _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
+        else:
+            # a saved overlay: its changes over this very image (the caller checked its bytes), so
+            # only the name of its backing file changes, not a byte of what the guest sees
+            _check_saved_disk(given, node.name)
+            shutil.copyfile(given, node_state.overlay)
+            _run(["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
         os.chmod(node_state.overlay, 0o600)  # the node's disk: its secrets, readable by no other user
         overlay = Path(node_state.overlay)
         kernel, initrd = (
@@ -277,9 +288,57 @@ class LibvirtBackend:
         display = f"spice://127.0.0.1:{record.spice_port}" if record.spice_port else None
         return NodeInfo(status, display, tuple(record.restarts), {"domain": record.domain})
 
+    def export_disk(self, state: LabState, node: str, dest: Path) -> None:
+        """A consistent copy of the node's overlay (its changes over the image) at `dest`, 0600: the
+        guest's filesystems frozen through the agent (synced when it cannot freeze them) and the
+        domain paused while the file is copied, then checked with `qemu-img check`."""
+        domain = self._domain(state, node)
+        agent = GuestAgent(domain, node)
+        frozen = _freeze(agent)
+        try:
+            domain.suspend()
+            try:
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                with os.fdopen(fd, "wb") as out, open(self._record(state, node).overlay, "rb") as disk:
+                    shutil.copyfileobj(disk, out, 2**20)
+            finally:
+                domain.resume()
+        except libvirt.libvirtError as exc:
+            raise LabctlError(f"cannot pause node '{node}' to copy its disk: {exc.get_error_message()}") from None
+        finally:
+            if frozen:
+                agent.call("guest-fsfreeze-thaw", timeout=int(SETUP_TIMEOUT))
+        _run(["qemu-img", "check", "-q", "-f", "qcow2", str(dest)])
+
     def console(self, state: LabState, node: str) -> None:
         self._domain(state, node)
         os.execvp("virsh", ["virsh", "-c", self.uri, "console", "--force", self._record(state, node).domain])
+
+
+def _check_saved_disk(disk: Path, node: str) -> None:
+    """A saved disk comes from a bundle, perhaps a hostile one: it must be a plain qcow2 overlay.
+    A qcow2 can name an external data file, which QEMU would open on the host: refused."""
+    result = subprocess.run(
+        ["qemu-img", "info", "-f", "qcow2", "--output=json", str(disk)], capture_output=True, text=True
+    )
+    try:
+        info = json.loads(result.stdout) if result.returncode == 0 else {}
+    except ValueError:
+        info = {}
+    specific = ((info.get("format-specific") or {}).get("data") or {}) if isinstance(info, dict) else {}
+    if not info or info.get("format") != "qcow2" or "data-file" in specific:
+        raise LabctlError(f"the saved disk of node '{node}' is not a plain qcow2 overlay; it is not booted")
+
+
+def _freeze(agent: GuestAgent) -> bool:
+    """Freeze the guest's filesystems (flushed to the disk, no writes until thawed); a guest whose
+    agent cannot freeze them is synced instead. Whether they were frozen."""
+    try:
+        agent.call("guest-fsfreeze-freeze", timeout=int(SETUP_TIMEOUT))
+        return True
+    except AgentError:
+        _check(agent.exec(["/bin/sync"], timeout=SETUP_TIMEOUT), agent.node, "sync")
+        return False
 
 
 def _lab_copy(source: Path, folder: Path, digest: str) -> Path:

@@ -3,16 +3,20 @@ replay with them, and the package differences of a rebuilt image."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from labctl.backends import registry
 from labctl.bundle import extract_bundle, read_index
 from labctl.demo.model import FAIL, PASS, SKIPPED, Report, Result
 from labctl.errors import LabctlError
 from labctl.service import bundles
 from labctl.service.bundles import Change, compare, image_lock, package_differences, verdicts
-from labctl.state import LabState
+from labctl.state import LabState, lab_secrets, read_secrets
+from labctl.state.lab_record import save_sources
+from tests.bundles import rewritten
 
 
 def result(check: str, subject: str, status: str) -> Result:
@@ -173,3 +177,66 @@ def test_a_topology_with_its_demo_beside_it_is_saved_with_both(homes: Path) -> N
     bundles.save(str(folder / "lab.yaml"), homes / "m.labctl")
     data = read_index(homes / "m.labctl").data
     assert (data["topology"], data["demo"]) == ("topologies/lab.yaml", "topologies/a-demo.yaml")
+
+
+# -- disks (--with-disks) ------------------------------------------------------------------------------
+class DiskBackend:
+    """A backend whose nodes' disks are a line of text: what `save --with-disks` asks of one."""
+
+    def __init__(self, images: object = None, disks: object = None) -> None:
+        pass
+
+    def export_disk(self, state: LabState, node: str, dest: Path) -> None:
+        assert not dest.exists() and dest.parent.parent == state.folder  # a private folder of the lab's
+        dest.write_bytes(f"disk of {node}".encode())
+
+
+@pytest.fixture
+def running(homes: Path, monkeypatch: pytest.MonkeyPatch) -> LabState:
+    monkeypatch.setitem(registry._FACTORIES, "disks", DiskBackend)
+    state = LabState(lab="od", backend="disks", topology="/x/ospf-dns.yaml", plan={"lab": "od", "nodes": []})
+    state.nodes = {"r1": {}, "r2": {}}
+    state.save()
+    topology = REPO / "topologies" / "ospf-dns.yaml"
+    save_sources(state, topology, REPO / "demos" / "ospf-dns.yaml", "ospf-dns", REPO / "vm-recipes")
+    lab_secrets("od", ("root_password",))
+    return state
+
+
+def test_a_running_labs_disks_are_saved_with_its_secrets(homes: Path, running: LabState) -> None:
+    saved = bundles.save("od", homes / "d.labctl", with_disks=True)
+    assert saved.with_disks and saved.with_image  # a disk is changes over its image's exact bytes
+    files = extracted(homes / "d.labctl", homes)
+    assert files["disks/r1.qcow2"] == b"disk of r1" and files["disks/r2.qcow2"] == b"disk of r2"
+    assert json.loads(files["lab/secrets.json"]) == read_secrets("od")
+    shown = bundles.show(homes / "d.labctl")
+    assert shown["disks"] == ["r1", "r2"] and shown["secrets"]
+    assert not any(p.name.startswith(".export-") for p in running.folder.iterdir())  # the copies went
+    plain = bundles.show(bundles.save("od", homes / "p.labctl").path)
+    assert plain["disks"] == [] and not plain["secrets"]  # without --with-disks, no secret leaves the lab
+
+
+def test_disks_of_a_topology_that_is_not_running_are_refused_in_one_line(homes: Path) -> None:
+    with pytest.raises(LabctlError) as caught:
+        bundles.save("ospf-dns", homes / "d.labctl", with_disks=True)
+    assert "--with-disks: 'ospf-dns' is not a running lab" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (homes / "d.labctl").exists()
+
+
+@pytest.mark.parametrize(
+    ("disks", "message"),
+    [
+        (["../../etc/passwd"], "node name"),
+        ("r1", "its list of disks is not a list"),
+        (["r1"], "it names a disk of node 'r1' but holds no disks/r1.qcow2"),
+    ],
+)
+def test_a_bundle_naming_disks_it_does_not_hold_is_refused_before_anything_boots(
+    homes: Path, disks: object, message: str
+) -> None:
+    bundles.save("ospf-dns", homes / "od.labctl")
+    bad = rewritten(homes / "od.labctl", homes / "bad.labctl", homes, disks=disks)
+    with pytest.raises(LabctlError) as caught:
+        bundles.replay(bad, "fresh")
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert not (homes / "state" / "labctl" / "fresh").exists()

@@ -30,6 +30,7 @@ from labctl.state import (
     saved_plan,
 )
 from labctl.state.lab_state import _inside_root as inside_root
+from labctl.state.lab_state import restore_secrets
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -407,3 +408,29 @@ def test_only_folders_labctl_made_are_lab_folders_or_removed(state_home: Path) -
     assert (foreign / "data").read_text() == "keep me"
     remove_folder("half")
     assert lab_folders() == []
+
+
+def test_a_bundles_secrets_are_given_to_the_lab_it_makes(tmp_path: Path) -> None:
+    saved = lab_secrets("ring", ("ldap_admin", "root_password"))
+    restore_secrets("copy", lab_folder("ring") / "secrets.json")
+    assert read_secrets("copy") == saved
+    assert stat.S_IMODE((lab_folder("copy") / "secrets.json").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    "secrets",
+    [
+        {"ldap_admin": "x" * 20 + "\nolcRootDN: cn=evil"},  # a value that would break out of an LDIF line
+        {"ldap_admin": "'; rm -rf / #" + "x" * 10},
+        {"ldap_admin": "short"},
+        {"../../x": "x" * 20},
+        {"Admin": "x" * 20},
+    ],
+)
+def test_secrets_not_of_the_kind_labctl_makes_are_refused(tmp_path: Path, secrets: dict[str, str]) -> None:
+    source = tmp_path / "secrets.json"
+    source.write_text(json.dumps(secrets))
+    with pytest.raises(LabctlError) as caught:
+        restore_secrets("copy", source)
+    assert "is not a secret labctl makes" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (lab_folder("copy") / "secrets.json").exists()

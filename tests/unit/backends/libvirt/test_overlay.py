@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -15,6 +16,7 @@ from labctl.backends.libvirt import dac
 from labctl.backends.libvirt.backend import LibvirtBackend
 from labctl.backends.libvirt.record import node_record
 from labctl.compile.plan import LabPlan
+from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
 from labctl.state import LabState
 
@@ -105,3 +107,65 @@ def test_nodes_boot_the_labs_own_copy_of_kernel_and_initrd(
     for xml in conn.xml:
         assert f"<kernel>{kernel}</kernel>" in xml and f"<initrd>{initrd}</initrd>" in xml
         assert str(tmp_path / "vmlinuz") + "<" not in xml
+
+
+def _backing(disk: Path) -> str:
+    info = subprocess.run(["qemu-img", "info", "--output=json", str(disk)], capture_output=True, text=True, check=True)
+    return str(json.loads(info.stdout).get("backing-filename"))
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
+def test_a_node_given_a_saved_disk_boots_a_copy_of_it_on_this_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: Callable[[str], LabPlan]
+) -> None:
+    """A saved overlay names the image path of the host it was saved on: the copy names this one's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    base, elsewhere, saved = tmp_path / "base.qcow2", tmp_path / "other-host.qcow2", tmp_path / "saved.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
+    shutil.copyfile(base, elsewhere)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(elsewhere), str(saved)], check=True
+    )
+    before = saved.read_bytes()
+    (tmp_path / "k").write_bytes(b"kernel")
+    (tmp_path / "i").write_bytes(b"initrd")
+    lab = plan("name: t\nnodes:\n  h1: {}\n  h2: {}\nlinks:\n  - [h1, h2]\n")
+    image = ImageArtifacts("debian12-lab", "d", base, tmp_path / "k", tmp_path / "i", tmp_path / "m")
+    backend = LibvirtBackend({"debian12-lab": image}, {"h1": saved})
+    backend._conn = FakeConn()
+    state = LabState(lab="t", backend="libvirt", topology="t", plan=lab.to_dict(), accel="tcg")
+    for node in lab.nodes:
+        backend._start_node(lab, node, state)
+    h1, h2 = (Path(r.overlay) for r in (node_record(state, "h1"), node_record(state, "h2")) if r is not None)
+    assert _backing(h1) == _backing(h2) == str(base) and stat.S_IMODE(h1.stat().st_mode) == 0o600
+    assert saved.read_bytes() == before  # the bundle's copy is left as it was (a restart copies it again)
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
+@pytest.mark.parametrize("kind", ["data-file", "raw", "garbage"])
+def test_a_saved_disk_that_is_not_a_plain_qcow2_overlay_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: Callable[[str], LabPlan], kind: str
+) -> None:
+    """A qcow2 naming an external data file would have QEMU open a host file: never booted."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    base, saved = tmp_path / "base.qcow2", tmp_path / "saved.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
+    if kind == "data-file":
+        target = tmp_path / "host-file"
+        target.write_bytes(b"")
+        options = f"data_file={target},data_file_raw=on"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", options, str(saved), "16M"], check=True)
+    elif kind == "raw":
+        subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(saved), "1M"], check=True)
+    else:
+        saved.write_bytes(b"QFI\xfb" + b"\x00" * 100)
+    lab = plan("name: t\nnodes:\n  h1: {}\n")
+    image = ImageArtifacts("debian12-lab", "d", base, tmp_path / "k", tmp_path / "i", tmp_path / "m")
+    backend = LibvirtBackend({"debian12-lab": image}, {"h1": saved})
+    conn = FakeConn()
+    backend._conn = conn
+    state = LabState(lab="t", backend="libvirt", topology="t", plan=lab.to_dict(), accel="tcg")
+    with pytest.raises(LabctlError) as caught:
+        backend._start_node(lab, lab.nodes[0], state)
+    assert str(caught.value) == "the saved disk of node 'h1' is not a plain qcow2 overlay; it is not booted"
+    assert conn.xml == []

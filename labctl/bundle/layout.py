@@ -18,10 +18,17 @@ from labctl.errors import BundleError, Problem
 from labctl.suggest import escape_unsafe, is_unsafe_char, quoted
 from labctl.versions import FORMAT_KEY, Migration, check_format, upgrade
 
-BUNDLE_FORMAT = 1
-"""The bundle format this labctl writes, and the newest it reads."""
-BUNDLE_MIGRATIONS: Mapping[int, Migration] = {}
-"""n -> n+1 steps for bundle.json; none yet."""
+BUNDLE_FORMAT = 2
+"""The bundle format this labctl writes, and the newest it reads. 2: nodes' disks and the lab's
+secrets (`save --with-disks`); a labctl that reads only 1 would replay such a bundle without them."""
+
+
+def _no_disks(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "disks": [], "secrets": None}
+
+
+BUNDLE_MIGRATIONS: Mapping[int, Migration] = {1: _no_disks}
+"""n -> n+1 steps for bundle.json."""
 
 INDEX_NAME = "bundle.json"
 MANIFEST_NAME = "manifest-sha256.txt"
@@ -81,8 +88,8 @@ class Member:
 
 @dataclass(frozen=True)
 class BundleIndex:
-    """bundle.json, read: its format, the payload it lists, and the whole object for the caller's
-    own keys (lab name, labctl version, ...)."""
+    """bundle.json, read: the format it was written in, the payload it lists, and the whole object,
+    brought up to this labctl's format, for the caller's own keys (lab name, labctl version, ...)."""
 
     format: int
     contents: tuple[Member, ...]
@@ -203,7 +210,7 @@ def parse_index(raw: bytes) -> BundleIndex:
     bad = names_problem(m.path for m in contents)
     if bad:
         raise ValueError(f"{INDEX_NAME} lists member {quoted(bad[0])}, which {bad[1]}")
-    return BundleIndex(BUNDLE_FORMAT, contents, data, sha256_of(raw))
+    return BundleIndex(found, contents, data, sha256_of(raw))
 
 
 def _list(value: Any) -> list[Any]:

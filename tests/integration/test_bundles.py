@@ -94,7 +94,7 @@ def replay(
 
 def test_bundle_show_lists_the_saved_verdicts_and_the_image(bundles: dict[str, Any]) -> None:
     shown = json.loads(labctl("bundle", "show", str(bundles["folder"] / "with-image.labctl"), "--json").stdout)
-    assert shown["lab"] == "keep" and shown["format"] == 1 and shown["demo"] == "topologies/keep-demo.yaml"
+    assert shown["lab"] == "keep" and shown["format"] == 2 and shown["demo"] == "topologies/keep-demo.yaml"
     assert [v["status"] for v in shown["verdicts"]] == ["pass"] * 3
     [(name, lock)] = shown["images"].items()
     assert lock["included"] and lock["packages"] > 100 and len(lock["qcow2_sha256"]) == 64

@@ -250,7 +250,12 @@ CORPUS: list[tuple[str, Callable[[Path], Path], str, str | None]] = [
     ("manifest disagrees", bad_manifest, "manifest-sha256.txt disagrees with bundle.json about 'topology.yaml'", None),
     ("garbage json", with_index(b"{not json"), "bundle.json is not valid JSON (line 1:", None),
     ("json not an object", with_index(b"[1, 2]"), "bundle.json is not a JSON object", None),
-    ("newer format", with_format(2), "written by a newer labctl (format 2; this labctl reads up to 1)", None),
+    (
+        "newer format",
+        with_format(BUNDLE_FORMAT + 1),
+        f"written by a newer labctl (format {BUNDLE_FORMAT + 1}; this labctl reads up to {BUNDLE_FORMAT})",
+        None,
+    ),
     ("format x", with_format("x"), "bundle.json has no valid format version ('x')", None),
     ("no contents", with_index(b'{"format": 1}'), "bundle.json has no 'contents' list", None),
     ("huge pax header", pax_bomb, "is damaged (a tar header is larger than a bundle ever needs)", None),
@@ -312,7 +317,9 @@ def test_a_bad_bundle_is_refused_in_one_line_and_leaves_no_trace(
 
 
 def test_a_bad_index_is_refused_by_read_index_too(tmp_path: Path) -> None:
-    assert "format 2" in refusal(lambda: read_index(with_format(2)(tmp_path / "b.labctl")))
+    assert f"format {BUNDLE_FORMAT + 1}" in refusal(
+        lambda: read_index(with_format(BUNDLE_FORMAT + 1)(tmp_path / "b.labctl"))
+    )
     assert "(a zip archive)" in refusal(lambda: read_index(a_zip(tmp_path / "z.labctl")))
     assert "file not found" in refusal(lambda: read_index(tmp_path / "nothing.labctl"))
 
@@ -382,7 +389,7 @@ def test_a_round_trip_keeps_bytes_and_modes_and_normalizes_the_rest(tmp_path: Pa
     written = write_bundle(out, {"lab": "demo", "labctl": "0.1.0"}, sources)
 
     index = read_index(out)
-    assert index == written and index.format == BUNDLE_FORMAT == 1
+    assert index == written and index.format == BUNDLE_FORMAT == 2
     assert index.data["lab"] == "demo" and next(iter(index.data)) == "format"
     assert [m.path for m in index.contents] == ["image.qcow2", "recipes/run.sh", "topology.yaml"]
     assert index.member("image.qcow2") == M("image.qcow2", sha256_of(SEEDED), len(SEEDED))

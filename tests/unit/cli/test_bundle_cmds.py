@@ -19,9 +19,9 @@ def test_save_then_show(cli: Cli, tmp_path: Path) -> None:
     assert run.code == 0, run.stderr
     assert run.stdout.startswith(f"saved lab ospf-dns to {out}: ") and " files, " in run.stdout
     shown = cli("bundle", "show", str(out))
-    assert shown.code == 0 and "bundle format 1" in shown.stdout and "no saved verdicts" in shown.stdout
+    assert shown.code == 0 and "bundle format 2" in shown.stdout and "no saved verdicts" in shown.stdout
     data = json.loads(cli("bundle", "show", str(out), "--json").stdout)
-    assert data["lab"] == "ospf-dns" and data["format"] == 1
+    assert data["lab"] == "ospf-dns" and data["format"] == 2
 
 
 def test_save_json(cli: Cli, tmp_path: Path) -> None:

@@ -34,3 +34,9 @@ def test_a_bundle_of_every_format_still_verifies_and_its_lab_still_compiles(vers
         validate_demo(load_demo(str(dest / str(shown["demo"])), check_types()), plan)
         rendered = render_plan(plan, placeholder_secrets(plan))
     assert {n.name for n in plan.nodes} == set(rendered.nodes)
+
+
+def test_a_format_1_bundle_is_read_as_one_without_disks() -> None:
+    index = verify_bundle(FIXTURES / "v1.labctl")
+    assert (index.format, index.data["format"]) == (1, BUNDLE_FORMAT)  # as written, and brought up to date
+    assert index.data["disks"] == [] and index.data["secrets"] is None

@@ -121,7 +121,7 @@ def test_a_bundle_carries_no_secret_of_the_lab(homes: Path) -> None:
 def test_show_lists_format_lab_and_verdicts(homes: Path) -> None:
     bundles.save("ospf-dns", homes / "od.labctl")
     shown = bundles.show(homes / "od.labctl")
-    assert (shown["format"], shown["lab"], shown["demo"]) == (1, "ospf-dns", "demos/ospf-dns.yaml")
+    assert (shown["format"], shown["lab"], shown["demo"]) == (2, "ospf-dns", "demos/ospf-dns.yaml")
     assert shown["members"] > 10 and shown["verdicts"] == [] and shown["images"] == {}
 
 

@@ -6,7 +6,8 @@ recipes of whatever labctl is installed later), every node's rendered configurat
 placeholder secrets: a bundle handed to a colleague carries none of the lab's), a lock per image
 (its manifest: suite, snapshot date, mmdebstrap and its arguments, SOURCE_DATE_EPOCH, every
 package's version, FreeSWITCH's source commits, the qcow2's sha256), optionally the image itself,
-and the last demo report with its verdicts. The file format is labctl.bundle's.
+and the last demo report with its verdicts and its evidence (report/last.json, and the pcaps its
+results list under report/evidence/). The file format is labctl.bundle's.
 
 A replay verifies every checksum before anything else, gets each image (from the bundle, from the
 cache when its lock matches, or rebuilt from the bundled recipe and compared with the lock), brings
@@ -46,11 +47,21 @@ from labctl.render.lab import render_plan
 from labctl.service import labs, topologies, verify
 from labctl.service.events import QUIET, Listener
 from labctl.state import check_lab_name, lab_exists, load_state, remove_folder
-from labctl.state.lab_record import image_manifests, last_report, source_files, source_layout, sources
+from labctl.state.lab_record import (
+    EVIDENCE_DIR,
+    image_manifests,
+    last_report,
+    report_evidence,
+    source_files,
+    source_layout,
+    sources,
+)
 from labctl.state.lab_state import make_lab_folder, state_root
 from labctl.topology.schema import load_topology
 
 SUFFIX = ".labctl"
+REPORT_DIR = "report"
+"""The last report (last.json) and its evidence (evidence/...), as the lab keeps them in reports/."""
 
 
 @dataclass(frozen=True)
@@ -123,10 +134,12 @@ def save(target: str, out: Path, with_image: bool = False, force: bool = False, 
     are now, the lock of its image when it is built, and no report)."""
     start = datetime.datetime.now(datetime.UTC)
     state = load_state(target) if _is_lab(target) else None
+    evidence: dict[str, Path] = {}
     if state is not None:
         files, root = source_files(state.lab), sources(state.lab)
         manifests = image_manifests(state.lab)
         record = last_report(state.lab)
+        evidence = report_evidence(state.lab, record) if record else {}
         lab, topology = state.lab, f"topologies/{Path(state.topology).name}"
     else:
         topo = topologies.load(target)
@@ -164,7 +177,8 @@ def save(target: str, out: Path, with_image: bool = False, force: bool = False, 
         with tempfile.TemporaryDirectory(prefix="labctl-save-") as tmp:
             if report_text is not None:
                 (Path(tmp) / "last.json").write_text(report_text)
-                members["report/last.json"] = Path(tmp) / "last.json"
+                members[f"{REPORT_DIR}/last.json"] = Path(tmp) / "last.json"
+                members.update({f"{REPORT_DIR}/{relative}": path for relative, path in evidence.items()})
             index = {
                 **written_by(),
                 "lab": lab,
@@ -172,7 +186,7 @@ def save(target: str, out: Path, with_image: bool = False, force: bool = False, 
                 "demo": demo_member,
                 "images": images,
                 "with_image": with_image,
-                "report": "report/last.json" if report_text else None,
+                "report": f"{REPORT_DIR}/last.json" if report_text else None,
                 "verdicts": verdicts(record["report"] if record else None),
             }
             with listener.live(f"saving {lab}"):
@@ -197,6 +211,9 @@ def _demo_member(demo: str | None) -> str | None:
 
 
 # -- show ----------------------------------------------------------------------------------------
+EVIDENCE_PREFIX = f"{REPORT_DIR}/{EVIDENCE_DIR}/"
+
+
 def show(path: Path) -> dict[str, Any]:
     """What is inside a bundle, its format and image locks and saved verdicts; boots nothing."""
     index = read_index(path)
@@ -225,6 +242,7 @@ def show(path: Path) -> dict[str, Any]:
         "images": images,
         "members": len(index.contents),
         "bytes": index.payload_size,
+        "evidence": sum(m.path.startswith(EVIDENCE_PREFIX) for m in index.contents),
         "verdicts": raw.get("verdicts") or [],
     }
 

@@ -5,6 +5,10 @@ A call proves voice: each phone plays a known tone and records what it hears; th
 each tone heard at the other end, and RTP (not RTCP, not ICE checks) at the rate of its ptime
 with no holes in its sequence numbers. The guest only measures (labctl-media); the host decides.
 
+Each SIP capture is a pcap (bounded: port 5060 only, MAX_SIP_PACKETS), read back with `tcpdump -A`
+for the judge; with the call's RTP pcap (headers only), they are the probes' declared evidence,
+which the report keeps (labctl.demo.evidence).
+
 Phones whose registrar's role declares a `skip` (FreeSWITCH: vm-recipes/freeswitch/recipe.yaml)
 report SKIPPED only on the positive finding that its command and package are not installed in the
 registrar's image, with the role's own message; anything else the gate sees is FAIL.

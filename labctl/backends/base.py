@@ -75,6 +75,9 @@ class Backend(Protocol):
     def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
         """Run a shell command on the node."""
 
+    def read_file(self, state: LabState, node: str, path: str, limit: int) -> bytes:
+        """The bytes of one file on the node; LabctlError if it cannot be read or holds more than `limit`."""
+
     def write_files(self, state: LabState, node: str, files: list[FileSpec]) -> None:
         """Write files on the node, creating folders, then setting mode and owner."""
 

@@ -140,6 +140,9 @@ def _print_show(data: dict[str, Any]) -> None:
     for verdict in data["verdicts"]:
         table.add_row(literal(verdict["check"]), literal(verdict["subject"]), literal(verdict["status"]))
     console.print(table if data["verdicts"] else "no saved verdicts (no demo had run on the lab)")
+    if data["verdicts"]:
+        count = data.get("evidence", 0)
+        console.print(f"{count} evidence file{'s' if count != 1 else ''} with the report (report/evidence/)")
 
 
 def register(app: typer.Typer) -> None:

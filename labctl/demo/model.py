@@ -25,6 +25,14 @@ Judge = Callable[[ExecResult], Verdict]
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """A file a probe leaves on its node for the report to keep (a pcap of what the judge read)."""
+
+    label: str  # tells the probe's evidence files apart in their names: sip, rtp
+    path: str  # absolute, on the probe's node
+
+
+@dataclass(frozen=True)
 class Probe:
     check: str
     subject: str
@@ -37,6 +45,8 @@ class Probe:
     skip_unless: tuple[str, str] | None = None
     """(node, command), run before the probe. Exit 0 with a first line "SKIP: <reason>" makes the probe
     SKIPPED; exit 0 otherwise lets it run; anything else (non-zero exit, no answer) is a FAIL."""
+    evidence: tuple[Evidence, ...] = ()
+    """Files the command leaves on the node, fetched after the probe has run (whatever its verdict)."""
 
 
 @dataclass
@@ -47,6 +57,10 @@ class Result:
     detail: str
     seconds: float
     attempts: int
+    evidence: list[str] = field(default_factory=list)
+    """The evidence files kept, relative to the report's folder (evidence/<file>)."""
+    evidence_missing: list[str] = field(default_factory=list)
+    """Evidence that could not be kept, one "<label>: <why>" each; it never changes the verdict."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +70,8 @@ class Result:
             "detail": self.detail,
             "seconds": round(self.seconds, 2),
             "attempts": self.attempts,
+            "evidence": list(self.evidence),
+            "evidence_missing": list(self.evidence_missing),
         }
 
 

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from labctl import cancel
 from labctl.backends.base import Backend, ExecResult
 from labctl.compile.plan import LabPlan
+from labctl.demo.evidence import Keep, fetch_evidence
 from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Report, Result, Verdict
 from labctl.demo.spec import DemoSpec, validate_demo
 from labctl.errors import LabctlError
@@ -71,15 +72,29 @@ def run_probe(backend: Backend, state: LabState, probe: Probe) -> Result:
 
 
 def run_demo(
-    backend: Backend, state: LabState, plan: LabPlan, demo: DemoSpec, on_result: Callable[[Result], None]
+    backend: Backend,
+    state: LabState,
+    plan: LabPlan,
+    demo: DemoSpec,
+    on_result: Callable[[Result], None],
+    keep: Keep | None = None,
 ) -> Report:
-    """Every check's parameters are validated before the first probe runs."""
+    """Every check's parameters are validated before the first probe runs. With `keep`, each probe's
+    evidence files are fetched after it has run and handed to `keep` (labctl.demo.evidence)."""
     expanded = validate_demo(demo, plan)
     report = Report(demo=demo.name, lab=state.lab)
     start = time.monotonic()
+
+    def run(number: int, probe: Probe) -> Result:
+        result = run_probe(backend, state, probe)
+        if keep is not None:
+            fetch_evidence(backend, state, probe, number, result, keep)
+        return result
+
     for probes in expanded:
+        first = len(report.results) + 1  # each result's place in the report numbers its evidence
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(probes)))) as pool:
-            results = list(pool.map(lambda p: run_probe(backend, state, p), probes))
+            results = list(pool.map(run, range(first, first + len(probes)), probes))
         for result in results:
             report.results.append(result)
             on_result(result)

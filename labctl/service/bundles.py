@@ -6,7 +6,8 @@ recipes of whatever labctl is installed later), every node's rendered configurat
 placeholder secrets: a bundle handed to a colleague carries none of the lab's), a lock per image
 (its manifest: suite, snapshot date, mmdebstrap and its arguments, SOURCE_DATE_EPOCH, every
 package's version, FreeSWITCH's source commits, the qcow2's sha256), optionally the image itself,
-and the last demo report with its verdicts. The file format is labctl.bundle's.
+and the last demo report with its verdicts and its evidence (report/last.json, and the pcaps its
+results list under report/evidence/). The file format is labctl.bundle's.
 
 A replay verifies every checksum before anything else, gets each image (from the bundle, from the
 cache when its lock matches, or rebuilt from the bundled recipe and compared with the lock), brings
@@ -48,12 +49,22 @@ from labctl.render.lab import render_plan
 from labctl.service import labs, topologies, verify
 from labctl.service.events import QUIET, Listener
 from labctl.state import LabState, check_lab_name, check_node_name, lab_exists, load_state, remove_folder
-from labctl.state.lab_record import image_manifests, last_report, source_files, source_layout, sources
+from labctl.state.lab_record import (
+    EVIDENCE_DIR,
+    image_manifests,
+    last_report,
+    report_evidence,
+    source_files,
+    source_layout,
+    sources,
+)
 from labctl.state.lab_state import lab_folder, make_lab_folder, restore_secrets, secrets_file, state_root
 from labctl.topology.schema import load_topology
 
 SUFFIX = ".labctl"
 SECRETS_MEMBER = "lab/secrets.json"
+REPORT_DIR = "report"
+"""The last report (last.json) and its evidence (evidence/...), as the lab keeps them in reports/."""
 
 
 @dataclass(frozen=True)
@@ -154,10 +165,12 @@ def save(
     if with_disks and state is None:
         raise LabctlError(f"--with-disks: '{target}' is not a running lab; only a running lab's disks can be saved")
     with_image = with_image or with_disks
+    evidence: dict[str, Path] = {}
     if state is not None:
         files, root = source_files(state.lab), sources(state.lab)
         manifests = image_manifests(state.lab)
         record = last_report(state.lab)
+        evidence = report_evidence(state.lab, record) if record else {}
         lab, topology = state.lab, f"topologies/{Path(state.topology).name}"
     else:
         topo = topologies.load(target)
@@ -197,7 +210,8 @@ def save(
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="labctl-save-"))
         if report_text is not None:
             (Path(tmp) / "last.json").write_text(report_text)
-            members["report/last.json"] = Path(tmp) / "last.json"
+            members[f"{REPORT_DIR}/last.json"] = Path(tmp) / "last.json"
+            members.update({f"{REPORT_DIR}/{relative}": path for relative, path in evidence.items()})
         index = {
             **written_by(),
             "lab": lab,
@@ -207,7 +221,7 @@ def save(
             "with_image": with_image,
             "disks": sorted(state.nodes) if disks and state else [],
             "secrets": SECRETS_MEMBER if disks else None,
-            "report": "report/last.json" if report_text else None,
+            "report": f"{REPORT_DIR}/last.json" if report_text else None,
             "verdicts": verdicts(record["report"] if record else None),
         }
         with listener.live(f"saving {lab}"):
@@ -232,6 +246,9 @@ def _demo_member(demo: str | None) -> str | None:
 
 
 # -- show ----------------------------------------------------------------------------------------
+EVIDENCE_PREFIX = f"{REPORT_DIR}/{EVIDENCE_DIR}/"
+
+
 def show(path: Path) -> dict[str, Any]:
     """What is inside a bundle, its format and image locks and saved verdicts; boots nothing."""
     index = read_index(path)
@@ -262,6 +279,7 @@ def show(path: Path) -> dict[str, Any]:
         "secrets": bool(raw.get("secrets")),
         "members": len(index.contents),
         "bytes": index.payload_size,
+        "evidence": sum(m.path.startswith(EVIDENCE_PREFIX) for m in index.contents),
         "verdicts": raw.get("verdicts") or [],
     }
 

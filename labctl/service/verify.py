@@ -16,7 +16,7 @@ from labctl.errors import LabctlError
 from labctl.lab.links import effective_plan
 from labctl.service.shipped import Listed, shipped
 from labctl.state import LabState
-from labctl.state.lab_record import save_report
+from labctl.state.lab_record import NewEvidence, save_report
 from labctl.state.saved_plan import saved_plan
 
 EXIT_CODES = {PASS: 0, FAIL: 1, INCOMPLETE: 3}
@@ -43,9 +43,17 @@ def prepare(state: LabState, demo: str) -> Prepared:
 
 
 def run(prepared: Prepared, on_result: Callable[[Result], None] = lambda _r: None) -> Report:
-    """Run the demo; the lab keeps its report as its last one (what `labctl save` bundles)."""
-    report = run_demo(backend_for(prepared.state), prepared.state, prepared.plan, prepared.spec, on_result)
-    save_report(prepared.state, prepared.spec.name, report.to_dict())
+    """Run the demo; the lab keeps its report and the evidence its checks left (pcaps) as its last
+    ones (what `labctl save` bundles)."""
+    evidence = NewEvidence(prepared.state.lab)
+    try:
+        report = run_demo(
+            backend_for(prepared.state), prepared.state, prepared.plan, prepared.spec, on_result, evidence.keep
+        )
+    except BaseException:
+        evidence.discard()
+        raise
+    save_report(prepared.state, prepared.spec.name, report.to_dict(), evidence)
     return report
 
 

@@ -9,17 +9,24 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from labctl.errors import LabctlError
-from labctl.state.formats import migrate
+from labctl.state.formats import Migration, migrate
 from labctl.state.lab_state import LabState, damaged, lab_folder, make_lab_folder, write_private
 
 SOURCE_DIR = "source"
-REPORT_FILE = PurePosixPath("reports") / "last.json"
-REPORT_FORMAT = 1
+REPORTS_DIR = "reports"
+REPORT_FILE = PurePosixPath(REPORTS_DIR) / "last.json"
+REPORT_FORMAT = 2  # 2: each result lists its evidence files (and the ones it could not keep)
+EVIDENCE_DIR = "evidence"
+"""Beside the report; a result's evidence paths are relative to the report's folder (evidence/<file>)."""
+NEW_EVIDENCE_DIR = ".evidence.new"
+EVIDENCE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 SKIPPED_NAMES = ("__pycache__",)
 
 
@@ -114,24 +121,90 @@ def image_manifests(lab: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def save_report(state: LabState, demo: str, report: dict[str, Any]) -> None:
-    """Keep the report of the demo just run on the lab, with when and which demo."""
-    path = make_lab_folder(state.lab) / REPORT_FILE
-    path.parent.mkdir(mode=0o700, exist_ok=True)
+def _reports(lab: str) -> Path:
+    folder = make_lab_folder(lab) / REPORTS_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+class NewEvidence:
+    """The evidence files of a demo run being made, in a folder of their own until save_report makes
+    them the last report's (a run cut short leaves the last report's evidence as it was)."""
+
+    def __init__(self, lab: str) -> None:
+        self.folder = _reports(lab) / NEW_EVIDENCE_DIR
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(mode=0o700)
+
+    def keep(self, name: str, data: bytes) -> str:
+        """Write one file (0600, never over another) and return its path relative to the report's folder.
+        `name` must be a plain file name (labctl.demo.evidence builds them): anything else is a ValueError."""
+        if not EVIDENCE_FILE.fullmatch(name):
+            raise ValueError(f"not a plain evidence file name: {name!r}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        with os.fdopen(os.open(self.folder / name, flags, 0o600), "wb") as out:
+            out.write(data)
+        return f"{EVIDENCE_DIR}/{name}"
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def save_report(state: LabState, demo: str, report: dict[str, Any], evidence: NewEvidence | None = None) -> None:
+    """Keep the report of the demo just run on the lab, with when and which demo, and `evidence` (the
+    files its results list) in place of the last report's."""
+    folder = _reports(state.lab)
+    shutil.rmtree(folder / EVIDENCE_DIR, ignore_errors=True)
+    if evidence is not None:
+        evidence.folder.rename(folder / EVIDENCE_DIR)
     written = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     record = {"format": REPORT_FORMAT, "demo": demo, "written": written, "report": report}
-    write_private(path, json.dumps(record, indent=2) + "\n")
+    write_private(folder / REPORT_FILE.name, json.dumps(record, indent=2) + "\n")
+
+
+def _report_1_to_2(record: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 kept no evidence: every result gets empty lists."""
+    report = record.get("report")
+    results = report.get("results") if isinstance(report, dict) else None
+    for result in results if isinstance(results, list) else []:
+        if isinstance(result, dict):
+            result.setdefault("evidence", [])
+            result.setdefault("evidence_missing", [])
+    return record
+
+
+REPORT_MIGRATIONS: Mapping[int, Migration] = {1: _report_1_to_2}
 
 
 def last_report(lab: str) -> dict[str, Any] | None:
-    """The last demo report kept for the lab (format checked), or None."""
+    """The last demo report kept for the lab (format checked and brought up to date), or None."""
     path = lab_folder(lab) / REPORT_FILE
     if not path.is_file():
         return None
     try:
-        record = migrate(f"the last report of lab '{lab}'", json.loads(path.read_text()), REPORT_FORMAT, {})
+        record = migrate(
+            f"the last report of lab '{lab}'", json.loads(path.read_text()), REPORT_FORMAT, REPORT_MIGRATIONS
+        )
         if not isinstance(record.get("report"), dict):
             raise ValueError("it holds no report")
         return record
     except ValueError as exc:
         raise damaged(lab, f"the last report {path}", exc) from None
+
+
+def report_evidence(lab: str, record: dict[str, Any]) -> dict[str, Path]:
+    """The evidence files the results of `record` (a last_report) list, by their path relative to the
+    report's folder; only plain names in the evidence folder that are regular files there (a file
+    gone since, or anything else a damaged report names, is left out)."""
+    folder = lab_folder(lab) / REPORTS_DIR / EVIDENCE_DIR
+    found: dict[str, Path] = {}
+    results = record["report"].get("results")
+    for result in results if isinstance(results, list) else []:
+        listed = result.get("evidence", []) if isinstance(result, dict) else []
+        for relative in listed if isinstance(listed, list) else []:
+            text = str(relative)
+            where, _, name = text.partition("/")
+            path = folder / name
+            if where == EVIDENCE_DIR and EVIDENCE_FILE.fullmatch(name) and path.is_file() and not path.is_symlink():
+                found[text] = path
+    return found

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from labctl.state import lab_folder
 from tests.integration.lab import ROOT, labctl, running_lab
 
 SIPNET = str(ROOT / "tests" / "integration" / "data" / "sipnet.yaml")
@@ -176,6 +177,16 @@ def test_calls_carry_voice_both_ways(sipnet: dict[str, Any], tmp_path: Path) -> 
     assert code == 0 and result["status"] == "pass", result
     detail = result["detail"]
     assert "voice heard both ways: " in detail and " Hz at " in detail and " pkt/s (" in detail, detail
+    # its evidence: the SIP and RTP pcaps, kept beside the lab's last report
+    assert [path.rsplit("-", 1)[-1] for path in result["evidence"]] == ["sip.pcap", "rtp.pcap"], result
+    assert result["evidence_missing"] == [], result
+    sip_pcap, rtp_pcap = (lab_folder("sipnet") / "reports" / path for path in result["evidence"])
+    assert sip_pcap.read_bytes()[:4] in PCAP_MAGIC and rtp_pcap.read_bytes()[:4] in PCAP_MAGIC
+    assert b"INVITE sip:" in sip_pcap.read_bytes() and b"SIP/2.0 200" in sip_pcap.read_bytes()
+    assert rtp_pcap.stat().st_size > 100 * 60  # 100 RTP packets at least (headers: -s 96)
+
+
+PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")
 
 
 # The callee's interface carries the call; `tc` (iproute2 is in the image, nftables is not) drops

@@ -14,6 +14,7 @@ from labctl.backends.base import ExecResult
 from labctl.errors import LabctlError
 
 CHUNK = 48 * 1024
+READ_CHUNK = 1 << 20  # one guest-file-read: 1.4 MB of base64 in the reply, well under libvirt's message size
 COMMAND_TIMEOUT = 10  # seconds libvirt waits for one agent reply
 
 
@@ -49,6 +50,24 @@ class GuestAgent:
             for start in range(0, max(len(data), 1), CHUNK):
                 chunk = data[start : start + CHUNK]
                 self.call("guest-file-write", {"handle": handle, "buf-b64": base64.b64encode(chunk).decode()})
+        finally:
+            self.call("guest-file-close", {"handle": handle})
+
+    def read_file(self, path: str, limit: int) -> bytes:
+        """The file's bytes, read a chunk at a time; AgentError once it holds more than `limit`."""
+        try:
+            handle = self.call("guest-file-open", {"path": path, "mode": "r"})
+        except AgentError as exc:
+            raise AgentError(f"cannot read {path} on '{self.node}' ({exc})") from None
+        data = bytearray()
+        try:
+            while True:
+                reply = self.call("guest-file-read", {"handle": handle, "count": READ_CHUNK})
+                data += base64.b64decode(reply.get("buf-b64", ""))
+                if len(data) > limit:
+                    raise AgentError(f"{path} on '{self.node}' is larger than {limit >> 20} MiB")
+                if reply.get("eof") or not reply.get("count"):
+                    return bytes(data)
         finally:
             self.call("guest-file-close", {"handle": handle})
 

@@ -242,6 +242,9 @@ class LibvirtBackend:
     def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
         return self._agent(state, node).exec(["/bin/sh", "-c", command], timeout)
 
+    def read_file(self, state: LabState, node: str, path: str, limit: int) -> bytes:
+        return self._agent(state, node).read_file(path, limit)
+
     def write_files(self, state: LabState, node: str, files: list[FileSpec]) -> None:
         """Three agent round trips in all, plus one guest-file write per file: under TCG every
         process spawned in the guest costs, so folders, modes and owners go in one shell each."""

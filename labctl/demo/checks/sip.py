@@ -5,6 +5,10 @@ A call proves voice: each phone plays a known tone and records what it hears; th
 each tone heard at the other end, and RTP (not RTCP, not ICE checks) at the rate of its ptime
 with no holes in its sequence numbers. The guest only measures (labctl-media); the host decides.
 
+Each SIP capture is a pcap (bounded: port 5060 only, MAX_SIP_PACKETS), read back with `tcpdump -A`
+for the judge; with the call's RTP pcap (headers only), they are the probes' declared evidence,
+which the report keeps (labctl.demo.evidence).
+
 Phones whose registrar's role declares a `skip` (FreeSWITCH: vm-recipes/freeswitch/recipe.yaml)
 report SKIPPED only on the positive finding that its command and package are not installed in the
 registrar's image, with the role's own message; anything else the gate sees is FAIL.
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from labctl.backends.base import ExecResult
 from labctl.compile.plan import LabPlan, NodePlan, PhonePlan
 from labctl.demo.checks import Params, register
-from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict
+from labctl.demo.model import FAIL, PASS, Evidence, Judge, Probe, Verdict
 from labctl.errors import LabctlError
 from labctl.roles import Role, catalogue
 
@@ -46,6 +50,8 @@ SIP_LINE = (
     r"|a=ptime:[0-9]+)"  # SDP: the negotiated packet time
 )
 END = "--- end"  # the last line of every probe script: its absence means the script was cut short
+MAX_SIP_PACKETS = 500
+"""A SIP capture (a pcap the report keeps as evidence, read back for the judge) stops after this many."""
 CALL_TONE, ANSWER_TONE = 1000.0, 600.0  # Hz: what a phone plays when it calls, and when it answers
 MAX_MEDIA_SECONDS = 30
 
@@ -160,14 +166,19 @@ def unfinished(result: ExecResult) -> str | None:
 
 
 # -- sip_register ------------------------------------------------------------------------
+REGISTER_PCAP = "/tmp/labctl-sipreg.pcap"
+REGISTER_EVIDENCE = (Evidence("sip", REGISTER_PCAP),)
+
+
 def register_script() -> str:
     return REGISTER_SCRIPT.replace("{restart}", phone_role().path("restart"))  # SIP_LINE holds regex braces
 
 
 REGISTER_SCRIPT = f"""
-L=/tmp/labctl-sipreg.txt
+W={REGISTER_PCAP}
+rm -f $W
 systemctl stop labctl-phone
-timeout 30 tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $L 2>/dev/null & T=$!
+timeout 30 tcpdump -i any -nn -U -s0 -c {MAX_SIP_PACKETS} -w $W 'udp port 5060' 2>/dev/null & T=$!
 sleep 1
 {{restart}}; rc=$?
 i=0; until linphonecsh status register 2>/dev/null | grep -q '^registered,'; do
@@ -175,7 +186,7 @@ i=0; until linphonecsh status register 2>/dev/null | grep -q '^registered,'; do
 sleep 1; kill $T 2>/dev/null; wait $T 2>/dev/null
 echo "--- restart"; echo $rc
 echo "--- status"; linphonecsh status register 2>&1 | head -1
-echo "--- sip"; grep -aoE '{SIP_LINE}' $L
+echo "--- sip"; tcpdump -nn -A -r $W 2>/dev/null | grep -aoE '{SIP_LINE}'
 echo "{END}"
 """
 
@@ -224,26 +235,30 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
                 skip_unless=registrar_gate(plan, ph),
                 **params.timing(90, 3),
                 command_timeout=60,
+                evidence=REGISTER_EVIDENCE,
             )
         )
     return probes
 
 
 # -- sip_invite --------------------------------------------------------------------------
+CALL_SIP_PCAP, CALL_RTP_PCAP = "/tmp/labctl-call-sip.pcap", "/tmp/labctl-call-rtp.pcap"
+CALL_EVIDENCE = (Evidence("sip", CALL_SIP_PCAP), Evidence("rtp", CALL_RTP_PCAP))
 # The caller plays CALL_TONE, the callee ANSWER_TONE (its default play file); each records what
 # it hears. After the call the caller measures its own recording and asks the callee for the
 # numbers of its own (labctl-media-report), so both directions are judged from what was heard.
 CALL_SCRIPT = f"""
-H={{home}}; M={{media_tool}}; C=$H/console.txt; S=/tmp/labctl-call-sip.txt; P=/tmp/labctl-call-rtp.pcap
+H={{home}}; M={{media_tool}}; C=$H/console.txt; S={CALL_SIP_PCAP}; P={CALL_RTP_PCAP}
 export HOME=$H
+rm -f $S $P
 if ! linphonecsh status register 2>&1 | grep -q '^registered,'; then
   echo "--- notregistered"; linphonecsh status register 2>&1 | head -1; echo "{END}"; exit 0
 fi
 $M fetch {{far}} {{report}} >/dev/null 2>&1  # forget what the callee heard before
-rm -f $H/rx.wav $P
+rm -f $H/rx.wav
 linphonecsh generic "play $H/tone-{CALL_TONE:g}.wav" >/dev/null
 n=$(wc -l < $C)
-timeout {{capture}} tcpdump -i any -nn -l -s0 -A 'udp port 5060' > $S 2>/dev/null & T1=$!
+timeout {{capture}} tcpdump -i any -nn -U -s0 -c {MAX_SIP_PACKETS} -w $S 'udp port 5060' 2>/dev/null & T1=$!
 timeout {{capture}} tcpdump -i any -nn -U -s 96 -w $P 'udp portrange 7078-7079' 2>/dev/null & T2=$!
 sleep 1
 linphonecsh generic {{call}} >/dev/null
@@ -253,7 +268,7 @@ linphonecsh generic terminate >/dev/null 2>&1
 sleep 2; kill $T1 $T2 2>/dev/null; wait 2>/dev/null
 linphonecsh generic "play $H/tone-{ANSWER_TONE:g}.wav" >/dev/null
 echo "--- console"; tail -n +$((n+1)) $C | grep -aE 'Call [0-9]+|Media streams' | head -8
-echo "--- sip"; grep -aoE '{{sip}}' $S
+echo "--- sip"; tcpdump -nn -A -r $S 2>/dev/null | grep -aoE '{{sip}}'
 echo "--- rtp"; $M rtp $P
 echo "--- heard"; $M tone $H/rx.wav {CALL_TONE:g} {ANSWER_TONE:g}
 echo "--- far"; $M fetch {{far}} {{report}} || echo "error: no answer from {{far}}:{{report}}"
@@ -529,6 +544,7 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
             skip_unless=gate,
             **params.timing(150, 5),
             command_timeout=int(media) + 100,
+            evidence=CALL_EVIDENCE,
         )
     ]
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from labctl.state.lab_record import NewEvidence, save_report
 from tests.unit.cli.conftest import REPO, Cli
+from tests.unit.service.test_bundles import running_lab
 
 FIXTURE = REPO / "tests" / "fixtures" / "bundle" / "v1.labctl"
 
@@ -22,6 +24,19 @@ def test_save_then_show(cli: Cli, tmp_path: Path) -> None:
     assert shown.code == 0 and "bundle format 2" in shown.stdout and "no saved verdicts" in shown.stdout
     data = json.loads(cli("bundle", "show", str(out), "--json").stdout)
     assert data["lab"] == "ospf-dns" and data["format"] == 2
+
+
+def test_show_counts_the_evidence_of_the_saved_report(cli: Cli, tmp_path: Path) -> None:
+    state = running_lab()
+    evidence = NewEvidence(state.lab)
+    kept = [evidence.keep(f"{n}-sip_invite-a-b-sip.pcap", b"pcap") for n in (1, 2)]
+    save_report(
+        state, "ospf-dns", {"results": [{"check": "c", "subject": "s", "status": "pass", "evidence": kept}]}, evidence
+    )
+    assert cli("save", "ospf-dns", "-o", str(tmp_path / "lab.labctl")).code == 0
+    shown = cli("bundle", "show", str(tmp_path / "lab.labctl"))
+    assert shown.code == 0 and "2 evidence files with the report (report/evidence/)" in shown.stdout
+    assert json.loads(cli("bundle", "show", str(tmp_path / "lab.labctl"), "--json").stdout)["evidence"] == 2
 
 
 def test_save_json(cli: Cli, tmp_path: Path) -> None:

@@ -65,6 +65,8 @@ def test_counts_and_json_shape() -> None:
         "detail": "detail",
         "seconds": 1.23,
         "attempts": 2,
+        "evidence": [],
+        "evidence_missing": [],
     }
     assert report(PASS, SKIPPED).to_dict()["verdict"] == "incomplete"
     assert report(PASS).to_dict()["verdict"] == "pass"

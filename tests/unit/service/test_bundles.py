@@ -15,7 +15,7 @@ from labctl.errors import LabctlError
 from labctl.service import bundles
 from labctl.service.bundles import Change, compare, image_lock, package_differences, verdicts
 from labctl.state import LabState, lab_secrets, read_secrets
-from labctl.state.lab_record import save_sources
+from labctl.state.lab_record import REPORT_FORMAT, NewEvidence, save_report, save_sources
 from tests.bundles import rewritten
 
 
@@ -240,3 +240,50 @@ def test_a_bundle_naming_disks_it_does_not_hold_is_refused_before_anything_boots
         bundles.replay(bad, "fresh")
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert not (homes / "state" / "labctl" / "fresh").exists()
+
+
+# -- a running lab's last report and its evidence ------------------------------------------------------
+def running_lab(lab: str = "ospf-dns") -> LabState:
+    """A lab as `up` leaves it, without VMs: its state and its copy of the sources it came from."""
+    state = LabState(lab=lab, backend="libvirt", topology=str(REPO / "topologies" / "ospf-dns.yaml"), plan={})
+    state.save()
+    save_sources(
+        state, REPO / "topologies" / "ospf-dns.yaml", REPO / "demos" / "ospf-dns.yaml", "ospf-dns", REPO / "vm-recipes"
+    )
+    return state
+
+
+def test_the_evidence_of_the_last_report_goes_into_the_bundle(homes: Path) -> None:
+    state = running_lab()
+    evidence = NewEvidence(state.lab)
+    kept = [
+        evidence.keep("1-sip_register-pa-sip.pcap", b"\xd4\xc3\xb2\xa1 sip"),
+        evidence.keep("2-x-y-rtp.pcap", b"rtp"),
+    ]
+    results = [
+        {"check": "sip_register", "subject": "pa", "status": "pass", "evidence": [kept[0]], "evidence_missing": []},
+        {"check": "x", "subject": "y", "status": "fail", "evidence": [kept[1], "evidence/3-gone.pcap"]},
+    ]
+    save_report(state, "ospf-dns", {"verdict": "fail", "results": results}, evidence)
+    out = homes / "lab.labctl"
+    bundles.save("ospf-dns", out)
+    files = extracted(out, homes)
+    assert files["report/evidence/1-sip_register-pa-sip.pcap"] == b"\xd4\xc3\xb2\xa1 sip"
+    assert files["report/evidence/2-x-y-rtp.pcap"] == b"rtp"
+    assert sorted(p for p in files if p.startswith("report/")) == [
+        "report/evidence/1-sip_register-pa-sip.pcap",
+        "report/evidence/2-x-y-rtp.pcap",
+        "report/last.json",
+    ]  # a file the report lists but the lab no longer has is left out; the save goes on
+    saved = json.loads(files["report/last.json"])
+    assert saved["format"] == REPORT_FORMAT and saved["report"]["results"][0]["evidence"] == [kept[0]]
+    shown = bundles.show(out)
+    assert shown["evidence"] == 2 and [v["status"] for v in shown["verdicts"]] == ["pass", "fail"]
+
+
+def test_a_lab_whose_last_report_has_no_evidence_saves_none(homes: Path) -> None:
+    state = running_lab()
+    save_report(state, "ospf-dns", {"verdict": "pass", "results": [{"check": "c", "subject": "s", "status": "pass"}]})
+    bundles.save("ospf-dns", homes / "lab.labctl")
+    assert bundles.show(homes / "lab.labctl")["evidence"] == 0
+    assert [p for p in extracted(homes / "lab.labctl", homes) if p.startswith("report/")] == ["report/last.json"]

@@ -210,6 +210,21 @@ def test_one_phone_in_a_list_is_accepted(probes: Probes, sipm: LabPlan) -> None:
     assert "M=/usr/local/sbin/labctl-media;" in probe.command  # the phone recipe's declared path
 
 
+def test_the_sip_captures_are_pcaps_kept_as_evidence_and_read_back_for_the_judge(probes: Probes, sipm: LabPlan) -> None:
+    """Each SIP capture is a bounded pcap (-c) at the path the probe declares as its evidence; the judge
+    reads tcpdump -A of it; a stale one of an earlier run is removed first."""
+    (register,) = probes("sip_register", sipm, phones="pa")
+    (call,) = probes("sip_invite", sipm, **{"from": "pa", "to": "pb"})
+    for probe, sip_pcap in ((register, "$W"), (call, "$S")):
+        (sip_evidence, *_) = probe.evidence
+        assert sip_evidence.label == "sip" and sip_evidence.path in probe.command
+        assert f"-s0 -c {sip.MAX_SIP_PACKETS} -w {sip_pcap} 'udp port 5060'" in probe.command
+        assert f"tcpdump -nn -A -r {sip_pcap} 2>/dev/null | grep -aoE" in probe.command
+        assert f"rm -f {sip_pcap}" in probe.command
+    assert [e.label for e in call.evidence] == ["sip", "rtp"]
+    assert f"P={call.evidence[1].path}" in call.command and "-s 96 -w $P" in call.command
+
+
 # -- sip_register --------------------------------------------------------------------------
 @pytest.fixture
 def register_probe(probes: Probes, sipm: LabPlan) -> Probe:

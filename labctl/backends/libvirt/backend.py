@@ -24,6 +24,7 @@ from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describ
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
 from labctl.backends.libvirt.record import BRIDGES, DOMAINS, NodeRecord, node_record, store
 from labctl.backends.netem import netem_argv
+from labctl.backends.teardown import remove_all
 from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
@@ -194,26 +195,40 @@ class LibvirtBackend:
             return None
 
     def destroy(self, lab: str, state: LabState | None, progress: Progress) -> list[str]:
-        removed = []
-        names = set(state.objects.get(DOMAINS, []) if state else []) | set(self._domains_of(lab))
-        for name in sorted(names):
-            try:
-                domain = self.conn.lookupByName(name)
-                persistent = domain.isPersistent()
-                if domain.isActive():
-                    domain.destroy()
-                if persistent:
-                    domain.undefine()
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                    continue
-                raise LabctlError(f"cannot remove domain {name}: {exc.get_error_message()}") from None
-            removed.append(f"domain {name}")
-            progress("", f"removed domain {name}")
-        for bridge in sorted(set(state.objects.get(BRIDGES, []) if state else []) | set(hostnet.bridges_of(lab))):
-            if hostnet.delete_link(bridge):
-                removed.append(f"bridge {bridge}")
-        return removed
+        """Every domain at once (each thread with its own libvirt connection: libvirtd serves only a
+        few calls of one connection at a time), then every bridge and any tap left behind; every
+        object is tried, the errors come together at the end (see labctl.backends.teardown)."""
+        recorded = state.objects if state else {}
+        domains = remove_all(
+            "domain", [*recorded.get(DOMAINS, []), *self._domains_of(lab)], self._remove_domain, progress
+        )
+        bridges = remove_all(
+            "bridge", [*recorded.get(BRIDGES, []), *hostnet.bridges_of(lab)], hostnet.delete_link, progress
+        )
+        links = hostnet.link_names()
+        taps = remove_all("tap", [tap for tap in _taps(state) if tap in links], hostnet.delete_link, progress)
+        return (domains + bridges + taps).check(lab)
+
+    def _remove_domain(self, name: str) -> bool:
+        """Stop and undefine one domain through a connection of its own; False if it is not there."""
+        try:
+            conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as exc:
+            raise LabctlError(f"libvirtd is not reachable at {self.uri}: {exc.get_error_message()}") from None
+        try:
+            domain = conn.lookupByName(name)
+            persistent = domain.isPersistent()
+            if domain.isActive():
+                domain.destroy()
+            if persistent:
+                domain.undefine()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False
+            raise LabctlError(exc.get_error_message()) from None
+        finally:
+            conn.close()
+        return True
 
     def leftovers(self, plan: LabPlan) -> list[str]:
         links = hostnet.link_names()
@@ -342,6 +357,18 @@ def _freeze(agent: GuestAgent) -> bool:
     except AgentError:
         _check(agent.exec(["/bin/sync"], timeout=SETUP_TIMEOUT), agent.node, "sync")
         return False
+
+
+def _taps(state: LabState | None) -> list[str]:
+    """The taps of the lab's saved plan (libvirt removes a domain's taps with it; a tap can outlive
+    its domain only when libvirtd died); none when there is no readable plan."""
+    if state is None:
+        return []
+    try:
+        plan = saved_plan(state)
+    except LabctlError:
+        return []
+    return [naming.tap_name(state.lab, n.name, i.name) for n in plan.nodes for i in n.interfaces]
 
 
 def _lab_copy(source: Path, folder: Path, digest: str) -> Path:

@@ -7,6 +7,8 @@ ifalias names its lab, so `down` finds them even without saved state.
 
 from __future__ import annotations
 
+import errno
+
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
@@ -46,11 +48,17 @@ def create_bridge(name: str, alias: str) -> None:
 
 
 def delete_link(name: str) -> bool:
+    """Delete a bridge or tap; False when it is not there (or went meanwhile)."""
     with IPRoute() as ipr:
         index = _index(ipr, name)
         if index is None:
             return False
-        ipr.link("del", index=index)
+        try:
+            ipr.link("del", index=index)
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return False
+            raise LabctlError(f"cannot delete {name}: {exc.args[1] if len(exc.args) > 1 else exc}") from None
         return True
 
 

@@ -15,11 +15,21 @@ host_app = typer.Typer(help="Prepare and inspect this host.", no_args_is_help=Tr
 @host_app.command("start")
 def start(
     reprobe: Annotated[bool, typer.Option(help="Probe KVM again instead of using the cached verdict.")] = False,
+    merge_pages: Annotated[
+        bool,
+        typer.Option(
+            "--ksm",
+            help="Also start the kernel's same-page merging (KSM): nodes of one image share identical "
+            "memory pages, at the cost of some CPU for the scanning.",
+        ),
+    ] = False,
 ) -> None:
     """Probe KVM, then make sure libvirtd runs (started by hand on hosts without systemd)."""
-    started = host.start(reprobe)
+    started = host.start(reprobe, merge_pages)
     console.print(f"accelerator: {started.accelerator}", highlight=False)
     console.print(started.daemon, highlight=False)
+    if started.ksm is not None:
+        console.print(f"KSM is running ({started.ksm.saved_bytes >> 20} MiB merged so far)", highlight=False)
 
 
 @host_app.command("info")
@@ -30,7 +40,8 @@ def info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         print_json(data)
         return
     for key, value in data.items():
-        console.print(f"{key:<20} {value}", highlight=False)
+        for name, shown in value.items() if isinstance(value, dict) else [("", value)]:
+            console.print(f"{key + ('_' + name if name else ''):<20} {shown}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

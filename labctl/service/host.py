@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from labctl.backends.libvirt import daemon, kvm
+from labctl.backends.libvirt import daemon, ksm, kvm
 from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE
 
 __all__ = ["KERNEL_CMDLINE", "Started", "accelerator", "info", "start"]
@@ -15,13 +15,16 @@ __all__ = ["KERNEL_CMDLINE", "Started", "accelerator", "info", "start"]
 class Started:
     accelerator: str  # "KVM" or "TCG (software emulation)", with the probe's reason
     daemon: str  # what was done to have libvirtd running
+    ksm: ksm.Ksm | None = None  # when asked to start it
 
 
-def start(reprobe: bool = False) -> Started:
-    """Probe KVM, then make sure libvirtd runs (started by hand on hosts without systemd)."""
+def start(reprobe: bool = False, merge_pages: bool = False) -> Started:
+    """Probe KVM, then make sure libvirtd runs (started by hand on hosts without systemd), and
+    with `merge_pages` start the kernel's same-page merging (KSM) for the guests' memory."""
+    merged = ksm.set_running(True) if merge_pages else None
     verdict = kvm.kvm_verdict(refresh=reprobe)
     accel = "KVM" if verdict.usable else "TCG (software emulation)"
-    return Started(f"{accel}: {verdict.reason}", daemon.start(hide_kvm=not verdict.usable))
+    return Started(f"{accel}: {verdict.reason}", daemon.start(hide_kvm=not verdict.usable), merged)
 
 
 def info() -> dict[str, Any]:
@@ -31,6 +34,7 @@ def info() -> dict[str, Any]:
         "kvm_reason": verdict.reason,
         "libvirt_uri": daemon.uri(),
         "libvirtd_reachable": daemon.reachable(),
+        "ksm": ksm.status().to_dict(),
     }
 
 

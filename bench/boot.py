@@ -39,6 +39,24 @@ def chain_topology(size: int) -> str:
     return f"name: bench{size}\ndefaults: {{memory: 256}}\nnodes:\n{body}\nlinks:\n{links or '  []'}\n"
 
 
+def chain_lab(size: int, lab: str, folder: Path) -> Path:
+    """chain_topology(size) as lab `lab`, written to `folder`/<lab>.yaml."""
+    topology = folder / f"{lab}.yaml"
+    topology.write_text(chain_topology(size).replace(f"name: bench{size}\n", f"name: {lab}\n", 1))
+    return topology
+
+
+def run_facts() -> dict[str, Any]:
+    """The host and the time of a bench run."""
+    return {
+        "host": {
+            "cpus": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
+            "kernel": platform.release(),
+        },
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 def qemu_rss_mib(lab: str) -> dict[str, float]:
     out = subprocess.run(["ps", "-o", "rss=,args=", "-C", "qemu-system-x86_64"], capture_output=True, text=True).stdout
     result = {}
@@ -160,15 +178,9 @@ def main() -> None:
     args = parser.parse_args()
     image = images.build_image("debian12-lab")
     accel = host.accelerator()
-    results: dict[str, Any] = {
-        "host": {
-            "cpus": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
-            "kernel": platform.release(),
-            "accel": accel,
-        },
-        "image": {"digest": image.digest, "qcow2_mib": round(image.disk.stat().st_size / 2**20, 1)},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    results: dict[str, Any] = run_facts()
+    results["host"]["accel"] = accel
+    results["image"] = {"digest": image.digest, "qcow2_mib": round(image.disk.stat().st_size / 2**20, 1)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         results["sizes"] = [bench_size(size, folder) for size in args.sizes]

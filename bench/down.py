@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from boot import chain_topology
+from boot import chain_lab, run_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = re.compile(r"^\s*(\d+\.\d)s\s+removed (domain|bridge|tap) (\S+)")
@@ -73,18 +72,9 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "down.json")
     args = parser.parse_args()
     lab = f"down{args.nodes}"  # not a name bench/boot.py uses
-    results: dict[str, Any] = {
-        "host": {
-            "cpus": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
-            "kernel": platform.release(),
-        },
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "nodes": args.nodes,
-        "target_s": 5.0,
-    }
+    results: dict[str, Any] = {**run_facts(), "nodes": args.nodes, "target_s": 5.0}
     with tempfile.TemporaryDirectory(prefix="labctl-bench-down-") as tmp:
-        topology = Path(tmp) / f"{lab}.yaml"
-        topology.write_text(chain_topology(args.nodes).replace(f"name: bench{args.nodes}\n", f"name: {lab}\n", 1))
+        topology = chain_lab(args.nodes, lab, Path(tmp))
         labctl(ROOT, "down", lab)  # a lab left by an earlier run
         try:
             results["old"] = timed_down(args.old.resolve(), topology, lab)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from boot import chain_topology, qemu_rss_mib
+from boot import chain_lab, qemu_rss_mib, run_facts
 
 from labctl.backends.libvirt import ksm
 
@@ -65,16 +64,9 @@ def main() -> None:
     args = parser.parse_args()
     lab = f"ksm{args.nodes}"
     was_running = ksm.status().running
-    results: dict[str, Any] = {
-        "host": {"cpus": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()},
-        "kernel": platform.release(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "nodes": args.nodes,
-        "memory_per_node_mib": 256,
-    }
+    results: dict[str, Any] = {**run_facts(), "nodes": args.nodes, "memory_per_node_mib": 256}
     with tempfile.TemporaryDirectory(prefix="labctl-bench-ksm-") as tmp:
-        topology = Path(tmp) / f"{lab}.yaml"
-        topology.write_text(chain_topology(args.nodes).replace(f"name: bench{args.nodes}\n", f"name: {lab}\n", 1))
+        topology = chain_lab(args.nodes, lab, Path(tmp))
         labctl("down", lab)
         try:
             ksm.set_running(False)

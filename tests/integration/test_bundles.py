@@ -1,7 +1,9 @@
 """Save a running lab as a bundle and replay it, for real: with the image and an empty image cache
-(so the replay boots the bundle's own image), and without the image (the cache's, its lock
-matching). A replay runs the bundled demo and must find every saved verdict again; a bundle whose
-saved verdicts were doctored is the negative control: the replay names the change, exit 1."""
+(so the replay boots the bundle's own image), without the image and an empty image cache (so the
+replay rebuilds it with mmdebstrap from the bundled recipe and compares its packages with the
+lock), and without the image (the cache's, its lock matching). A replay runs the bundled demo and
+must find every saved verdict again; a bundle whose saved verdicts were doctored is the negative
+control: the replay names the change, exit 1."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 
 from labctl.bundle import extract_bundle, read_index, write_bundle
+from labctl.paths import cache_dir
 from tests.integration.lab import labctl, leftovers, running_lab, write_topology
 
 TOPOLOGY = """\
@@ -43,6 +47,21 @@ checks:
   - ping_by_name: {timeout: 120}
 """
 EMPTY_CACHE = Path("/var/cache/labctl-replay-test")  # QEMU's own user must reach the images (not /tmp)
+
+
+@contextlib.contextmanager
+def empty_image_cache(*kept: str) -> Iterator[Path]:
+    """An XDG_CACHE_HOME whose image cache is empty, holding a copy of the `kept` folders of the
+    normal cache (apt's downloads, the compiled FreeSWITCH: inputs of an image build, not images)."""
+    shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
+    EMPTY_CACHE.mkdir(mode=0o755)
+    try:
+        for folder in kept:
+            if (cache_dir() / folder).is_dir():
+                shutil.copytree(cache_dir() / folder, EMPTY_CACHE / "labctl" / folder, symlinks=True)
+        yield EMPTY_CACHE
+    finally:
+        shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +112,35 @@ def test_bundle_show_lists_the_saved_verdicts_and_the_image(bundles: dict[str, A
 
 
 def test_a_bundle_with_its_image_replays_on_an_empty_image_cache(bundles: dict[str, Any]) -> None:
-    shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
-    EMPTY_CACHE.mkdir(mode=0o755)
-    try:
-        code, result = replay(bundles["folder"] / "with-image.labctl", "kept", {"XDG_CACHE_HOME": str(EMPTY_CACHE)})
+    with empty_image_cache() as cache:
+        code, result = replay(bundles["folder"] / "with-image.labctl", "kept", {"XDG_CACHE_HOME": str(cache)})
         assert code == 0 and result["same"], result
         assert result["report"]["verdict"] == "pass" and result["changes"] == []
-        assert list((EMPTY_CACHE / "labctl" / "images").iterdir()), "the bundle's image was not the one booted"
-    finally:
-        shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
+        assert list((cache / "labctl" / "images").iterdir()), "the bundle's image was not the one booted"
+        assert set(result["image_sources"].values()) == {"from the bundle"}
     assert leftovers({**bundles["plan"], "lab": "kept"}) == []
+
+
+def test_a_bundle_without_its_image_rebuilds_it_with_the_packages_of_its_lock(bundles: dict[str, Any]) -> None:
+    """The image cache empty: the replay rebuilds the image with mmdebstrap from the bundled recipe,
+    under the lock's input digest, and finds every package at the version its lock names (the
+    FreeSWITCH compile and apt's downloads are kept: they are inputs, not the image)."""
+    bundle = bundles["folder"] / "plain.labctl"
+    [(name, lock)] = read_index(bundle).data["images"].items()
+    folder = f"{name}-{lock['input_digest'][:12]}"
+    with empty_image_cache("apt-archives", "freeswitch") as cache:
+        start = time.time()
+        code, result = replay(bundle, "rebuilt", {"XDG_CACHE_HOME": str(cache)})
+        images = cache / "labctl" / "images"
+        built = (images / folder / "manifest.json").stat().st_mtime - start
+        print(f"replay with the image rebuilt: {time.time() - start:.0f} s, the image built after {built:.0f} s")
+        assert sorted(p.name for p in images.iterdir() if not p.name.startswith(".")) == [folder]
+        assert (images / folder / "build.log").read_text().startswith("$ mmdebstrap ")
+        assert json.loads((images / folder / "manifest.json").read_text())["packages"] == lock["packages"]
+    assert code == 0 and result["same"] and result["changes"] == [], result
+    assert result["image_sources"] == {name: "rebuilt from the bundled recipe"}
+    assert result["image_differences"] == {name: []}
+    assert leftovers({**bundles["plan"], "lab": "rebuilt"}) == []
 
 
 def test_a_replay_whose_verdicts_differ_from_the_saved_ones_fails_and_says_which(bundles: dict[str, Any]) -> None:
@@ -126,6 +164,7 @@ def test_a_replay_whose_verdicts_differ_from_the_saved_ones_fails_and_says_which
     with served(folder) as url:  # and replayed from a URL (a server on 127.0.0.1)
         code, result = replay(f"{url}/doctored.labctl", "kept2")
     assert code == 1 and not result["same"] and result["image_differences"] == {}, result
+    assert set(result["image_sources"].values()) == {"the cached one, identical to its lock"}
     assert result["report"]["verdict"] == "pass"
     [change] = result["changes"]
     assert (change["saved"], change["now"]) == ("fail", "pass")

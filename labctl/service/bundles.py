@@ -301,6 +301,20 @@ CACHED, BUNDLED, REBUILT, CACHED_DIFFERS = (
     "the cached image of the same recipe digest; its qcow2 differs from the lock",
 )
 """How a replay got each image (its phase line, and `image_sources` in its JSON)."""
+UNLOCKED_BUILT, UNLOCKED_CACHED = (
+    "no lock in the bundle: built now from the bundled recipe",
+    "no lock in the bundle: the cached image of the bundled recipe's inputs",
+)
+
+
+def unlocked_sources(manifests: dict[str, dict[str, Any]], locked: set[str], since: str) -> dict[str, str]:
+    """How `up` got each image the bundle holds no lock of (a bundle saved from a topology whose
+    image was not built): built during the replay (`since`, its start, as a manifest's `built`) or not."""
+    return {
+        name: UNLOCKED_BUILT if str(manifest.get("built", "")) >= since else UNLOCKED_CACHED
+        for name, manifest in manifests.items()
+        if name not in locked
+    }
 
 
 def _images(
@@ -424,6 +438,9 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
             demo = index.data.get("demo")
             if demo is None:
                 raise bundle_error(path, "the bundle has no demo to replay")
+            unlocked = unlocked_sources(image_manifests(lab), set(sources), start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            for image, how in unlocked.items():
+                listener.phase(f"image {image}: {how}")
             report = verify.verify(launched.state, str(folder / str(demo)))
     except BaseException:
         if load_state(lab) is None:
@@ -431,4 +448,4 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
         raise
     saved = list(index.data.get("verdicts") or [])
     seconds = (datetime.datetime.now(datetime.UTC) - start).total_seconds()
-    return Replayed(lab, report, compare(saved, report), saved, differences, sources, seconds)
+    return Replayed(lab, report, compare(saved, report), saved, differences, {**sources, **unlocked}, seconds)

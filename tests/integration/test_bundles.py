@@ -23,7 +23,7 @@ import pytest
 
 from labctl.bundle import extract_bundle, read_index, write_bundle
 from labctl.paths import cache_dir
-from tests.integration.lab import labctl, leftovers, running_lab, write_topology
+from tests.integration.lab import ROOT, labctl, leftovers, plan_of, running_lab, write_topology
 
 TOPOLOGY = """\
 format: 1
@@ -168,3 +168,25 @@ def test_a_replay_whose_verdicts_differ_from_the_saved_ones_fails_and_says_which
     assert result["report"]["verdict"] == "pass"
     [change] = result["changes"]
     assert (change["saved"], change["now"]) == ("fail", "pass")
+
+
+FIXTURE_V1 = ROOT / "tests" / "fixtures" / "bundle" / "v1.labctl"
+
+
+def test_the_format_1_fixture_bundle_still_replays(tmp_path: Path) -> None:
+    """The record of format 1 (ospf-dns, 6 nodes, saved from its topology: no image lock, no saved verdicts)
+    replayed under a new name with this labctl: it boots from its own recipes, its demo passes,
+    no saved verdict is contradicted, and down leaves nothing. With no saved verdict to find again
+    the replay cannot say SAME: exit 1, and it says why."""
+    shown = json.loads(labctl("bundle", "show", str(FIXTURE_V1), "--json").stdout)
+    assert shown["format"] == 1
+    code, result = replay(FIXTURE_V1, "fixture-v1")
+    assert result["report"]["verdict"] == "pass", result
+    assert {r["status"] for r in result["report"]["results"]} == {"pass"}
+    assert [c for c in result["changes"] if c["saved"]] == []  # every saved verdict found again
+    assert code == (0 if shown["verdicts"] else 1) and result["same"] == bool(shown["verdicts"])
+    # no lock to compare with: the image of its own recipe, from this cache or built now, and said so
+    [how] = result["image_sources"].values()
+    assert how.startswith("no lock in the bundle: ") and result["image_differences"] == {}
+    extract_bundle(FIXTURE_V1, tmp_path / "v1")
+    assert leftovers({**plan_of(str(tmp_path / "v1" / shown["topology"])), "lab": "fixture-v1"}) == []

@@ -255,3 +255,15 @@ def test_the_cached_image_identical_to_its_lock_is_used_as_it_is(
     differences, how, lines = got(tmp_path, monkeypatch, same, (same, False))
     assert how == {"lab-img": bundles.CACHED} and differences == {}
     assert lines == ["image lab-img: the cached one, identical to its lock"]
+
+
+def test_an_image_the_bundle_holds_no_lock_of_is_said_built_now_or_cached() -> None:
+    manifests = {
+        "old": {"built": "2026-11-28T09:03:52Z"},
+        "new": {"built": "2026-11-28T18:01:00Z"},
+        "locked": {"built": "2026-11-28T18:01:00Z"},
+    }
+    assert bundles.unlocked_sources(manifests, {"locked"}, "2026-11-28T18:00:00Z") == {
+        "old": bundles.UNLOCKED_CACHED,
+        "new": bundles.UNLOCKED_BUILT,
+    }

@@ -319,6 +319,7 @@ class Replayed:
     changes: list[Change]
     saved: list[dict[str, str]]
     image_differences: dict[str, list[str]] = field(default_factory=dict)
+    image_sources: dict[str, str] = field(default_factory=dict)  # how each image was got (see _images)
     seconds: float = 0.0
 
     @property
@@ -331,6 +332,7 @@ class Replayed:
             "same": self.same,
             "changes": [c.to_dict() for c in self.changes],
             "image_differences": self.image_differences,
+            "image_sources": self.image_sources,
             "report": self.report.to_dict(),
             "seconds": round(self.seconds, 1),
         }
@@ -347,13 +349,38 @@ def package_differences(lock: dict[str, Any], built: dict[str, Any]) -> list[str
     ]
 
 
+CACHED, BUNDLED, REBUILT, CACHED_DIFFERS = (
+    "the cached one, identical to its lock",
+    "from the bundle",
+    "rebuilt from the bundled recipe",
+    "the cached image of the same recipe digest; its qcow2 differs from the lock",
+)
+"""How a replay got each image (its phase line, and `image_sources` in its JSON)."""
+UNLOCKED_BUILT, UNLOCKED_CACHED = (
+    "no lock in the bundle: built now from the bundled recipe",
+    "no lock in the bundle: the cached image of the bundled recipe's inputs",
+)
+
+
+def unlocked_sources(manifests: dict[str, dict[str, Any]], locked: set[str], since: str) -> dict[str, str]:
+    """How `up` got each image the bundle holds no lock of (a bundle saved from a topology whose
+    image was not built): built during the replay (`since`, its start, as a manifest's `built`) or not."""
+    return {
+        name: UNLOCKED_BUILT if str(manifest.get("built", "")) >= since else UNLOCKED_CACHED
+        for name, manifest in manifests.items()
+        if name not in locked
+    }
+
+
 def _images(
     index: BundleIndex, folder: Path, listener: Listener
-) -> tuple[dict[str, ImageArtifacts], dict[str, list[str]]]:
-    """Each image of the bundle: its own copy, or the cache's when its lock matches, or a rebuild
-    compared with the lock, package by package."""
+) -> tuple[dict[str, ImageArtifacts], dict[str, list[str]], dict[str, str]]:
+    """Each image of the bundle: its own copy, or the cache's when its lock matches, or the image of
+    the bundled recipe (rebuilt, or the cache's build of the same inputs whose qcow2 is not the
+    lock's) compared with the lock, package by package. Also says which of these each image was."""
     found: dict[str, ImageArtifacts] = {}
     differences: dict[str, list[str]] = {}
+    how: dict[str, str] = {}
     for name, lock in (index.data.get("images") or {}).items():
         digest = str(lock.get("input_digest", ""))
         disk = index.member(f"images/{name}/disk.qcow2")
@@ -364,23 +391,33 @@ def _images(
         if disk is not None and disk.sha256 != wanted:
             raise LabctlError(f"the bundled image {name} is not the one its lock names (its qcow2's sha256 differs)")
         if local is not None:
-            listener.phase(f"image {name}: the cached one, identical to its lock")
-            found[name] = local
-            continue
-        if disk is not None:
-            listener.phase(f"image {name}: from the bundle")
-            found[name] = install_image(name, digest, {f: folder / "images" / name / f for f in IMAGE_FILES})
-            continue
-        listener.phase(f"image {name}: not in the bundle nor the cache; rebuilding it from the bundled recipe")
-        with data_home(folder):
-            artifacts, _ = ensure_image(name, listener.step)
-        differences[name] = package_differences(lock, json.loads(artifacts.manifest.read_text()))
-        for line in differences[name]:
+            how[name], found[name] = CACHED, local
+        elif disk is not None:
+            files = {f: folder / "images" / name / f for f in IMAGE_FILES}
+            how[name], found[name] = BUNDLED, install_image(name, digest, files)
+        else:
+            listener.phase(f"image {name}: neither in the bundle nor in the cache as its lock names it")
+            with data_home(folder):
+                artifacts, built_now = ensure_image(name, listener.step)
+            how[name], found[name] = (REBUILT if built_now else _cached_build(artifacts.digest, digest)), artifacts
+            if artifacts.digest != digest:
+                listener.event(
+                    "",
+                    f"image {name}: the bundled recipe's inputs are {artifacts.digest[:12]}, its lock's {digest[:12]}",
+                )
+            differences[name] = package_differences(lock, json.loads(artifacts.manifest.read_text()))
+        listener.phase(f"image {name}: {how[name]}")
+        for line in differences.get(name, []):
             listener.event("", f"image {name} differs from its lock: {line}")
-        if not differences[name]:
+        if name in differences and not differences[name]:
             listener.event("", f"image {name}: every package has the version its lock names")
-        found[name] = artifacts
-    return found, differences
+    return found, differences, how
+
+
+def _cached_build(built: str, locked: str) -> str:
+    if built == locked:
+        return CACHED_DIFFERS
+    return f"the cached image of the bundled recipe (inputs {built[:12]}, the lock names {locked[:12]})"
 
 
 def _disks(index: BundleIndex, folder: Path, path: Path) -> dict[str, Path]:
@@ -464,7 +501,7 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
     try:
         with listener.live(f"checking {path.name}"):
             extract_bundle(path, folder, progress=byte_progress(listener, "verifying and unpacking"))
-        images, differences = _images(index, folder, listener)
+        images, differences, sources = _images(index, folder, listener)
         disks = _disks(index, folder, path)
         if disks and differences:
             raise bundle_error(
@@ -480,6 +517,9 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
             demo = index.data.get("demo")
             if demo is None:
                 raise bundle_error(path, "the bundle has no demo to replay")
+            unlocked = unlocked_sources(image_manifests(lab), set(sources), start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            for image, how in unlocked.items():
+                listener.phase(f"image {image}: {how}")
             report = verify.verify(launched.state, str(folder / str(demo)))
     except BaseException:
         if load_state(lab) is None:
@@ -487,4 +527,4 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
         raise
     saved = list(index.data.get("verdicts") or [])
     seconds = (datetime.datetime.now(datetime.UTC) - start).total_seconds()
-    return Replayed(lab, report, compare(saved, report), saved, differences, seconds)
+    return Replayed(lab, report, compare(saved, report), saved, differences, {**sources, **unlocked}, seconds)

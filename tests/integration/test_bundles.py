@@ -1,7 +1,9 @@
 """Save a running lab as a bundle and replay it, for real: with the image and an empty image cache
-(so the replay boots the bundle's own image), and without the image (the cache's, its lock
-matching). A replay runs the bundled demo and must find every saved verdict again; a bundle whose
-saved verdicts were doctored is the negative control: the replay names the change, exit 1."""
+(so the replay boots the bundle's own image), without the image and an empty image cache (so the
+replay rebuilds it with mmdebstrap from the bundled recipe and compares its packages with the
+lock), and without the image (the cache's, its lock matching). A replay runs the bundled demo and
+must find every saved verdict again; a bundle whose saved verdicts were doctored is the negative
+control: the replay names the change, exit 1."""
 
 from __future__ import annotations
 
@@ -12,15 +14,17 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from labctl.bundle import read_index
+from labctl.bundle import extract_bundle, read_index
+from labctl.paths import cache_dir
 from tests.bundles import rewritten
-from tests.integration.lab import labctl, leftovers, running_lab, write_topology
+from tests.integration.lab import ROOT, labctl, leftovers, plan_of, running_lab, write_topology
 
 TOPOLOGY = """\
 format: 1
@@ -45,6 +49,21 @@ checks:
 """
 HAND_MADE = "written-by-hand-before-save"
 EMPTY_CACHE = Path("/var/cache/labctl-replay-test")  # QEMU's own user must reach the images (not /tmp)
+
+
+@contextlib.contextmanager
+def empty_image_cache(*kept: str) -> Iterator[Path]:
+    """An XDG_CACHE_HOME whose image cache is empty, holding a copy of the `kept` folders of the
+    normal cache (apt's downloads, the compiled FreeSWITCH: inputs of an image build, not images)."""
+    shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
+    EMPTY_CACHE.mkdir(mode=0o755)
+    try:
+        for folder in kept:
+            if (cache_dir() / folder).is_dir():
+                shutil.copytree(cache_dir() / folder, EMPTY_CACHE / "labctl" / folder, symlinks=True)
+        yield EMPTY_CACHE
+    finally:
+        shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -103,16 +122,35 @@ def test_bundle_show_lists_the_saved_verdicts_and_the_image(bundles: dict[str, A
 
 
 def test_a_bundle_with_its_image_replays_on_an_empty_image_cache(bundles: dict[str, Any]) -> None:
-    shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
-    EMPTY_CACHE.mkdir(mode=0o755)
-    try:
-        code, result = replay(bundles["folder"] / "with-image.labctl", "kept", {"XDG_CACHE_HOME": str(EMPTY_CACHE)})
+    with empty_image_cache() as cache:
+        code, result = replay(bundles["folder"] / "with-image.labctl", "kept", {"XDG_CACHE_HOME": str(cache)})
         assert code == 0 and result["same"], result
         assert result["report"]["verdict"] == "pass" and result["changes"] == []
-        assert list((EMPTY_CACHE / "labctl" / "images").iterdir()), "the bundle's image was not the one booted"
-    finally:
-        shutil.rmtree(EMPTY_CACHE, ignore_errors=True)
+        assert list((cache / "labctl" / "images").iterdir()), "the bundle's image was not the one booted"
+        assert set(result["image_sources"].values()) == {"from the bundle"}
     assert leftovers({**bundles["plan"], "lab": "kept"}) == []
+
+
+def test_a_bundle_without_its_image_rebuilds_it_with_the_packages_of_its_lock(bundles: dict[str, Any]) -> None:
+    """The image cache empty: the replay rebuilds the image with mmdebstrap from the bundled recipe,
+    under the lock's input digest, and finds every package at the version its lock names (the
+    FreeSWITCH compile and apt's downloads are kept: they are inputs, not the image)."""
+    bundle = bundles["folder"] / "plain.labctl"
+    [(name, lock)] = read_index(bundle).data["images"].items()
+    folder = f"{name}-{lock['input_digest'][:12]}"
+    with empty_image_cache("apt-archives", "freeswitch") as cache:
+        start = time.time()
+        code, result = replay(bundle, "rebuilt", {"XDG_CACHE_HOME": str(cache)})
+        images = cache / "labctl" / "images"
+        built = (images / folder / "manifest.json").stat().st_mtime - start
+        print(f"replay with the image rebuilt: {time.time() - start:.0f} s, the image built after {built:.0f} s")
+        assert sorted(p.name for p in images.iterdir() if not p.name.startswith(".")) == [folder]
+        assert (images / folder / "build.log").read_text().startswith("$ mmdebstrap ")
+        assert json.loads((images / folder / "manifest.json").read_text())["packages"] == lock["packages"]
+    assert code == 0 and result["same"] and result["changes"] == [], result
+    assert result["image_sources"] == {name: "rebuilt from the bundled recipe"}
+    assert result["image_differences"] == {name: []}
+    assert leftovers({**bundles["plan"], "lab": "rebuilt"}) == []
 
 
 def test_a_replay_whose_verdicts_differ_from_the_saved_ones_fails_and_says_which(bundles: dict[str, Any]) -> None:
@@ -126,6 +164,7 @@ def test_a_replay_whose_verdicts_differ_from_the_saved_ones_fails_and_says_which
     with served(folder) as url:  # and replayed from a URL (a server on 127.0.0.1)
         code, result = replay(f"{url}/doctored.labctl", "kept2", inside=lambda: no_hand_made_file("kept2"))
     assert code == 1 and not result["same"] and result["image_differences"] == {}, result
+    assert set(result["image_sources"].values()) == {"the cached one, identical to its lock"}
     assert result["report"]["verdict"] == "pass"
     [change] = result["changes"]
     assert (change["saved"], change["now"]) == ("fail", "pass")
@@ -150,3 +189,25 @@ def test_a_bundle_with_disks_brings_back_a_change_made_by_hand(bundles: dict[str
     assert code == 0 and result["same"], result
     assert found == [HAND_MADE]
     assert leftovers({**bundles["plan"], "lab": "kept3"}) == []
+
+
+FIXTURE_V1 = ROOT / "tests" / "fixtures" / "bundle" / "v1.labctl"
+
+
+def test_the_format_1_fixture_bundle_still_replays(tmp_path: Path) -> None:
+    """The record of format 1 (ospf-dns, 6 nodes, saved from its topology: no image lock, no saved verdicts)
+    replayed under a new name with this labctl: it boots from its own recipes, its demo passes,
+    no saved verdict is contradicted, and down leaves nothing. With no saved verdict to find again
+    the replay cannot say SAME: exit 1, and it says why."""
+    shown = json.loads(labctl("bundle", "show", str(FIXTURE_V1), "--json").stdout)
+    assert shown["format"] == 1
+    code, result = replay(FIXTURE_V1, "fixture-v1")
+    assert result["report"]["verdict"] == "pass", result
+    assert {r["status"] for r in result["report"]["results"]} == {"pass"}
+    assert [c for c in result["changes"] if c["saved"]] == []  # every saved verdict found again
+    assert code == (0 if shown["verdicts"] else 1) and result["same"] == bool(shown["verdicts"])
+    # no lock to compare with: the image of its own recipe, from this cache or built now, and said so
+    [how] = result["image_sources"].values()
+    assert how.startswith("no lock in the bundle: ") and result["image_differences"] == {}
+    extract_bundle(FIXTURE_V1, tmp_path / "v1")
+    assert leftovers({**plan_of(str(tmp_path / "v1" / shown["topology"])), "lab": "fixture-v1"}) == []

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from labctl.backends import registry
-from labctl.bundle import extract_bundle, read_index
+from labctl.bundle import BundleIndex, extract_bundle, read_index
 from labctl.demo.model import FAIL, PASS, SKIPPED, Report, Result
 from labctl.errors import LabctlError
+from labctl.images import ImageArtifacts
 from labctl.service import bundles
 from labctl.service.bundles import Change, compare, image_lock, package_differences, verdicts
+from labctl.service.events import Quiet
 from labctl.state import LabState, lab_secrets, read_secrets
 from labctl.state.lab_record import REPORT_FORMAT, NewEvidence, save_report, save_sources
 from tests.bundles import rewritten
@@ -287,3 +289,94 @@ def test_a_lab_whose_last_report_has_no_evidence_saves_none(homes: Path) -> None
     bundles.save("ospf-dns", homes / "lab.labctl")
     assert bundles.show(homes / "lab.labctl")["evidence"] == 0
     assert [p for p in extracted(homes / "lab.labctl", homes) if p.startswith("report/")] == ["report/last.json"]
+
+
+# -- how a replay gets each image (the cache, the bundle, a rebuild), and what it says ---------------
+DIGEST = "d" * 64
+PACKAGES = ["a=1", "b=2.0-1", "c=3"]
+LOCK = {"input_digest": DIGEST, "qcow2_sha256": "a" * 64, "packages": PACKAGES}
+
+
+class Said(Quiet):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def phase(self, text: str) -> None:
+        self.lines.append(text)
+
+    def event(self, node: str, text: str) -> None:
+        self.lines.append(text)
+
+
+def image(tmp: Path, digest: str, qcow2_sha256: str, packages: list[str]) -> ImageArtifacts:
+    folder = tmp / f"img-{digest[:4]}-{qcow2_sha256[:4]}"
+    folder.mkdir(exist_ok=True)
+    manifest = folder / "manifest.json"
+    manifest.write_text(json.dumps({"input_digest": digest, "qcow2_sha256": qcow2_sha256, "packages": packages}))
+    return ImageArtifacts("lab-img", digest, folder / "disk.qcow2", folder / "vmlinuz", folder / "initrd.img", manifest)
+
+
+def got(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, in_cache: ImageArtifacts | None, built: tuple[ImageArtifacts, bool]
+) -> tuple[dict[str, list[str]], dict[str, str], list[str]]:
+    """_images on a bundle without its image: the cache holding `in_cache`, ensure_image giving `built`."""
+    monkeypatch.setattr(bundles, "cached", lambda name, digest: in_cache if digest == DIGEST else None)
+    monkeypatch.setattr(bundles, "ensure_image", lambda name, step: built)
+    said = Said()
+    index = BundleIndex(1, (), {"images": {"lab-img": LOCK}})
+    found, differences, how = bundles._images(index, tmp, said)
+    assert found == {"lab-img": built[0]}
+    return differences, how, said.lines
+
+
+def test_a_cached_build_of_the_locks_inputs_whose_qcow2_differs_is_named_so_and_compared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not passed off as a rebuild: ensure_image returns the cache's build of the same digest."""
+    other = image(tmp_path, DIGEST, "b" * 64, list(PACKAGES))
+    differences, how, lines = got(tmp_path, monkeypatch, other, (other, False))
+    assert how == {"lab-img": bundles.CACHED_DIFFERS}
+    assert "image lab-img: the cached image of the same recipe digest; its qcow2 differs from the lock" in lines
+    assert differences == {"lab-img": []}
+    assert "image lab-img: every package has the version its lock names" in lines
+
+
+def test_a_rebuilt_image_with_one_package_version_changed_gives_exactly_that_difference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rebuilt = image(tmp_path, DIGEST, "c" * 64, ["a=1", "b=2.0-2", "c=3"])
+    differences, how, lines = got(tmp_path, monkeypatch, None, (rebuilt, True))
+    assert how == {"lab-img": bundles.REBUILT} and "image lab-img: rebuilt from the bundled recipe" in lines
+    assert differences == {"lab-img": ["b: 2.0-1 -> 2.0-2"]}
+    assert "image lab-img differs from its lock: b: 2.0-1 -> 2.0-2" in lines
+
+
+def test_a_bundled_recipe_with_other_inputs_than_the_lock_says_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rebuilt = image(tmp_path, "e" * 64, "c" * 64, list(PACKAGES))
+    differences, how, lines = got(tmp_path, monkeypatch, None, (rebuilt, True))
+    assert how == {"lab-img": bundles.REBUILT} and differences == {"lab-img": []}
+    assert f"image lab-img: the bundled recipe's inputs are {'e' * 12}, its lock's {'d' * 12}" in lines
+
+
+def test_the_cached_image_identical_to_its_lock_is_used_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    same = image(tmp_path, DIGEST, "a" * 64, list(PACKAGES))
+    monkeypatch.setattr(bundles, "ensure_image", lambda name, step: pytest.fail("nothing to rebuild"))
+    differences, how, lines = got(tmp_path, monkeypatch, same, (same, False))
+    assert how == {"lab-img": bundles.CACHED} and differences == {}
+    assert lines == ["image lab-img: the cached one, identical to its lock"]
+
+
+def test_an_image_the_bundle_holds_no_lock_of_is_said_built_now_or_cached() -> None:
+    manifests = {
+        "old": {"built": "2026-11-28T09:03:52Z"},
+        "new": {"built": "2026-11-28T18:01:00Z"},
+        "locked": {"built": "2026-11-28T18:01:00Z"},
+    }
+    assert bundles.unlocked_sources(manifests, {"locked"}, "2026-11-28T18:00:00Z") == {
+        "old": bundles.UNLOCKED_CACHED,
+        "new": bundles.UNLOCKED_BUILT,
+    }

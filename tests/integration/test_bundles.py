@@ -23,6 +23,7 @@ import pytest
 
 from labctl.bundle import extract_bundle, read_index
 from labctl.paths import cache_dir
+from labctl.service.bundles import CACHED, CACHED_DIFFERS, REBUILT
 from tests.bundles import rewritten
 from tests.integration.lab import ROOT, labctl, leftovers, plan_of, running_lab, write_topology
 
@@ -191,23 +192,20 @@ def test_a_bundle_with_disks_brings_back_a_change_made_by_hand(bundles: dict[str
     assert leftovers({**bundles["plan"], "lab": "kept3"}) == []
 
 
-FIXTURE_V1 = ROOT / "tests" / "fixtures" / "bundle" / "v1.labctl"
+FIXTURE_V1 = ROOT / "tests" / "fixtures" / "bundle" / "v1-with-verdicts.labctl"
 
 
-def test_the_format_1_fixture_bundle_still_replays(tmp_path: Path) -> None:
-    """The record of format 1 (ospf-dns, 6 nodes, saved from its topology: no image lock, no saved verdicts)
-    replayed under a new name with this labctl: it boots from its own recipes, its demo passes,
-    no saved verdict is contradicted, and down leaves nothing. With no saved verdict to find again
-    the replay cannot say SAME: exit 1, and it says why."""
+def test_the_format_1_fixture_bundle_still_replays_with_its_saved_verdicts(tmp_path: Path) -> None:
+    """The record of format 1: ospf-dns (6 nodes), saved by labctl 0.1.0 at e0c5a11 from its running
+    lab after its demo, with its image lock and 14 saved verdicts, without the image. Replayed under a
+    new name with this labctl, from its own recipes: every check has its saved verdict (exit 0), the
+    image's way is said and compared with the lock, and down leaves nothing."""
     shown = json.loads(labctl("bundle", "show", str(FIXTURE_V1), "--json").stdout)
-    assert shown["format"] == 1
+    assert shown["format"] == 1 and len(shown["verdicts"]) == 14
     code, result = replay(FIXTURE_V1, "fixture-v1")
-    assert result["report"]["verdict"] == "pass", result
-    assert {r["status"] for r in result["report"]["results"]} == {"pass"}
-    assert [c for c in result["changes"] if c["saved"]] == []  # every saved verdict found again
-    assert code == (0 if shown["verdicts"] else 1) and result["same"] == bool(shown["verdicts"])
-    # no lock to compare with: the image of its own recipe, from this cache or built now, and said so
-    [how] = result["image_sources"].values()
-    assert how.startswith("no lock in the bundle: ") and result["image_differences"] == {}
+    assert code == 0 and result["same"] and result["changes"] == [], result
+    assert result["report"]["verdict"] == "pass"
+    [how] = result["image_sources"].values()  # years later, a rebuild whose packages differ is listed
+    assert how in (CACHED, REBUILT, CACHED_DIFFERS) and set(result["image_differences"]) <= {"debian12-lab"}
     extract_bundle(FIXTURE_V1, tmp_path / "v1")
     assert leftovers({**plan_of(str(tmp_path / "v1" / shown["topology"])), "lab": "fixture-v1"}) == []

@@ -20,9 +20,16 @@ from labctl.topology.schema import load_topology
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bundle"
 
 
-@pytest.mark.parametrize("version", range(1, BUNDLE_FORMAT + 1))
-def test_a_bundle_of_every_format_still_verifies_and_its_lab_still_compiles(version: int, tmp_path: Path) -> None:
-    bundle = FIXTURES / f"v{version}.labctl"
+RECORDS = [(version, f"v{version}.labctl") for version in range(1, BUNDLE_FORMAT + 1)] + [
+    (1, "v1-with-verdicts.labctl")
+]
+
+
+@pytest.mark.parametrize(("version", "name"), RECORDS)
+def test_a_bundle_of_every_format_still_verifies_and_its_lab_still_compiles(
+    version: int, name: str, tmp_path: Path
+) -> None:
+    bundle = FIXTURES / name
     index = verify_bundle(bundle)
     assert index.format == version
     shown = bundles.show(bundle)

@@ -501,8 +501,8 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
     try:
         with listener.live(f"checking {path.name}"):
             extract_bundle(path, folder, progress=byte_progress(listener, "verifying and unpacking"))
+        disks = _disks(index, folder, path)  # checked before anything is written outside the lab's folder
         images, differences, sources = _images(index, folder, listener)
-        disks = _disks(index, folder, path)
         if disks and differences:
             raise bundle_error(
                 path,

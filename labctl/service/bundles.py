@@ -501,6 +501,9 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
     try:
         with listener.live(f"checking {path.name}"):
             extract_bundle(path, folder, progress=byte_progress(listener, "verifying and unpacking"))
+        demo = index.data.get("demo")
+        if demo is None:
+            raise bundle_error(path, "the bundle has no demo to replay")
         disks = _disks(index, folder, path)  # checked before anything is written outside the lab's folder
         images, differences, sources = _images(index, folder, listener)
         if disks and differences:
@@ -514,9 +517,6 @@ def replay_file(path: Path, name: str | None = None, listener: Listener = QUIET)
         topology = folder / str(index.data["topology"])
         with data_home(folder):
             launched = labs.up(str(topology), listener, name=lab, images=images, disks=disks)
-            demo = index.data.get("demo")
-            if demo is None:
-                raise bundle_error(path, "the bundle has no demo to replay")
             unlocked = unlocked_sources(image_manifests(lab), set(sources), start.strftime("%Y-%m-%dT%H:%M:%SZ"))
             for image, how in unlocked.items():
                 listener.phase(f"image {image}: {how}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from labctl.bundle import BundleIndex, extract_bundle, read_index
 from labctl.demo.model import FAIL, PASS, SKIPPED, Report, Result
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
-from labctl.service import bundles
+from labctl.service import bundles, labs
 from labctl.service.bundles import Change, compare, image_lock, package_differences, verdicts
 from labctl.service.events import Quiet
 from labctl.state import LabState, lab_secrets, read_secrets
@@ -226,18 +227,23 @@ def test_disks_of_a_topology_that_is_not_running_are_refused_in_one_line(homes: 
 
 
 @pytest.mark.parametrize(
-    ("disks", "message"),
+    ("changes", "message"),
     [
-        (["../../etc/passwd"], "node name"),
-        ("r1", "its list of disks is not a list"),
-        (["r1"], "it names a disk of node 'r1' but holds no disks/r1.qcow2"),
+        ({"disks": ["../../etc/passwd"]}, "node name"),
+        ({"disks": "r1"}, "its list of disks is not a list"),
+        ({"disks": ["r1"]}, "it names a disk of node 'r1' but holds no disks/r1.qcow2"),
+        ({"demo": None}, "the bundle has no demo to replay"),
     ],
 )
-def test_a_bundle_naming_disks_it_does_not_hold_is_refused_before_anything_boots(
-    homes: Path, disks: object, message: str
+def test_a_bundle_that_cannot_be_replayed_is_refused_before_anything_boots(
+    homes: Path, monkeypatch: pytest.MonkeyPatch, changes: dict[str, Any], message: str
 ) -> None:
+    def boot(*_args: object, **_kwargs: object) -> None:
+        pytest.fail("the lab was brought up")
+
+    monkeypatch.setattr(labs, "up", boot)
     bundles.save("ospf-dns", homes / "od.labctl")
-    bad = rewritten(homes / "od.labctl", homes / "bad.labctl", homes, disks=disks)
+    bad = rewritten(homes / "od.labctl", homes / "bad.labctl", homes, **changes)
     with pytest.raises(LabctlError) as caught:
         bundles.replay(bad, "fresh")
     assert message in str(caught.value) and "\n" not in str(caught.value)

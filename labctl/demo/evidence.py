@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 from labctl import cancel
 from labctl.backends.base import Backend
-from labctl.demo.model import Evidence, Probe, Result
+from labctl.demo.model import Evidence, Probe, Result, first_line
 from labctl.errors import LabctlError
 from labctl.state import LabState
 
@@ -39,10 +39,6 @@ def evidence_name(number: int, check: str, subject: str, evidence: Evidence) -> 
     suffix = PurePosixPath(evidence.path).suffix
     safe_suffix = "." + name_part(suffix, 10) if suffix else ""
     return f"{number}-{name_part(check)}-{name_part(subject)}-{name_part(evidence.label, 20)}{safe_suffix}"
-
-
-def first_line(text: str) -> str:
-    return next((s.strip() for s in text.splitlines() if s.strip()), "")[:200]
 
 
 def fetch_evidence(backend: Backend, state: LabState, probe: Probe, number: int, result: Result, keep: Keep) -> None:

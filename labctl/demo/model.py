@@ -24,6 +24,12 @@ class Verdict:
 Judge = Callable[[ExecResult], Verdict]
 
 
+def first_line(text: str, limit: int = 200) -> str:
+    """The first non-blank line of `text`, stripped, cut to `limit` characters (marked "...")."""
+    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Evidence:
     """A file a probe leaves on its node for the report to keep (a pcap of what the judge read)."""

@@ -12,7 +12,7 @@ from labctl import cancel
 from labctl.backends.base import Backend, ExecResult
 from labctl.compile.plan import LabPlan
 from labctl.demo.evidence import Keep, fetch_evidence
-from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Report, Result, Verdict
+from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Report, Result, Verdict, first_line
 from labctl.demo.spec import DemoSpec, validate_demo
 from labctl.errors import LabctlError
 from labctl.state import LabState
@@ -20,11 +20,6 @@ from labctl.state import LabState
 MAX_PARALLEL = 6
 SKIP_PREFIX = "SKIP: "
 GO_ON = Verdict(PASS, "")
-
-
-def first_line(text: str, limit: int = 200) -> str:
-    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def judge_gate(node: str, result: ExecResult) -> Verdict:

@@ -15,7 +15,7 @@ import pytest
 from labctl.backends.libvirt import agent as agent_module
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.demo.checks.sip import sipp_command
-from labctl.demo.runner import first_line
+from labctl.demo.model import first_line
 from tests.unit.backends.libvirt.fakes import Clock
 
 SECRET = "s3cret-Pa55"

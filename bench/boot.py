@@ -1,12 +1,15 @@
 """Benchmark labctl's lifecycle on this host and write JSON (default bench/results/boot.json).
 
-Measures, for generated labs of 1, 3 and 6 nodes: seconds from `up` to every guest agent
-answering, the whole `up`, QEMU RSS and overlay size per node, and `down`. A raw baseline
-boots the same domain XML with one `virsh create` and waits for its agent, so labctl's own
-overhead shows as a ratio. `--green LAB` adds the time from `up` to an all-green demo for a
-shipped topology (e.g. ospf-dns, voip-demo) and the lab's total QEMU RSS.
+Every measurement runs twice in the same run, side by side: every node booted cold (`up --cold`)
+and every node restored from a booted template (the default; the templates are built first, and
+that first use is recorded as `template_first_use`). For generated labs of 1, 3, 6 and 9 nodes:
+seconds from `up` to every guest agent answering, the whole `up`, QEMU RSS and overlay size per
+node, and `down`, with the ratio template/cold. A raw baseline boots the same domain XML with one
+`virsh create` and waits for its agent, so labctl's own overhead shows as a ratio. `--green LAB`
+adds the time from `up` to an all-green demo for a shipped topology (e.g. ospf-dns, voip-demo)
+and the lab's total QEMU RSS, on both paths.
 
-    .venv/bin/python bench/boot.py [--sizes 1 3 6] [--green ospf-dns --green voip-demo] [-o FILE]
+    .venv/bin/python bench/boot.py [--sizes 1 3 6 9] [--green ospf-dns --green voip-demo] [-o FILE]
 """
 
 from __future__ import annotations
@@ -86,13 +89,21 @@ class Timeline(Quiet):
             self.agents[node] = time.monotonic() - self.start
 
 
-def bench_size(size: int, folder: Path) -> dict[str, Any]:
+PATHS = {"cold": True, "template": False}  # the path's name -> `cold`
+
+
+def ratios(cold: dict[str, Any], template: dict[str, Any], keys: tuple[str, ...]) -> dict[str, float]:
+    """template/cold for each timing both records have."""
+    return {f"{k}_template_over_cold": round(template[k] / cold[k], 3) for k in keys if cold.get(k) and k in template}
+
+
+def bench_size(size: int, folder: Path, cold: bool) -> dict[str, Any]:
     path = folder / f"bench{size}.yaml"
     path.write_text(chain_topology(size))
     lab = f"bench{size}"
     labs.down(lab, missing_ok=True)
     timeline = Timeline()
-    launched = labs.up(str(path), timeline)
+    launched = labs.up(str(path), timeline, cold=cold)
     record = {
         "nodes": size,
         "agents_ready_s": round(max(timeline.agents.values()), 1),
@@ -104,6 +115,12 @@ def bench_size(size: int, folder: Path) -> dict[str, Any]:
     labs.down(lab)
     record["down_s"] = round(time.monotonic() - start, 1)
     return record
+
+
+def side_by_side(measure: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """`measure(cold)` on both paths, and the ratios."""
+    both = {path: measure(cold) for path, cold in PATHS.items()}
+    return {**both, **ratios(both["cold"], both["template"], keys)}
 
 
 def raw_baseline(image: images.ImageArtifacts, accel: str, folder: Path) -> dict[str, Any]:
@@ -147,10 +164,11 @@ def raw_baseline(image: images.ImageArtifacts, accel: str, folder: Path) -> dict
         subprocess.run(["virsh", "-c", uri, "destroy", "labctl_benchraw_n0"], capture_output=True)
 
 
-def bench_green(name: str) -> dict[str, Any]:
+def bench_green(name: str, cold: bool) -> dict[str, Any]:
     labs.down(name, missing_ok=True)
     start = time.monotonic()
-    launched = labs.up(name)
+    timeline = Timeline()
+    launched = labs.up(name, timeline, cold=cold)
     plan = launched.plan
     up_s = time.monotonic() - start
     report = verify.verify(launched.state, launched.demo or name)
@@ -158,6 +176,7 @@ def bench_green(name: str) -> dict[str, Any]:
     record = {
         "lab": name,
         "nodes": len(plan.nodes),
+        "agents_ready_s": round(max(timeline.agents.values()), 1),
         "up_s": round(up_s, 1),
         "to_all_green_s": round(time.monotonic() - start, 1),
         "demo_passed": report.passed,
@@ -171,7 +190,7 @@ def bench_green(name: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1, 3, 6])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1, 3, 6, 9])
     parser.add_argument("--green", action="append", default=[], help="shipped topology to run to all-green")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "bench" / "results" / "boot.json")
@@ -181,16 +200,28 @@ def main() -> None:
     results: dict[str, Any] = run_facts()
     results["host"]["accel"] = accel
     results["image"] = {"digest": image.digest, "qcow2_mib": round(image.disk.stat().st_size / 2**20, 1)}
+    timings = ("agents_ready_s", "up_s", "down_s", "to_all_green_s")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        results["sizes"] = [bench_size(size, folder) for size in args.sizes]
+        first = time.monotonic()
+        results["template_first_use"] = {**bench_size(1, folder, cold=False), "templates": len(host.templates())}
+        results["template_first_use"]["wall_s"] = round(time.monotonic() - first, 1)
+        results["sizes"] = [
+            {"nodes": size, **side_by_side(lambda cold, n=size: bench_size(n, folder, cold), timings)}
+            for size in args.sizes
+        ]
         if not args.no_baseline:
             raw = raw_baseline(image, accel, folder)
             one = next((r for r in results["sizes"] if r["nodes"] == 1), None)
             if one:
-                raw["labctl_over_raw_agent_ratio"] = round(one["agents_ready_s"] / raw["agent_ready_s"], 2)
+                for path in PATHS:
+                    raw[f"labctl_{path}_over_raw_agent_ratio"] = round(
+                        one[path]["agents_ready_s"] / raw["agent_ready_s"], 2
+                    )
             results["raw_baseline"] = raw
-    results["green"] = [bench_green(name) for name in args.green]
+    results["green"] = [
+        {"lab": name, **side_by_side(lambda cold, n=name: bench_green(n, cold), timings)} for name in args.green
+    ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -17,15 +17,16 @@ from labctl.suggest import unknown
 
 Images = dict[str, ImageArtifacts]
 Disks = dict[str, Path]  # node -> the disk it boots from (see Backend.export_disk), instead of a fresh one
-Factory = Callable[[Images | None, Disks | None], Backend]
+Factory = Callable[[Images | None, Disks | None, bool], Backend]
+"""(images, disks, cold): cold asks for every node to boot from scratch (no booted template)."""
 
 DEFAULT_BACKEND = "libvirt"
 
 
-def _libvirt(images: Images | None, disks: Disks | None) -> Backend:
+def _libvirt(images: Images | None, disks: Disks | None, cold: bool) -> Backend:
     from labctl.backends.libvirt.backend import LibvirtBackend
 
-    return LibvirtBackend(images, disks)
+    return LibvirtBackend(images, disks, cold)
 
 
 _FACTORIES: dict[str, Factory] = {"libvirt": _libvirt}
@@ -40,13 +41,15 @@ def backend_names() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def create_backend(name: str = DEFAULT_BACKEND, images: Images | None = None, disks: Disks | None = None) -> Backend:
-    """The backend called `name`, booting nodes from `images` (image name -> built artifacts), and
-    the nodes named in `disks` from those disks."""
+def create_backend(
+    name: str = DEFAULT_BACKEND, images: Images | None = None, disks: Disks | None = None, cold: bool = False
+) -> Backend:
+    """The backend called `name`, booting nodes from `images` (image name -> built artifacts), the
+    nodes named in `disks` from those disks, and every node from scratch when `cold`."""
     factory = _FACTORIES.get(name)
     if factory is None:
         raise LabctlError(unknown("backend", name, backend_names()))
-    return factory(images, disks)
+    return factory(images, disks, cold)
 
 
 def backend_for(state: LabState) -> Backend:

@@ -25,12 +25,16 @@ def up(
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Run the topology's demo once up.")] = True,
     keep: Annotated[bool, typer.Option("--keep-on-failure", help="Leave a failed lab running to inspect it.")] = False,
     junit: Annotated[str | None, typer.Option("--junit", help="Write the demo report as JUnit XML.")] = None,
+    cold: Annotated[
+        bool, typer.Option("--cold", help="Boot every node from scratch, not from a booted template.")
+    ] = False,
 ) -> None:
-    """Build what is missing, boot every node, configure it, then verify the lab with its demo."""
+    """Build what is missing, boot every node (restored from a booted template of its image and
+    memory size, built once), configure it, then verify the lab with its demo."""
     if junit is not None:
         junit_target(junit)  # a report that cannot be written is refused now, not after the lab is built
     reporter = PhaseReporter()
-    launched = labs.up(topology, reporter, keep_on_failure=keep)
+    launched = labs.up(topology, reporter, keep_on_failure=keep, cold=cold)
     show_status(labs.status_data(launched.state))
     code = 0
     if verify and launched.demo is not None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 
 from labctl import cancel
 from labctl.backends.base import Backend, FileSpec, Progress
+from labctl.cancel import run_parallel
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
 from labctl.render.lab import RenderedLab, render_plan
@@ -19,7 +19,6 @@ from labctl.roles import catalogue
 from labctl.state import LabState, lab_secrets
 
 COMMAND_TIMEOUT = 180.0
-MAX_PARALLEL = 8
 
 
 def _tail(text: str, lines: int = 4) -> str:
@@ -67,22 +66,6 @@ def wait_until(
                 f"(`{(command.split() or [''])[0]}` ...){': ' + last if last else ''}"
             )
         cancel.sleep(interval)
-
-
-def run_parallel(jobs: list[Callable[[], None]]) -> None:
-    """Run jobs at once; raise the first failure (by job order) after all have finished."""
-    if not jobs:
-        return
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(jobs))) as pool:
-        futures = [pool.submit(job) for job in jobs]
-        try:
-            wait(futures)
-        except BaseException:
-            cancel.cancel()  # Ctrl-C: let every worker's wait end now
-            raise
-    first = next((exc for f in futures if (exc := f.exception()) is not None), None)
-    if first is not None:
-        raise first
 
 
 def secret_names(plan: LabPlan) -> tuple[str, ...]:

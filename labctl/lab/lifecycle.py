@@ -11,9 +11,10 @@ from types import FrameType
 
 from labctl import cancel
 from labctl.backends.base import Backend, Progress
+from labctl.cancel import run_parallel
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.configure import configure, render_with_lab_secrets, run_parallel
+from labctl.lab.configure import configure, render_with_lab_secrets
 from labctl.lab.rendered import save_rendered
 from labctl.render.lab import RenderedLab
 from labctl.state import LabState, lab_exists, lab_lock, load_state, remove_folder, saved_plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from labctl.backends.libvirt import daemon, ksm, kvm
+from labctl.backends.libvirt import daemon, ksm, kvm, template
 from labctl.backends.libvirt.domain_xml import KERNEL_CMDLINE
 
 __all__ = ["KERNEL_CMDLINE", "Started", "accelerator", "info", "start"]
@@ -35,7 +35,13 @@ def info() -> dict[str, Any]:
         "libvirt_uri": daemon.uri(),
         "libvirtd_reachable": daemon.reachable(),
         "ksm": ksm.status().to_dict(),
+        "templates": len(templates()),
     }
+
+
+def templates() -> list[dict[str, Any]]:
+    """The booted templates in the image cache, one record each (key, parts, sizes, built, corrupt)."""
+    return template.list_templates()
 
 
 def accelerator() -> str:

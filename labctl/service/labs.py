@@ -138,17 +138,19 @@ def up(
     name: str | None = None,
     images: dict[str, ImageArtifacts] | None = None,
     disks: dict[str, Path] | None = None,
+    cold: bool = False,
 ) -> Launched:
     """Build what is missing, boot every node, configure it. Everything a person could get wrong
     (the topology, its demo, images, host limits) is refused before the first image is built.
     `name` runs the lab under another name than its topology's, `images` gives images already at
-    hand instead of building them, and `disks` the saved disks some nodes boot from (a replay)."""
+    hand instead of building them, `disks` the saved disks some nodes boot from (a replay), and
+    `cold` boots every node from scratch instead of restoring it from a booted template."""
     start = time.monotonic()
     topo, plan = topologies.load_runnable(topology, name)
     check_renders(plan)  # a wrong template or recipe too (file:line), in a moment, before any image build
     given = images or {}
     images = {**build_images({n.image for n in plan.nodes} - set(given), listener), **given}
-    chosen = create_backend(backend, images, disks)
+    chosen = create_backend(backend, images, disks, cold)
     with listener.live(f"bringing up {plan.lab}"):
         result = lifecycle.up(
             chosen, plan, str(topo.source), listener.event, listener.phase, keep_on_failure=keep_on_failure

@@ -1,4 +1,5 @@
-"""The VM backend on a 3-node line a -- r -- b: up, exec, status, down, crashes, two labs at once."""
+"""The VM backend on a 3-node line a -- r -- b: up (nodes cloned from a booted template), exec,
+status, down, crashes, two labs at once from one template."""
 
 from __future__ import annotations
 
@@ -51,6 +52,26 @@ def test_neighbours_and_far_side_ping_by_name(line: dict[str, Any]) -> None:
     labctl("exec", "b", "--", "ping", "-c1", "-W3", "a")
 
 
+def _boots(lab: str) -> dict[str, str]:
+    return {n["name"]: n.get("boot", "") for n in json.loads(labctl("status", lab, "--json").stdout)["nodes"]}
+
+
+def test_nodes_are_template_clones_with_their_own_identity(line: dict[str, Any]) -> None:
+    """Restored from one booted template, each node still has its planned MACs on the planned
+    interfaces, a machine-id of its own and the host's time."""
+    boots = _boots("line")
+    assert len(set(boots.values())) == 1 and next(iter(boots.values())).startswith("template "), boots
+    machine_ids = set()
+    for node in line["nodes"]:
+        for iface in node["interfaces"]:
+            mac = labctl("exec", node["name"], "--", "cat", f"/sys/class/net/{iface['name']}/address").stdout
+            assert mac.strip() == iface["mac"], (node["name"], iface["name"])
+        machine_ids.add(labctl("exec", node["name"], "--", "cat", "/etc/machine-id").stdout.strip())
+        guest = float(labctl("exec", node["name"], "--", "date", "+%s").stdout)
+        assert abs(guest - time.time()) < 30, f"{node['name']}: its clock is {guest - time.time():.0f} s off"
+    assert len(machine_ids) == len(line["nodes"])
+
+
 def test_exec_returns_exit_code_and_stderr(line: dict[str, Any]) -> None:
     result = labctl("exec", "a", "--", "sh", "-c", "echo oops >&2; exit 7", check=False)
     assert result.returncode == 7
@@ -75,6 +96,7 @@ def test_two_labs_side_by_side(line: dict[str, Any], tmp_path: Path) -> None:
     pair = plan_of(topo)
     try:
         labctl("up", topo, "--no-verify")
+        assert set(_boots("pair").values()) == set(_boots("line").values())  # both labs on one template
         ambiguous = labctl("exec", "a", "--", "true", check=False)
         assert ambiguous.returncode == 1 and "LAB/a" in ambiguous.stderr
         assert "10.77.0.1/24" in labctl("exec", "pair/a", "--", "ip", "-br", "addr").stdout

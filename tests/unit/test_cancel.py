@@ -1,4 +1,4 @@
-"""Cancellation ends worker waits at once (labctl/cancel.py, used by lab.configure.run_parallel)."""
+"""Cancellation ends worker waits at once (labctl/cancel.py, run_parallel)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from labctl import cancel
-from labctl.lab.configure import run_parallel
+from labctl.cancel import run_parallel
 
 
 def test_sleep_ends_early_once_cancelled() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import libvirt
 import libvirt_qemu
 
+from labctl import cancel
 from labctl.backends.base import ExecResult
 from labctl.errors import LabctlError
 
@@ -90,7 +91,7 @@ class GuestAgent:
                 # argv[0] only: the rest can hold secrets (a sipp command carries a SIP password)
                 # and this message reaches demo reports and the terminal.
                 raise AgentError(f"command on '{self.node}' did not finish within {timeout:.0f} s ({argv[0]})")
-            time.sleep(delay)
+            cancel.sleep(delay)  # Ctrl-C ends a long command's wait at once
             delay = min(delay * 2, 0.25)
 
 

@@ -9,28 +9,33 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import libvirt
 
 from labctl import cancel
 from labctl.backends.base import ExecResult, FileSpec, NodeInfo, Progress
-from labctl.backends.libvirt import dac, daemon, hostnet, kvm, naming
+from labctl.backends.libvirt import daemon, hostnet, kvm, naming
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe
+from labctl.backends.libvirt.cloning import Clone, ensure_template, restore
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
+from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
 from labctl.backends.libvirt.record import BRIDGES, DOMAINS, NodeRecord, node_record, store
+from labctl.backends.libvirt.template import Template, TemplateError, mark_corrupt
 from labctl.backends.netem import netem_argv
 from labctl.backends.teardown import remove_all
+from labctl.cancel import run_parallel
 from labctl.compile.plan import Interface, LabPlan, NetemPlan, NodePlan
 from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
 from labctl.paths import state_dir
 from labctl.state import LabState, lab_secrets, saved_plan
 
+COLD_ASKED = "--cold"
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0
 SPICE_SECRET = "spice_password"  # one SPICE ticket for every display of a lab
@@ -42,10 +47,13 @@ CONSOLE_READ_LIMIT = 4 * 2**20  # a console larger than this is judged by its la
 class LibvirtBackend:
     name = "libvirt"
 
-    def __init__(self, images: dict[str, ImageArtifacts] | None = None, disks: dict[str, Path] | None = None) -> None:
+    def __init__(
+        self, images: dict[str, ImageArtifacts] | None = None, disks: dict[str, Path] | None = None, cold: bool = False
+    ) -> None:
         self.uri = daemon.uri()
         self.images = images or {}
         self.disks = disks or {}  # node -> the disk it starts from (a saved overlay), instead of a fresh one
+        self.cold = cold  # boot every node cold, never from a template
         self._conn: libvirt.virConnect | None = None
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()  # nodes are waited for in parallel threads
@@ -72,16 +80,20 @@ class LibvirtBackend:
 
     # -- lifecycle ----------------------------------------------------------------------
     def create(self, plan: LabPlan, state: LabState, progress: Progress) -> None:
+        """Bridges, then every node at once: restored from a booted template of its image and
+        memory size (built first when missing), or booted cold with `--cold`, from a saved disk,
+        or when its template fails (the reason is kept in the node's record)."""
         for segment in plan.segments:
             bridge = naming.bridge_name(plan.lab, segment.name)
             state.record(BRIDGES, bridge)
             hostnet.create_bridge(bridge, hostnet.bridge_alias(plan.lab, segment.name))
         progress("", f"{len(plan.segments)} bridges ready")
-        for node in plan.nodes:
-            self._start_node(plan, node, state)
-            progress(node.name, "started")
+        records = {node.name: self._new_record(plan, node, state) for node in plan.nodes}
+        chosen = self._templates(plan, state.accel, progress)
+        run_parallel([self._starter(plan, n, state, records[n.name], chosen[n.name], progress) for n in plan.nodes])
 
-    def _start_node(self, plan: LabPlan, node: NodePlan, state: LabState) -> None:
+    def _new_record(self, plan: LabPlan, node: NodePlan, state: LabState) -> NodeRecord:
+        """The node's record, in the state before its domain exists."""
         if self.images.get(node.image) is None:
             raise LabctlError(f"image '{node.image}' of node '{node.name}' is not built")
         folder = state.folder / "nodes"
@@ -94,7 +106,90 @@ class LibvirtBackend:
         )
         state.nodes[node.name] = record.to_dict()
         state.record(DOMAINS, name)
+        return record
+
+    def _templates(self, plan: LabPlan, accel: str, progress: Progress) -> dict[str, Template | str]:
+        """For each node, its template, or why it boots cold. Nodes of one image, memory size and
+        vCPU count share a template; missing ones are built side by side."""
+        chosen: dict[str, Template | str] = {}
+        groups: dict[tuple[str, int, int], list[NodePlan]] = {}
+        for node in plan.nodes:
+            if self.cold:
+                chosen[node.name] = COLD_ASKED
+            elif node.name in self.disks:
+                chosen[node.name] = "it starts from its saved disk"
+            else:
+                groups.setdefault((node.image, node.memory, node.vcpus), []).append(node)
+        lock = threading.Lock()
+
+        def build(nodes: list[NodePlan]) -> Callable[[], None]:
+            def job() -> None:
+                try:
+                    image = self.images[nodes[0].image]
+                    found: Template | str = ensure_template(self.uri, image, nodes[0], accel, progress)
+                except LabctlError as exc:
+                    found = f"its template could not be built: {exc}"
+                    progress("", f"{found}; booting {len(nodes)} node(s) cold")
+                with lock:
+                    chosen.update({n.name: found for n in nodes})
+
+            return job
+
+        run_parallel([build(nodes) for nodes in groups.values()])
+        return chosen
+
+    def _starter(
+        self,
+        plan: LabPlan,
+        node: NodePlan,
+        state: LabState,
+        record: NodeRecord,
+        template: Template | str,
+        progress: Progress,
+    ) -> Callable[[], None]:
+        def start() -> None:
+            note = template if isinstance(template, str) else ""
+            if isinstance(template, Template):
+                note = self._clone(plan.lab, node, record, template)
+            if note:
+                self._remove_domain(record.domain)  # what a failed restore left
+                record.spice_port = self._boot(plan.lab, node, record, state.accel)
+                record.boot, record.boot_note = "cold", note
+                progress(node.name, f"started (cold boot: {note})" if note != COLD_ASKED else "started (cold boot)")
+            else:
+                progress(node.name, f"restored from {record.boot}")
+            with self._state_lock:
+                store(state, node.name, record)
+
+        return start
+
+    def _clone(self, lab: str, node: NodePlan, record: NodeRecord, template: Template) -> str:
+        """Restore the node from `template`; "" when it worked, else why not (a template that QEMU
+        cannot load is marked corrupt, so the next `up` builds it again)."""
+        clone = Clone(
+            lab=lab,
+            node=node,
+            domain=record.domain,
+            overlay=Path(record.overlay),
+            console_log=Path(record.console_log),
+            spice_password=lab_secrets(lab, (SPICE_SECRET,))[SPICE_SECRET],
+        )
+        try:
+            restore(self.uri, template, self.images[node.image], clone)
+        except TemplateError as exc:
+            mark_corrupt(template, str(exc))
+            return f"template {template.short} is unusable ({exc}); it is built again next time"
+        except LabctlError as exc:
+            return f"restoring it from template {template.short} failed: {exc}"
+        record.boot = f"template {template.short}"
+        record.spice_port = _spice_port(self.conn.lookupByName(record.domain))
+        return ""
+
+    def _start_node(self, plan: LabPlan, node: NodePlan, state: LabState) -> None:
+        """One node booted cold (tests, and nodes that cannot use a template)."""
+        record = self._new_record(plan, node, state)
         record.spice_port = self._boot(plan.lab, node, record, state.accel)
+        record.boot = "cold"
         store(state, node.name, record)
 
     def _boot(self, lab: str, node: NodePlan, node_state: NodeRecord, accel: str) -> int | None:
@@ -107,22 +202,22 @@ class LibvirtBackend:
             os.unlink(node_state.overlay)
         given = self.disks.get(node.name)
         if given is None:
-            _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
+            run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
         else:
             # a saved overlay: its changes over this very image (the caller checked its bytes), so
             # only the name of its backing file changes, not a byte of what the guest sees
             _check_saved_disk(given, node.name)
             shutil.copyfile(given, node_state.overlay)
-            _run(["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
+            run(["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
         os.chmod(node_state.overlay, 0o600)  # the node's disk: its secrets, readable by no other user
         overlay = Path(node_state.overlay)
         kernel, initrd = (
-            _lab_copy(image.kernel, overlay.parent, image.digest),
-            _lab_copy(image.initrd, overlay.parent, image.digest),
+            lab_copy(image.kernel, overlay.parent, image.digest),
+            lab_copy(image.initrd, overlay.parent, image.digest),
         )
         boot = BootFiles(str(kernel), str(initrd), node_state.overlay, node_state.console_log, str(image.disk))
         spice = lab_secrets(lab, (SPICE_SECRET,))[SPICE_SECRET]
-        as_root = os.geteuid() == 0 and not _qemu_user_reaches(
+        as_root = os.geteuid() == 0 and not qemu_user_reaches(
             [kernel, initrd, image.disk, overlay],
             private=[state_dir(), overlay.parent.parent, overlay.parent],
         )
@@ -159,6 +254,7 @@ class LibvirtBackend:
         port = self._boot(state.lab, saved_plan(state).node(node), node_state, state.accel)
         with self._state_lock:
             node_state.spice_port = port
+            node_state.boot = "cold"  # a restart always boots cold
             store(state, node, node_state)
 
     def wait_ready(self, state: LabState, node: str, timeout: float, progress: Progress | None = None) -> None:
@@ -304,7 +400,10 @@ class LibvirtBackend:
         except libvirt.libvirtError:
             status = "missing"
         display = f"spice://127.0.0.1:{record.spice_port}" if record.spice_port else None
-        return NodeInfo(status, display, tuple(record.restarts), {"domain": record.domain})
+        details = {"domain": record.domain, "boot": record.boot or "cold"}
+        if record.boot_note:
+            details["boot_note"] = record.boot_note
+        return NodeInfo(status, display, tuple(record.restarts), details)
 
     def export_disk(self, state: LabState, node: str, dest: Path) -> None:
         """A consistent copy of the node's overlay (its changes over the image) at `dest`, 0600: the
@@ -326,7 +425,7 @@ class LibvirtBackend:
         finally:
             if frozen:
                 agent.call("guest-fsfreeze-thaw", timeout=int(SETUP_TIMEOUT))
-        _run(["qemu-img", "check", "-q", "-f", "qcow2", str(dest)])
+        run(["qemu-img", "check", "-q", "-f", "qcow2", str(dest)])
 
     def console(self, state: LabState, node: str) -> None:
         self._domain(state, node)
@@ -371,30 +470,6 @@ def _taps(state: LabState | None) -> list[str]:
     return [naming.tap_name(state.lab, n.name, i.name) for n in plan.nodes for i in n.interfaces]
 
 
-def _lab_copy(source: Path, folder: Path, digest: str) -> Path:
-    """The lab's own copy of an image's kernel or initrd. libvirt hands the files it boots to QEMU's
-    user while a domain runs; a QEMU taken over in one lab must not be able to rewrite the kernel
-    that every other lab boots from the shared cache. The copy goes when the lab does."""
-    target = folder / f"{source.name}-{digest[:12]}"
-    if not target.exists():
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")  # 0600
-        os.close(fd)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    return target
-
-
-def _qemu_user_reaches(files: list[Path], private: list[Path]) -> bool:
-    """Whether libvirt's unprivileged QEMU user can reach every file of a node (libvirt chowns the
-    files, not their folders), once labctl's own `private` folders let it through; if not, QEMU
-    keeps running as root. See docs/DESIGN.md."""
-    who = dac.qemu_account()
-    if who is None or who.uid == 0:
-        return False
-    dac.let_through(private, who)
-    return not dac.blocking_folders(files, who)
-
-
 def _check(result: ExecResult, node: str, what: str) -> None:
     if not result.ok:
         raise LabctlError(f"{what} on '{node}' failed: {result.stderr.strip() or result.stdout.strip()}")
@@ -432,12 +507,6 @@ def _not_ready(node: str, verdict: Verdict, restarts: list[str], text: str) -> s
         f"node '{node}' did not answer on its guest agent: {verdict.reason}{after}{cause}\n"
         f"last console lines:\n{_tail(text, CONSOLE_TAIL_LINES)}"
     )
-
-
-def _run(argv: list[str]) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise LabctlError(f"{argv[0]} failed: {result.stderr.strip()}")
 
 
 __all__ = ["METADATA_NS", "LibvirtBackend"]

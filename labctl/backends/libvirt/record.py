@@ -18,6 +18,8 @@ class NodeRecord:
     console_log: str
     spice_port: int | None = None
     restarts: list[str] = field(default_factory=list)  # why the node was restarted while coming up
+    boot: str = ""  # "template <key12>" or "cold", once started
+    boot_note: str = ""  # why a node booted cold although templates were allowed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -26,7 +28,7 @@ class NodeRecord:
     def from_dict(cls, data: dict[str, Any]) -> NodeRecord:
         """TypeError or ValueError when `data` is not such a record."""
         record = cls(**data)
-        texts = (record.domain, record.overlay, record.console_log)
+        texts = (record.domain, record.overlay, record.console_log, record.boot, record.boot_note)
         if not all(isinstance(t, str) for t in texts) or not isinstance(record.restarts, list):
             raise ValueError(f"not a libvirt node record: {data!r}")
         if record.spice_port is not None and (

@@ -28,7 +28,7 @@ from tests.unit.demo.checks.outputs import DIG_DOWN, DIG_H2, R3_FULL, out
 def run_demo(backend: Backend, state: LabState, demo: str, as_json: bool, junit: str | None) -> int:
     """The CLI's demo run, with `backend` as the lab's backend (registered as 'fake')."""
     assert state.backend == "fake"
-    registry.register("fake", lambda _images, _disks: backend)
+    registry.register("fake", lambda _images, _disks, _cold: backend)
     try:
         return reports.run_demo(state, demo, as_json, junit)
     finally:

@@ -73,7 +73,7 @@ class FakeBackend:
     objects: ClassVar[dict[str, list[str]]] = {}
     destroyed: ClassVar[list[str]] = []
 
-    def __init__(self, images: object = None, disks: object = None) -> None:
+    def __init__(self, images: object = None, disks: object = None, cold: bool = False) -> None:
         pass
 
     def destroy(self, lab: str, state: LabState | None, progress: object) -> list[str]:

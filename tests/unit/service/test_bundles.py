@@ -186,7 +186,7 @@ def test_a_topology_with_its_demo_beside_it_is_saved_with_both(homes: Path) -> N
 class DiskBackend:
     """A backend whose nodes' disks are a line of text: what `save --with-disks` asks of one."""
 
-    def __init__(self, images: object = None, disks: object = None) -> None:
+    def __init__(self, images: object = None, disks: object = None, cold: bool = False) -> None:
         pass
 
     def export_disk(self, state: LabState, node: str, dest: Path) -> None:

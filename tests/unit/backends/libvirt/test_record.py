@@ -61,18 +61,26 @@ def state_with(nodes: dict[str, dict[str, object]]) -> LabState:
     return LabState(lab="line", backend="libvirt", topology="t", plan={}, nodes=nodes)
 
 
-def record(domain: str, port: int | None) -> dict[str, object]:
-    return NodeRecord(domain, "/o", "/c", spice_port=port, restarts=["reset"]).to_dict()
+def record(domain: str, port: int | None, boot: str = "", note: str = "") -> dict[str, object]:
+    return NodeRecord(domain, "/o", "/c", spice_port=port, restarts=["reset"], boot=boot, boot_note=note).to_dict()
 
 
 def test_node_info_tells_status_display_and_domain() -> None:
     backend = LibvirtBackend({})
     backend._conn = FakeConn({"labctl_line_a": True, "labctl_line_b": False})
-    state = state_with({"a": record("labctl_line_a", 5900), "b": record("labctl_line_b", None), "r": record("x", 1)})
-    assert backend.node_info(state, "a") == NodeInfo(
-        "running", "spice://127.0.0.1:5900", ("reset",), {"domain": "labctl_line_a"}
+    state = state_with(
+        {
+            "a": record("labctl_line_a", 5900, "template 0123456789ab"),
+            "b": record("labctl_line_b", None, "cold", "--cold"),
+            "r": record("x", 1),
+        }
     )
-    assert backend.node_info(state, "b") == NodeInfo("shut off", None, ("reset",), {"domain": "labctl_line_b"})
+    assert backend.node_info(state, "a") == NodeInfo(
+        "running", "spice://127.0.0.1:5900", ("reset",), {"domain": "labctl_line_a", "boot": "template 0123456789ab"}
+    )
+    assert backend.node_info(state, "b") == NodeInfo(
+        "shut off", None, ("reset",), {"domain": "labctl_line_b", "boot": "cold", "boot_note": "--cold"}
+    )
     assert backend.node_info(state, "r").status == "missing"  # recorded, but its domain is gone
     assert backend.node_info(state, "c") == NodeInfo("missing", details={"domain": None})  # never created
 

@@ -425,6 +425,7 @@ class LibvirtBackend:
         finally:
             if frozen:
                 agent.call("guest-fsfreeze-thaw", timeout=int(SETUP_TIMEOUT))
+        _onto_image(dest)
         run(["qemu-img", "check", "-q", "-f", "qcow2", str(dest)])
 
     def console(self, state: LabState, node: str) -> None:
@@ -445,6 +446,26 @@ def _check_saved_disk(disk: Path, node: str) -> None:
     specific = ((info.get("format-specific") or {}).get("data") or {}) if isinstance(info, dict) else {}
     if not info or info.get("format") != "qcow2" or "data-file" in specific:
         raise LabctlError(f"the saved disk of node '{node}' is not a plain qcow2 overlay; it is not booted")
+
+
+def _onto_image(disk: Path) -> None:
+    """A node restored from a template has its overlay over the template's disk, not the image; a
+    saved disk must hold its changes over the image alone (a replay sets the image under it), so the
+    template's own clusters are copied into the copy (a safe rebase: qemu-img compares both chains)."""
+    result = subprocess.run(
+        ["qemu-img", "info", "-f", "qcow2", "--backing-chain", "--output=json", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    try:
+        chain = json.loads(result.stdout) if result.returncode == 0 else []
+    except ValueError:
+        chain = []
+    if not isinstance(chain, list) or len(chain) < 2:
+        raise LabctlError(f"cannot read the backing chain of {disk}: {result.stderr.strip()}")
+    if len(chain) > 2:
+        image = str(chain[-1]["filename"])
+        run(["qemu-img", "rebase", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image, str(disk)])
 
 
 def _freeze(agent: GuestAgent) -> bool:

@@ -31,7 +31,8 @@ def never_finishes(_domain: object, request: str, _timeout: int, _flags: int) ->
 @pytest.fixture
 def stuck_agent(monkeypatch: pytest.MonkeyPatch) -> GuestAgent:
     clock = Clock()
-    monkeypatch.setattr(agent_module, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
+    monkeypatch.setattr(agent_module, "time", SimpleNamespace(monotonic=clock.monotonic))
+    monkeypatch.setattr(agent_module, "cancel", SimpleNamespace(sleep=clock.sleep))  # waits end on Ctrl-C
     monkeypatch.setattr(libvirt_qemu, "qemuAgentCommand", never_finishes)
     return GuestAgent(object(), "alice")
 

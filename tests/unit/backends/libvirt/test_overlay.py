@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from labctl.backends.libvirt import dac
-from labctl.backends.libvirt.backend import LibvirtBackend
+from labctl.backends.libvirt.backend import LibvirtBackend, _onto_image
 from labctl.backends.libvirt.record import node_record
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
@@ -169,3 +169,33 @@ def test_a_saved_disk_that_is_not_a_plain_qcow2_overlay_is_refused(
         backend._start_node(lab, lab.nodes[0], state)
     assert str(caught.value) == "the saved disk of node 'h1' is not a plain qcow2 overlay; it is not booted"
     assert conn.xml == []
+
+
+def _qemu_io(disk: Path, command: str) -> str:
+    return subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", command, str(disk)], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.mark.skipif(shutil.which("qemu-io") is None, reason="needs qemu-io")
+def test_a_saved_disk_of_a_cloned_node_holds_the_templates_clusters(tmp_path: Path) -> None:
+    """A clone's overlay sits on the template's disk; its saved copy must stand on the image alone,
+    or a replay (which puts the image under it) would lose what the template's boot wrote."""
+    image, template, overlay, saved = (tmp_path / f"{n}.qcow2" for n in ("image", "template", "overlay", "saved"))
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
+    for lower, upper in ((image, template), (template, overlay)):
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(lower), str(upper)], check=True
+        )
+    _qemu_io(template, "write -P 0x5a 0 64k")  # the template's boot
+    _qemu_io(overlay, "write -P 0x33 1M 64k")  # the node's own change
+    shutil.copyfile(overlay, saved)
+    _onto_image(saved)
+    assert _backing(saved) == str(image)
+    assert "pattern verification failed" not in _qemu_io(saved, "read -P 0x5a 0 64k")
+    assert "pattern verification failed" not in _qemu_io(saved, "read -P 0x33 1M 64k")
+    plain = tmp_path / "plain.qcow2"  # a cold-booted node's overlay is left as it is
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image), str(plain)], check=True)
+    before = plain.read_bytes()
+    _onto_image(plain)
+    assert plain.read_bytes() == before

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from labctl.images import ImageArtifacts
-from labctl.images.cache import CachedImage, ensure_image, list_images, remove_images
+from pathlib import Path
+
+from labctl.backends.libvirt import template
+from labctl.images import ImageArtifacts, cache
+from labctl.images.cache import CachedImage, ensure_image, list_images
 from labctl.service.events import QUIET, Listener
 
 __all__ = ["CachedImage", "ImageArtifacts", "build_image", "build_images", "list_images", "remove_images"]
@@ -20,3 +23,10 @@ def build_image(name: str, listener: Listener = QUIET, rebuild: bool = False) ->
 
 def build_images(names: set[str], listener: Listener = QUIET) -> dict[str, ImageArtifacts]:
     return {name: build_image(name, listener) for name in sorted(names)}
+
+
+def remove_images(name: str | None, stale_only: bool) -> list[Path]:
+    """Remove cached builds (all, or `name`'s, or the stale ones) and the booted templates of images
+    no longer cached; what was removed."""
+    removed = cache.remove_images(name, stale_only)
+    return removed + template.remove_orphans({image.digest for image in list_images()})

@@ -165,3 +165,16 @@ def list_templates() -> list[dict[str, Any]]:
             meta = {"damaged": True}
         found.append({"folder": str(folder), **(meta if isinstance(meta, dict) else {"damaged": True})})
     return found
+
+
+def remove_orphans(image_digests: set[str]) -> list[Path]:
+    """Remove the templates of images no longer cached (by the image digest in their key parts);
+    what was removed. A folder without its record (being built) is left alone."""
+    removed = []
+    for record in list_templates():
+        digest = ((record.get("parts") or {}).get("image") or {}).get("digest")
+        if not record.get("damaged") and digest not in image_digests:
+            folder = Path(record["folder"])
+            remove(folder)
+            removed.append(folder)
+    return removed

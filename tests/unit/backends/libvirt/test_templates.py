@@ -272,3 +272,16 @@ def test_the_identity_script_sets_clock_machine_id_and_entropy() -> None:
 def test_only_a_machine_id_reaches_the_shell(bad: str) -> None:
     with pytest.raises(ValueError, match="machine-id"):
         identity_script(bad, 0.0)
+
+
+def test_templates_of_images_no_longer_cached_are_removed(cache: Path) -> None:
+    kept = made(templates.template_key(PARTS))
+    gone_parts = {**PARTS, "image": {"digest": "removed", "qcow2_sha256": "s"}}
+    folder = templates.fresh_folder(templates.template_key(gone_parts))
+    (folder / templates.DISK).write_bytes(b"disk")
+    (folder / templates.STATE).write_bytes(b"state")
+    gone = templates.finish(folder, templates.template_key(gone_parts), gone_parts, 1.0)
+    building = cache / "0123456789abcdef"  # no record yet: a build in progress
+    building.mkdir()
+    assert templates.remove_orphans({"d"}) == [gone.folder]
+    assert kept.folder.is_dir() and building.is_dir() and not gone.folder.exists()

@@ -20,6 +20,7 @@ from tests.integration.lab import ROOT, labctl, leftovers, plan_of, write_topolo
 PAIR = """
 name: pair
 description: two hosts on one LAN, with the same node names as the line lab
+defaults: {memory: 256}  # the line lab's: both labs are cloned from one template
 nodes: {a: {}, b: {}}
 lans: {net: [a, b]}
 addressing: {lan: 10.77.0.0/16}

@@ -14,7 +14,7 @@ from labctl import cancel
 from labctl.backends.base import Backend, Progress
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.step_script import FILES, SKIP, SKIP_TIMEOUT, Outcome, outcome, step_run, tail
+from labctl.lab.step_script import FILES, Outcome, outcome, step_run, tail
 from labctl.render.lab import RenderedLab, render_plan
 from labctl.render.render import RoleStep
 from labctl.roles import catalogue
@@ -53,8 +53,6 @@ def apply_step(backend: Backend, state: LabState, node: str, step: RoleStep, pro
 
 
 def _failure(step: RoleStep, done: Outcome) -> str:
-    if done.part == SKIP:
-        return f"skip_when `{step.skip_when}` did not finish within {SKIP_TIMEOUT} s"
     if done.part == FILES:
         return f"writing its {len(step.files)} files failed (exit {done.exit_code}): {done.detail}"
     if done.part.isdigit():

@@ -28,7 +28,7 @@ LINE = REPO / "topologies" / "line.yaml"
 
 def unpack(archive: bytes) -> list[FileSpec]:
     """The files of a step's archive (labctl.lab.step_script), with the owners named in it."""
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
         return [
             FileSpec("/" + m.name, tar.extractfile(m).read(), f"{m.mode:04o}", f"{m.uname}:{m.gname}")  # type: ignore[union-attr]
             for m in tar.getmembers()

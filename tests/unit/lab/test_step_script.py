@@ -136,10 +136,26 @@ def test_the_archive_holds_regular_files_only_named_relative_the_last_of_one_pat
     archive = files_archive(
         [FileSpec("/etc/a", b"old"), FileSpec("/etc/b", b"b", "0600", "bird:bird"), FileSpec("/etc/a", b"new")]
     )
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
         members = tar.getmembers()
         assert [(m.name, m.type, m.mode, m.uname, m.gname) for m in members] == [
             ("etc/a", tarfile.REGTYPE, 0o644, "root", "root"),
             ("etc/b", tarfile.REGTYPE, 0o600, "bird", "bird"),
         ]
         assert tar.extractfile(members[0]).read() == b"new"  # type: ignore[union-attr]
+
+
+def test_exit_or_cd_in_one_command_stays_in_it(tmp_path: Path) -> None:
+    result = run(tmp_path, step(commands=("cd /; exit 0", "touch ran-here")))
+    assert outcome(result, NONCE).kind == "done", result
+    assert (tmp_path / "ran-here").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_file_owned_by_another_user_keeps_its_set_id_mode(tmp_path: Path) -> None:
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    result = run(tmp_path, step((RenderedFile("/bin/tool", "x\n", "4750", f"nobody:{group}"),)))
+    assert outcome(result, NONCE).kind == "done", result
+    stat = (tmp_path / "bin" / "tool").stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o7777) == (nobody.pw_uid, nobody.pw_gid, 0o4750)

@@ -63,7 +63,7 @@ class Backend(Protocol):
         """Create segments and start every node (recording each object in `state` first)."""
 
     def wait_ready(self, state: LabState, node: str, timeout: float, progress: Progress | None = None) -> None:
-        """Wait until `node` accepts exec/write_file while it makes progress (at most `timeout` s per
+        """Wait until `node` accepts exec while it makes progress (at most `timeout` s per
         boot attempt); raise LabctlError naming it and what failed otherwise."""
 
     def destroy(self, lab: str, state: LabState | None, progress: Progress) -> list[str]:

@@ -54,7 +54,7 @@ class StepRun:
 @dataclass(frozen=True)
 class Outcome:
     """What the script's output says: 'done' (ready: whether the first probe held), 'skipped',
-    'failed' in `part` (SKIP, FILES or the index of a command) or 'broken' (no final marker: the
+    'failed' in `part` (FILES or the index of a command) or 'broken' (no final marker: the
     script itself was stopped); `detail` is the tail of that part's output."""
 
     kind: Literal["done", "skipped", "failed", "broken"]

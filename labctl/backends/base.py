@@ -63,7 +63,7 @@ class Backend(Protocol):
         """Create segments and start every node (recording each object in `state` first)."""
 
     def wait_ready(self, state: LabState, node: str, timeout: float, progress: Progress | None = None) -> None:
-        """Wait until `node` accepts exec/write_file while it makes progress (at most `timeout` s per
+        """Wait until `node` accepts exec while it makes progress (at most `timeout` s per
         boot attempt); raise LabctlError naming it and what failed otherwise."""
 
     def destroy(self, lab: str, state: LabState | None, progress: Progress) -> list[str]:
@@ -72,14 +72,13 @@ class Backend(Protocol):
     def leftovers(self, plan: LabPlan) -> list[str]:
         """What of the plan's lab exists on the host (found by name and label, without state)."""
 
-    def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
-        """Run a shell command on the node."""
+    def exec(self, state: LabState, node: str, command: str, timeout: float, stdin: bytes | None = None) -> ExecResult:
+        """Run a shell command on the node, fed `stdin` (nothing when None), and return its exit
+        code and output. A role step's files reach the node this way, as an archive the command
+        extracts (see labctl.lab.step_script), so a backend needs no call of its own to write files."""
 
     def read_file(self, state: LabState, node: str, path: str, limit: int) -> bytes:
         """The bytes of one file on the node; LabctlError if it cannot be read or holds more than `limit`."""
-
-    def write_files(self, state: LabState, node: str, files: list[FileSpec]) -> None:
-        """Write files on the node, creating folders, then setting mode and owner."""
 
     def set_link(self, state: LabState, node: str, interface: str, up: bool) -> None:
         """Take one attachment down or up."""

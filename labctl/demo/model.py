@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labctl.backends.base import ExecResult
+from labctl.compile.plan import LabPlan
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 INCOMPLETE = "incomplete"
@@ -39,6 +40,21 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Access:
+    """The nodes a probe reads (runs commands on, sends traffic to, asks) and the nodes whose state it
+    changes (calls, registrations, links). Checks whose probes change nothing another check uses
+    run at once (labctl.demo.schedule)."""
+
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+
+
+def reads_only(plan: LabPlan) -> Access:
+    """A probe that may read any node of the lab (pings, queries) and changes none."""
+    return Access(reads=frozenset(node.name for node in plan.nodes))
+
+
+@dataclass(frozen=True)
 class Probe:
     check: str
     subject: str
@@ -53,6 +69,9 @@ class Probe:
     SKIPPED; exit 0 otherwise lets it run; anything else (non-zero exit, no answer) is a FAIL."""
     evidence: tuple[Evidence, ...] = ()
     """Files the command leaves on the node, fetched after the probe has run (whatever its verdict)."""
+    access: Access | None = None
+    """What the probe touches beyond running on its node; None: it may change any node, so its
+    check runs alone."""
 
 
 @dataclass

@@ -1,18 +1,21 @@
-"""Run a demo's checks in order; within a check, probes run in parallel and each is retried
-until it passes or its timeout runs out. A probe that cannot reach its node is that probe's FAIL,
+"""Run a demo's checks, reported in order; within a check, probes run in parallel and each is retried
+until it passes or its timeout runs out. Checks that change nothing another uses run at once
+(labctl.demo.schedule). A probe that cannot reach its node is that probe's FAIL,
 never the end of the run: every result is reported."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import accumulate
 
 from labctl import cancel
 from labctl.backends.base import Backend, ExecResult
 from labctl.compile.plan import LabPlan
 from labctl.demo.evidence import Keep, fetch_evidence
 from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Report, Result, Verdict, first_line
+from labctl.demo.schedule import check_access, startable, waits_for
 from labctl.demo.spec import DemoSpec, validate_demo
 from labctl.errors import LabctlError
 from labctl.state import LabState
@@ -86,13 +89,34 @@ def run_demo(
             fetch_evidence(backend, state, probe, number, result, keep)
         return result
 
-    for probes in expanded:
-        first = len(report.results) + 1  # each result's place in the report numbers its evidence
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(probes)))) as pool:
-            results = list(pool.map(run, range(first, first + len(probes)), probes))
-        for result in results:
-            report.results.append(result)
-            on_result(result)
+    everyone = [node.name for node in plan.nodes]
+    waits = waits_for([check_access(probes, everyone) for probes in expanded])
+    firsts = list(accumulate((len(probes) for probes in expanded), initial=1))  # each check's first number
+    done: dict[int, list[Result]] = {}
+    running: dict[int, list[Future[Result]]] = {}
+    finished: set[int] = set()
+    reported = 0  # checks whose results are in the report
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
+        try:
+            while reported < len(expanded):
+                for check in startable(waits, running.keys() | finished, frozenset(finished)):
+                    running[check] = [pool.submit(run, firsts[check] + k, p) for k, p in enumerate(expanded[check])]
+                wait([f for futures in running.values() for f in futures], return_when=FIRST_COMPLETED)
+                for check, futures in list(running.items()):
+                    if all(f.done() for f in futures):
+                        done[check] = [f.result() for f in futures]
+                        finished.add(check)
+                        del running[check]
+                while reported in done:
+                    for result in done.pop(reported):
+                        report.results.append(result)
+                        on_result(result)
+                    reported += 1
+        except BaseException:
+            for futures in running.values():  # probes not started yet never start
+                for future in futures:
+                    future.cancel()
+            raise
     report.seconds = time.monotonic() - start
     return report
 

@@ -5,14 +5,16 @@ module only pushes steps that were already rendered, and written to the lab's `r
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 
 from labctl import cancel
-from labctl.backends.base import Backend, FileSpec, Progress
+from labctl.backends.base import Backend, Progress
 from labctl.cancel import run_parallel
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
+from labctl.lab.step_script import FILES, Outcome, outcome, step_run, tail
 from labctl.render.lab import RenderedLab, render_plan
 from labctl.render.render import RoleStep
 from labctl.roles import catalogue
@@ -21,23 +23,22 @@ from labctl.state import LabState, lab_secrets
 COMMAND_TIMEOUT = 180.0
 
 
-def _tail(text: str, lines: int = 4) -> str:
-    return " | ".join(text.strip().splitlines()[-lines:])
-
-
 def apply_step(backend: Backend, state: LabState, node: str, step: RoleStep, progress: Progress) -> None:
-    if step.skip_when:
-        skip = backend.exec(state, node, step.skip_when, timeout=30)
-        if skip.ok:
-            progress(node, f"{step.role}: skipped ({_tail(skip.stdout) or 'skip_when holds'})")
-            return
-    backend.write_files(state, node, [FileSpec(f.path, f.content.encode(), f.mode, f.owner) for f in step.files])
-    for command in step.commands:
-        result = backend.exec(state, node, command, timeout=COMMAND_TIMEOUT)
-        if not result.ok:
-            detail = _tail(result.stderr) or _tail(result.stdout) or "no output"
-            raise LabctlError(f"node '{node}', role {step.role}: `{command}` exited {result.exit_code}: {detail}")
-    if step.ready is not None:
+    """The step in one guest-exec (see labctl.lab.step_script); then, only if the readiness probe
+    did not hold at once, the probe again until it does."""
+    nonce = secrets.token_hex(8)
+    try:
+        run = step_run(step, nonce, COMMAND_TIMEOUT)
+    except ValueError as exc:
+        raise LabctlError(f"node '{node}', role {step.role}: {exc}") from None
+    result = backend.exec(state, node, run.script, timeout=run.timeout, stdin=run.stdin)
+    done = outcome(result, nonce)
+    if done.kind == "skipped":
+        progress(node, f"{step.role}: skipped ({done.detail or 'skip_when holds'})")
+        return
+    if done.kind != "done":
+        raise LabctlError(f"node '{node}', role {step.role}: {_failure(step, done)}")
+    if step.ready is not None and not done.ready:
         wait_until(
             backend,
             state,
@@ -50,6 +51,15 @@ def apply_step(backend: Backend, state: LabState, node: str, step: RoleStep, pro
     progress(node, f"{step.role}: ready")
 
 
+def _failure(step: RoleStep, done: Outcome) -> str:
+    if done.part == FILES:
+        return f"writing its {len(step.files)} files failed (exit {done.exit_code}): {done.detail}"
+    if done.part.isdigit():
+        command = step.commands[int(done.part)]
+        return f"`{command}` exited {done.exit_code}: {done.detail}"
+    return f"the step's script stopped (exit {done.exit_code}): {done.detail}"
+
+
 def wait_until(
     backend: Backend, state: LabState, node: str, command: str, timeout: float, interval: float, what: str
 ) -> None:
@@ -59,7 +69,7 @@ def wait_until(
         result = backend.exec(state, node, command, timeout=max(timeout, 10))
         if result.ok:
             return
-        last = _tail(result.stderr) or _tail(result.stdout)
+        last = tail(result.stderr) or tail(result.stdout)
         if time.monotonic() > deadline:
             raise LabctlError(
                 f"node '{node}': timed out after {timeout:.0f} s waiting for {what} "

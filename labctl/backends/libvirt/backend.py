@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import libvirt
 
 from labctl import cancel
-from labctl.backends.base import ExecResult, FileSpec, NodeInfo, Progress
+from labctl.backends.base import ExecResult, NodeInfo, Progress
 from labctl.backends.libvirt import daemon, hostnet, kvm, naming
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe
@@ -350,26 +351,14 @@ class LibvirtBackend:
     def _agent(self, state: LabState, node: str) -> GuestAgent:
         return GuestAgent(self._domain(state, node), node)
 
-    def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
-        return self._agent(state, node).exec(["/bin/sh", "-c", command], timeout)
+    def exec(self, state: LabState, node: str, command: str, timeout: float, stdin: bytes | None = None) -> ExecResult:
+        agent = self._agent(state, node)
+        if stdin is not None and len(stdin) > INPUT_LIMIT:
+            return _exec_fed_from_file(agent, command, timeout, stdin)
+        return agent.exec(["/bin/sh", "-c", command], timeout, stdin)
 
     def read_file(self, state: LabState, node: str, path: str, limit: int) -> bytes:
         return self._agent(state, node).read_file(path, limit)
-
-    def write_files(self, state: LabState, node: str, files: list[FileSpec]) -> None:
-        """Three agent round trips in all, plus one guest-file write per file: under TCG every
-        process spawned in the guest costs, so folders, modes and owners go in one shell each."""
-        if not files:
-            return
-        agent = self._agent(state, node)
-        folders = sorted({os.path.dirname(f.path) for f in files})
-        _check(agent.exec(["/bin/mkdir", "-p", *folders], timeout=SETUP_TIMEOUT), node, "mkdir")
-        for file in files:
-            agent.write_file(file.path, file.data)
-        script = "; ".join(
-            f"chmod {f.mode} {shlex.quote(f.path)} && chown {f.owner} {shlex.quote(f.path)} || exit 1" for f in files
-        )
-        _check(agent.exec(["/bin/sh", "-c", script], timeout=SETUP_TIMEOUT), node, "chmod/chown")
 
     def _interface(self, state: LabState, node: str, name: str) -> Interface:
         try:
@@ -528,6 +517,19 @@ def _not_ready(node: str, verdict: Verdict, restarts: list[str], text: str) -> s
         f"node '{node}' did not answer on its guest agent: {verdict.reason}{after}{cause}\n"
         f"last console lines:\n{_tail(text, CONSOLE_TAIL_LINES)}"
     )
+
+
+INPUT_LIMIT = 1 << 20  # a stdin this small rides in the guest-exec call (base64, under libvirt's 4 MiB)
+STDIN_FOLDER = "/root"  # root's own folder (0700 on the images): a step's stdin holds its secrets
+
+
+def _exec_fed_from_file(agent: GuestAgent, command: str, timeout: float, stdin: bytes) -> ExecResult:
+    """`command` fed a large stdin: written to a file of root's first (guest-file writes of CHUNK
+    each), which the same guest-exec removes once the command has read it."""
+    path = f"{STDIN_FOLDER}/.labctl-stdin-{secrets.token_hex(8)}"
+    agent.write_file(path, stdin)
+    script = f'exec <{shlex.quote(path)} && rm -f -- "$2" && exec /bin/sh -c "$1"'
+    return agent.exec(["/bin/sh", "-c", script, "labctl-stdin", command, path], timeout)
 
 
 __all__ = ["METADATA_NS", "LibvirtBackend"]

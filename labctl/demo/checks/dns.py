@@ -17,7 +17,7 @@ import shlex
 from labctl.backends.base import ExecResult
 from labctl.compile.plan import LabPlan
 from labctl.demo.checks import Params, register
-from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict
+from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict, reads_only
 from labctl.errors import LabctlError
 
 NAME = r"(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*\.?"
@@ -138,6 +138,7 @@ def dns(plan: LabPlan, params: Params) -> list[Probe]:
             node=source,
             command=command(f"{name}.{plan.domain}" if expect == "none" and "." not in name else name),
             judge=_judge(name, expect, budget, plan.domain),
+            access=reads_only(plan),
             **params.timing(30, 2),
         )
         for source in sources

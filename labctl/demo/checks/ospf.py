@@ -16,7 +16,7 @@ from collections.abc import Set as AbstractSet
 from labctl.backends.base import ExecResult
 from labctl.compile.plan import LabPlan, NodePlan
 from labctl.demo.checks import Params, register
-from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict
+from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict, reads_only
 
 FULL, TWO_WAY = "Full", "2-Way"
 DROTHER = ("other", "drother")  # BIRD's position of a neighbour that is neither DR nor BDR
@@ -142,6 +142,7 @@ def ospf_neighbors(plan: LabPlan, params: Params) -> list[Probe]:
                 node=name,
                 command=COMMAND,
                 judge=_judge(expected, broadcast_interfaces(router)),
+                access=reads_only(plan),
                 **params.timing(60, 2),
             )
         )

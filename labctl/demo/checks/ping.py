@@ -12,7 +12,7 @@ import shlex
 from labctl.backends.base import ExecResult
 from labctl.compile.plan import LabPlan
 from labctl.demo.checks import Params, register
-from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict
+from labctl.demo.model import FAIL, PASS, Judge, Probe, Verdict, reads_only
 
 
 def _command(targets: list[str]) -> str:
@@ -71,6 +71,7 @@ def ping_by_name(plan: LabPlan, params: Params) -> list[Probe]:
                 judge=_judge(others),
                 **params.timing(90, 2),
                 command_timeout=30 + 3 * len(others),
+                access=reads_only(plan),
             )
         )
     if not probes:

@@ -13,7 +13,7 @@ from labctl import cancel
 from labctl.backends.base import Backend, ExecResult
 from labctl.compile.plan import LabPlan
 from labctl.demo import runner
-from labctl.demo.model import FAIL, PASS, SKIPPED, Probe, Result, Verdict
+from labctl.demo.model import FAIL, PASS, SKIPPED, Access, Probe, Result, Verdict
 from labctl.demo.spec import CheckSpec, DemoSpec
 from labctl.errors import DemoError, LabctlError
 from labctl.state import LabState
@@ -271,3 +271,41 @@ def test_wrong_parameters_stop_the_demo_before_any_probe_runs(clock: FakeClock, 
         f"{REPO}/demos/d.yaml:7: check ping_by_name: 'interval' must be a number from 0.1 to 600, not -1"
     ]
     assert fake.calls == []
+
+
+def _two_checks(first: Access | None, monkeypatch: pytest.MonkeyPatch, ospf_dns: LabPlan) -> list[Result]:
+    """Check 1 (on h1) waits up to `wait` s for check 2 (on h2) to have run; real threads, real time."""
+    ran = threading.Event()
+
+    def answer(node: str, command: str) -> ExecResult:
+        if command == "wait":
+            return ExecResult(0, "up" if ran.wait(1) else "no second check meanwhile", "")
+        ran.set()
+        return ExecResult(0, "up", "")
+
+    def probe_on(node: str, command: str, access: Access | None) -> Probe:
+        return Probe("c", node, node, command, by_output, timeout=0.1, interval=1, access=access)
+
+    checks = [[probe_on("h1", "wait", first)], [probe_on("h2", "set", Access(reads=frozenset({"h2"})))]]
+    monkeypatch.setattr(runner, "validate_demo", lambda demo, plan: checks)
+    fake = FakeBackend(answer, FakeClock())
+    seen: list[Result] = []
+    demo = DemoSpec("d", "", (), REPO / "demos" / "d.yaml")
+    report = runner.run_demo(cast(Backend, fake), STATE, ospf_dns, demo, seen.append)
+    assert seen == report.results
+    return report.results
+
+
+def test_checks_that_change_nothing_the_other_uses_run_at_once_and_report_in_order(
+    monkeypatch: pytest.MonkeyPatch, ospf_dns: LabPlan
+) -> None:
+    results = _two_checks(Access(reads=frozenset({"h1", "h2"})), monkeypatch, ospf_dns)
+    assert [(r.subject, r.status) for r in results] == [("h1", PASS), ("h2", PASS)]
+
+
+def test_a_check_that_may_change_any_node_runs_alone(monkeypatch: pytest.MonkeyPatch, ospf_dns: LabPlan) -> None:
+    results = _two_checks(None, monkeypatch, ospf_dns)
+    assert [(r.subject, r.status, r.detail) for r in results] == [
+        ("h1", FAIL, "saw no second check meanwhile"),
+        ("h2", PASS, "up"),
+    ]

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,15 @@ from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]
 LINE = REPO / "topologies" / "line.yaml"
+
+
+def unpack(archive: bytes) -> list[FileSpec]:
+    """The files of a step's archive (labctl.lab.step_script), with the owners named in it."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        return [
+            FileSpec("/" + m.name, tar.extractfile(m).read(), f"{m.mode:04o}", f"{m.uname}:{m.gname}")  # type: ignore[union-attr]
+            for m in tar.getmembers()
+        ]
 
 
 class RecordingBackend:
@@ -44,13 +56,13 @@ class RecordingBackend:
     def wait_ready(self, state: LabState, node: str, timeout: float, progress: object = None) -> None:
         self.calls.append(f"wait_ready {node}")
 
-    def exec(self, state: LabState, node: str, command: str, timeout: float) -> ExecResult:
+    def exec(self, state: LabState, node: str, command: str, timeout: float, stdin: bytes | None = None) -> ExecResult:
+        """The files a step's script carries are recorded; its markers answer that every part ran."""
         self.calls.append(f"exec {node}")
-        return ExecResult(0, "", "")
-
-    def write_files(self, state: LabState, node: str, files: list[FileSpec]) -> None:
-        self.calls.append(f"write_files {node}")
-        self.written.setdefault(node, {}).update({f.path: f for f in files})
+        if stdin is not None:
+            self.written.setdefault(node, {}).update({f.path: f for f in unpack(stdin)})
+        nonce = re.search(r"@@labctl:%s:%s\\n' ([0-9a-f]+) ", command)
+        return ExecResult(0, f"@@labctl:{nonce.group(1)}:done\n" if nonce else "", "")
 
     def destroy(self, lab: str, state: LabState | None, progress: object) -> list[str]:
         self.calls.append("destroy")

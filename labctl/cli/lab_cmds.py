@@ -109,11 +109,22 @@ def show_status(data: dict[str, Any]) -> None:
                 "connect: a SPICE viewer (remote-viewer URI) with the lab's password, "
                 f"which `{data['password_shown_by']}` prints (root only); or the serial console",
                 *lines,
+                *boot_lines(data["nodes"]),
             ]
         ),
         highlight=False,
         markup=False,
     )
+
+
+def boot_lines(nodes: list[dict[str, Any]]) -> list[str]:
+    """How the nodes started, one line per path: restored from a template, or booted cold (and why)."""
+    paths: dict[str, list[str]] = {}
+    for node in nodes:
+        if node.get("boot"):
+            note = f" ({node['boot_note']})" if node.get("boot_note") else ""
+            paths.setdefault(node["boot"], []).append(node["name"] + note)
+    return [f"boot: {path}: {', '.join(names)}" for path, names in paths.items()]
 
 
 def status(

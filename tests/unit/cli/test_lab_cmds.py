@@ -81,7 +81,8 @@ class FakeBackend:
         return FakeBackend.objects.pop(lab, [])
 
     def node_info(self, state: LabState, node: str) -> NodeInfo:
-        return NodeInfo("running", display=state.nodes[node]["display"])
+        boot = {k: v for k, v in state.nodes[node].items() if k in ("boot", "boot_note")}
+        return NodeInfo("running", display=state.nodes[node]["display"], details=boot)
 
 
 @pytest.fixture
@@ -265,6 +266,21 @@ def test_status_says_how_to_connect(cli: Cli, backend: type[FakeBackend]) -> Non
     assert [(n["spice"], n["console"]) for n in data["nodes"]] == [
         ("spice://127.0.0.1:5900", "labctl console ring/r1"),
         ("spice://127.0.0.1:5901", "labctl console ring/r2"),
+    ]
+
+
+def test_status_says_how_each_node_started(cli: Cli, backend: type[FakeBackend]) -> None:
+    state = running("ring", ("r1", "r2", "r3"))
+    state.nodes["r1"]["boot"] = state.nodes["r3"]["boot"] = "template 0123456789ab"
+    state.nodes["r2"].update(boot="cold", boot_note="--cold")
+    state.save()
+    run = cli("status", "ring")
+    assert "boot: template 0123456789ab: r1, r3\nboot: cold: r2 (--cold)\n" in run.stdout
+    nodes = json.loads(cli("status", "ring", "--json").stdout)["nodes"]
+    assert [(n["boot"], n.get("boot_note")) for n in nodes] == [
+        ("template 0123456789ab", None),
+        ("cold", "--cold"),
+        ("template 0123456789ab", None),
     ]
 
 

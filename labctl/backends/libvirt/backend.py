@@ -177,6 +177,8 @@ class LibvirtBackend:
         )
         try:
             restore(self.uri, template, self.images[node.image], clone)
+        except cancel.Cancelled:
+            raise  # Ctrl-C: no cold boot instead, the lab is being removed
         except TemplateError as exc:
             mark_corrupt(template, str(exc))
             return f"template {template.short} is unusable ({exc}); it is built again next time"

@@ -13,12 +13,13 @@ import errno
 import hashlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -312,13 +313,21 @@ def _feed(fifo: Path, header: bytes, state: Path, offset: int, stop: threading.E
         os.close(fd)
 
 
-def identity_script(machine_id: str, now: float) -> str:
-    """One shell for the clock, the machine-id and the entropy of a clone (pure; see _identity).
+MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
+def identity_script(machine_id: str, now: float, macs: Sequence[str] = ()) -> str:
+    """One shell for a clone's clock, machine-id, entropy and NICs (pure; see _identity).
     The clock is set with date(1), not the agent's guest-set-time, which also runs `hwclock -w`
-    and waits for the RTC's next second: 2.4-4.9 s per node under TCG here, against 0.1 s."""
+    and waits for the RTC's next second: 2.4-4.9 s per node under TCG here, against 0.1 s. Then it
+    waits until every hot-plugged NIC is there and udev has handled it: renaming a NIC that udev
+    is still setting up fails ("Device or resource busy")."""
     if not (len(machine_id) == 32 and all(c in "0123456789abcdef" for c in machine_id)):
         raise ValueError(f"not a machine-id: {machine_id!r}")
-    return (
+    for mac in macs:
+        if not MAC.fullmatch(mac):
+            raise ValueError(f"not a MAC address: {mac!r}")
+    steps = (
         f"date -s @{now:.6f} >/dev/null && old=$(cat /etc/machine-id)"
         f" && printf '%s\\n' {machine_id} > /etc/machine-id && {RESEED}"
         # journald keeps its files under the template's id until the node reboots (restarting it
@@ -326,34 +335,32 @@ def identity_script(machine_id: str, now: float) -> str:
         " && for d in /run/log/journal /var/log/journal;"
         f' do [ ! -d "$d/$old" ] || ln -sfn "$old" "$d/{machine_id}"; done'
     )
+    if macs:
+        steps += (
+            f" && for m in {' '.join(macs)}; do n=0;"
+            ' until cat /sys/class/net/*/address | grep -qx "$m"; do n=$((n + 1));'
+            f" [ $n -le {int(NIC_TIMEOUT * 10)} ] ||"
+            f' {{ echo "its NIC $m did not show within {NIC_TIMEOUT:.0f} s" >&2; exit 3; }};'
+            " sleep 0.1; done; done && udevadm settle --timeout=30"
+        )
+    return steps
 
 
 def _identity(domain: libvirt.virDomain, node: NodePlan, machine_id: str) -> None:
-    """Clock, machine-id and entropy of the clone's own; then wait for the hot-plugged NICs."""
+    """Clock, machine-id, entropy and NICs of the clone's own (one guest-exec)."""
     agent = GuestAgent(domain, node.name)
-    # libvirt reconnects to the agent's channel when the guest resumes: a few hundred ms
-    _wait(agent.ping, AGENT_RECONNECT, f"the guest agent of node '{node.name}'", LabctlError)
-    script = identity_script(machine_id, time.time())
-    result = agent.exec(["/bin/sh", "-c", script], timeout=60, stdin=secrets.token_bytes(64))
-    if not result.ok:
-        raise LabctlError(f"setting the identity of node '{node.name}' failed: {result.stderr.strip()}")
-    _wait_for_macs(agent, {i.mac.lower() for i in node.interfaces}, node.name)
-
-
-def _wait_for_macs(agent: GuestAgent, macs: set[str], node: str) -> None:
-    deadline = time.monotonic() + NIC_TIMEOUT
-    while macs:
+    deadline = time.monotonic() + AGENT_RECONNECT
+    while True:
+        # libvirt reconnects to the agent's channel when the guest resumes (a few hundred ms), and
+        # with many guests resuming at once it can call the agent "not available for now" a while
+        _wait(agent.ping, max(deadline - time.monotonic(), 0), f"the guest agent of node '{node.name}'", LabctlError)
+        script = identity_script(machine_id, time.time(), [i.mac.lower() for i in node.interfaces])
         try:
-            seen = {str(i.get("hardware-address", "")).lower() for i in agent.call("guest-network-get-interfaces")}
+            result = agent.exec(["/bin/sh", "-c", script], timeout=NIC_TIMEOUT + 60, stdin=secrets.token_bytes(64))
+            break
         except AgentError:
-            seen = set()
-        if macs <= seen:
-            return
-        if time.monotonic() > deadline:
-            missing = ", ".join(sorted(macs - seen))
-            raise LabctlError(f"node '{node}': its NICs {missing} did not show in the guest within {NIC_TIMEOUT:.0f} s")
-        cancel.sleep(0.2)
-
-
-def template_domains(conn: libvirt.virConnect) -> list[str]:
-    return [d.name() for d in conn.listAllDomains() if d.name().startswith(TEMPLATE_DOMAIN_PREFIX)]
+            if time.monotonic() > deadline:
+                raise
+            cancel.sleep(0.5)
+    if not result.ok:
+        raise LabctlError(f"node '{node.name}': {result.stderr.strip() or 'setting its identity failed'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -272,6 +273,32 @@ def test_the_identity_script_sets_clock_machine_id_and_entropy() -> None:
 def test_only_a_machine_id_reaches_the_shell(bad: str) -> None:
     with pytest.raises(ValueError, match="machine-id"):
         identity_script(bad, 0.0)
+
+
+@pytest.mark.parametrize("bad", ["", "02:00:00:00:00", "02:00:00:00:00:0g", "02:00:00:00:00:00;reboot", "$(x)"])
+def test_only_mac_addresses_reach_the_shell(bad: str) -> None:
+    with pytest.raises(ValueError, match="MAC"):
+        identity_script("0" * 32, 0.0, ["02:00:00:00:00:01", bad])
+
+
+def test_the_identity_script_waits_for_every_nic_and_udev(tmp_path: Path) -> None:
+    """Run against a fake /sys: the loop finds present MACs and gives up on a missing one."""
+    script = identity_script("0" * 32, 0.0, ["02:00:00:00:00:01", "02:00:00:00:00:02"])
+    loop = script[script.index("for m in") :].replace("/sys/class/net", str(tmp_path / "net"))
+    for i, mac in enumerate(("02:00:00:00:00:01", "02:00:00:00:00:02")):
+        (tmp_path / "net" / f"eth{i}").mkdir(parents=True)
+        (tmp_path / "net" / f"eth{i}" / "address").write_text(mac + "\n")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "udevadm").write_text("#!/bin/sh\necho settled\n")
+    (fake / "udevadm").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin"}
+    done = subprocess.run(["sh", "-c", loop], capture_output=True, text=True, env=env)
+    assert (done.returncode, done.stdout) == (0, "settled\n")
+    (tmp_path / "net" / "eth1" / "address").write_text("02:00:00:00:00:09\n")
+    fast = loop.replace("-le 300", "-le 2")
+    missing = subprocess.run(["sh", "-c", fast], capture_output=True, text=True, env=env)
+    assert missing.returncode == 3 and "its NIC 02:00:00:00:00:02 did not show" in missing.stderr
 
 
 def test_templates_of_images_no_longer_cached_are_removed(cache: Path) -> None:

@@ -128,6 +128,8 @@ class LibvirtBackend:
                 try:
                     image = self.images[nodes[0].image]
                     found: Template | str = ensure_template(self.uri, image, nodes[0], accel, progress)
+                except cancel.Cancelled:
+                    raise
                 except LabctlError as exc:
                     found = f"its template could not be built: {exc}"
                     progress("", f"{found}; booting {len(nodes)} node(s) cold")

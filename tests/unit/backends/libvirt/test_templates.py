@@ -7,16 +7,23 @@ import json
 import os
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from labctl.backends.libvirt import backend as backend_module
 from labctl.backends.libvirt import template as templates
 from labctl.backends.libvirt.clone_xml import CloneFiles, CloneXmlError, clone_xml
 from labctl.backends.libvirt.cloning import identity_script
 from labctl.backends.libvirt.domain_xml import METADATA_NS
+from labctl.backends.libvirt.record import NodeRecord
 from labctl.backends.libvirt.savefile import HEADER, MAGIC, SaveFileError, clone_header, header_size, parse
+from labctl.backends.libvirt.template import TemplateError
+from labctl.cancel import Cancelled
+from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
+from labctl.images import ImageArtifacts
 
 SAVED = (Path(__file__).parents[3] / "fixtures" / "template" / "saved-domain.xml").read_text()
 COOKIE = b"<cookie>\n  <slirpHelper/>\n</cookie>\n"
@@ -312,3 +319,41 @@ def test_templates_of_images_no_longer_cached_are_removed(cache: Path) -> None:
     building.mkdir()
     assert templates.remove_orphans({"d"}) == [gone.folder]
     assert kept.folder.is_dir() and building.is_dir() and not gone.folder.exists()
+
+
+# -- what a failed restore leads to ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raised", "outcome"),
+    [
+        (TemplateError("QEMU could not load its saved state: x"), "unusable"),
+        (LabctlError("node 'h1': its NIC 02:00:00:00:00:01 did not show within 30 s"), "failed"),
+        (Cancelled("cancelled"), Cancelled),
+    ],
+)
+def test_a_failed_restore_boots_cold_but_ctrl_c_boots_nothing(
+    cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    plan: Callable[[str], LabPlan],
+    raised: Exception,
+    outcome: str | type[Exception],
+) -> None:
+    def restore(*_args: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(backend_module, "restore", restore)
+    monkeypatch.setattr(backend_module, "lab_secrets", lambda _lab, names: dict.fromkeys(names, "x"))
+    lab = plan("name: t\nnodes:\n  h1: {}\n")
+    image = ImageArtifacts("debian12-lab", "d", cache / "i", cache / "k", cache / "r", cache / "m")
+    backend = backend_module.LibvirtBackend({"debian12-lab": image})
+    template = made(templates.template_key(PARTS))
+    record = NodeRecord("labctl_t_h1", str(cache / "o.qcow2"), str(cache / "c.log"))
+    if not isinstance(outcome, str):
+        with pytest.raises(outcome):
+            backend._clone("t", lab.nodes[0], record, template)
+        assert templates.load(template.key) is not None
+        return
+    note = backend._clone("t", lab.nodes[0], record, template)
+    assert outcome in note and record.boot == ""
+    assert (templates.load(template.key) is None) == (outcome == "unusable")  # only QEMU's refusal marks it

@@ -92,7 +92,8 @@ def probe_kvm(kernel: Path | None = None, timeout: float = PROBE_TIMEOUT) -> Kvm
         return KvmVerdict(False, f"a guest kernel hung for {timeout:.0f} s under KVM", time.monotonic() - start)
     elapsed = time.monotonic() - start
     if result.returncode != 0:
-        detail = " ".join(result.stderr.split())[-160:] or f"exit code {result.returncode}"
+        detail = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
+        detail = detail if len(detail) <= 160 else "..." + detail[-160:]  # its end says why; marked as cut
         return KvmVerdict(False, f"qemu -accel kvm failed: {detail}", elapsed)
     return KvmVerdict(True, f"a guest kernel booted and exited in {elapsed:.1f} s", elapsed)
 

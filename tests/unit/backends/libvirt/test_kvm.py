@@ -86,6 +86,18 @@ def test_a_failing_qemu_means_unusable_with_its_message(monkeypatch: pytest.Monk
     assert verdict.reason == "qemu -accel kvm failed: qemu-system-x86_64: failed to initialize kvm: Permission denied"
 
 
+def test_a_long_qemu_message_keeps_its_end_and_says_it_was_cut(monkeypatch: pytest.MonkeyPatch, dev_kvm: None) -> None:
+    message = "error: failed to set MSR 0x10a to 0x69 " * 10 + "Assertion failed."
+
+    def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 134, "", message)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    reason = probe_kvm(Path("/k/vmlinuz")).reason
+    assert reason.startswith("qemu -accel kvm failed: ...") and reason.endswith("Assertion failed.")
+    assert len(reason) == len("qemu -accel kvm failed: ...") + 160
+
+
 def test_the_verdict_is_cached_per_host_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     calls: list[int] = []

@@ -98,10 +98,12 @@ def test_root_has_the_lab_password_as_a_sha512_hash(lab: dict[str, Any]) -> None
 def test_the_image_ships_root_locked(lab: dict[str, Any]) -> None:
     """Before configure, no password opens a login: read /etc/shadow straight from the image."""
     overlay = lab["state"]["nodes"]["a"]["overlay"]
-    info = json.loads(
-        subprocess.run(["qemu-img", "info", "-U", "--output=json", overlay], capture_output=True, check=True).stdout
+    chain = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "-U", "--backing-chain", "--output=json", overlay], capture_output=True, check=True
+        ).stdout
     )
-    backing = info["full-backing-filename"]
+    backing = chain[-1]["filename"]  # the image, under a booted template's disk if the node is a clone
     with tempfile.TemporaryDirectory() as scratch:
         raw = Path(scratch) / "image.raw"
         subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", backing, str(raw)], check=True)

@@ -21,7 +21,7 @@ from labctl import cancel
 from labctl.backends.base import ExecResult, NodeInfo, Progress
 from labctl.backends.libvirt import daemon, hostnet, kvm, naming
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
-from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe
+from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe, read_console
 from labctl.backends.libvirt.cloning import Clone, ensure_template, restore
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
 from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
@@ -42,7 +42,6 @@ SETUP_TIMEOUT = 60.0
 SPICE_SECRET = "spice_password"  # one SPICE ticket for every display of a lab
 BOOT_STALL = 240.0  # no new console text for this long: the node is stuck
 MAX_RESTARTS = 2  # restarts of one node after a kernel panic or a reset, per `up`
-CONSOLE_READ_LIMIT = 4 * 2**20  # a console larger than this is judged by its last part
 
 
 class LibvirtBackend:
@@ -273,7 +272,7 @@ class LibvirtBackend:
             if agent is not None and agent.ping():
                 return
             record = self._record(state, node)
-            text = _read_console(Path(record.console_log))
+            text = read_console(Path(record.console_log))
             verdict = (
                 watch.observe(time.monotonic(), text)
                 if agent is not None
@@ -492,16 +491,6 @@ def _check(result: ExecResult, node: str, what: str) -> None:
 def _spice_port(domain: libvirt.virDomain) -> int | None:
     match = re.search(r"<graphics type='spice' port='(\d+)'", domain.XMLDesc(0))
     return int(match.group(1)) if match else None
-
-
-def _read_console(path: Path) -> str:
-    try:
-        with path.open("rb") as log:
-            size = log.seek(0, os.SEEK_END)
-            log.seek(max(0, size - CONSOLE_READ_LIMIT))
-            return log.read().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def _tail(text: str, lines: int) -> str:

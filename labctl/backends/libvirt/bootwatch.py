@@ -1,4 +1,5 @@
-"""Judge a booting node by its serial console, not by a fixed clock. Pure: snapshots in, verdicts out.
+"""Judge a booting node by its serial console, not by a fixed clock. Pure: snapshots in, verdicts out
+(read_console, at the end, reads the log).
 
 A node is still booting while its console keeps advancing (systemd prints a status line per unit,
 see KERNEL_CMDLINE). It is given up on only when it is really stuck: no new console text for
@@ -8,8 +9,10 @@ reported at once, so the caller can restart that node instead of tearing the who
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 PANIC_MARKERS = ("Kernel panic - not syncing", "IO-APIC + timer doesn't work")
@@ -113,3 +116,16 @@ class BootWatch:
 
 def _join(head: str, why: str) -> str:
     return f"{head}: {why}" if why else head
+
+
+CONSOLE_READ_LIMIT = 4 * 2**20  # a console larger than this is judged by its last part
+
+
+def read_console(path: Path) -> str:
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - CONSOLE_READ_LIMIT))
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""

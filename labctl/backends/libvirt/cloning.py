@@ -30,6 +30,7 @@ from labctl import cancel
 from labctl.backends.base import Progress
 from labctl.backends.libvirt import template as templates
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
+from labctl.backends.libvirt.bootwatch import BootWatch, read_console
 from labctl.backends.libvirt.clone_xml import CloneFiles, CloneXmlError, clone_xml
 from labctl.backends.libvirt.domain_xml import BootFiles, domain_xml, interface_xml
 from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
@@ -153,7 +154,12 @@ def _build(conn: libvirt.virConnect, image: ImageArtifacts, node: NodePlan, acce
         raise TemplateError(f"libvirt could not boot the template: {exc.get_error_message()}") from None
     try:
         agent = GuestAgent(domain, "template")
-        _wait(lambda: domain.isActive() and agent.ping(), AGENT_TIMEOUT, "the template's guest agent")
+        watch = BootWatch(time.monotonic(), stall=AGENT_TIMEOUT, ceiling=AGENT_TIMEOUT)
+        while not (domain.isActive() and agent.ping()):
+            verdict = watch.observe(time.monotonic(), read_console(folder / "console.log"))
+            if verdict.kind != "booting":  # a panic or a reset: say so now, not after the timeout
+                raise TemplateError(f"the template did not boot: {verdict.reason}")
+            cancel.sleep(0.5)
         # a clone should start with nothing left to do: every unit started, caches warm
         agent.exec(["/bin/systemctl", "is-system-running", "--wait"], timeout=SETTLE_TIMEOUT)
         partial = folder / f".{templates.STATE}.part"

@@ -88,6 +88,9 @@ class LibvirtBackend:
             state.record(BRIDGES, bridge)
             hostnet.create_bridge(bridge, hostnet.bridge_alias(plan.lab, segment.name))
         progress("", f"{len(plan.segments)} bridges ready")
+        # the lab's SPICE password is made on first use: once, here, before nodes start side by side
+        # (two starting nodes would each make one, and a display would keep a password nobody has)
+        lab_secrets(plan.lab, (SPICE_SECRET,))
         records = {node.name: self._new_record(plan, node, state) for node in plan.nodes}
         chosen = self._templates(plan, state.accel, progress)
         run_parallel([self._starter(plan, n, state, records[n.name], chosen[n.name], progress) for n in plan.nodes])

@@ -31,6 +31,7 @@ from labctl.backends.libvirt import template as templates
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.clone_xml import CloneFiles, CloneXmlError, clone_xml
 from labctl.backends.libvirt.domain_xml import BootFiles, domain_xml, interface_xml
+from labctl.backends.libvirt.guest_time import clock_script, wait_for_agent
 from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
 from labctl.backends.libvirt.savefile import SaveFileError, clone_header, header_size, parse
 from labctl.backends.libvirt.template import Template, TemplateError
@@ -43,7 +44,6 @@ AGENT_TIMEOUT = 600.0  # a template's one cold boot, to its agent
 SETTLE_TIMEOUT = 300.0  # then until systemd has started every unit
 FEED_TIMEOUT = 60.0  # libvirt opens the clone's header pipe within this
 NIC_TIMEOUT = 30.0  # a hot-plugged NIC shows in the guest within this
-AGENT_RECONNECT = 60.0  # a restored guest's agent answers again within this
 RESEED = (
     'perl -e \'local $/; my $b = <STDIN>; open(my $f, ">", "/dev/urandom") or die; '
     "syswrite($f, $b) or die; ioctl($f, 0x5207, 0) or die'"  # RNDRESEEDCRNG
@@ -165,11 +165,11 @@ def _build(conn: libvirt.virConnect, image: ImageArtifacts, node: NodePlan, acce
         _destroy(conn, name)
 
 
-def _wait(ready: Callable[[], bool], timeout: float, what: str, error: type[LabctlError] = TemplateError) -> None:
+def _wait(ready: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline:
-            raise error(f"{what} did not answer within {timeout:.0f} s")
+            raise TemplateError(f"{what} did not answer within {timeout:.0f} s")
         cancel.sleep(0.1)
 
 
@@ -313,13 +313,12 @@ def _feed(fifo: Path, header: bytes, state: Path, offset: int, stop: threading.E
 
 
 def identity_script(machine_id: str, now: float) -> str:
-    """One shell for the clock, the machine-id and the entropy of a clone (pure; see _identity).
-    The clock is set with date(1), not the agent's guest-set-time, which also runs `hwclock -w`
-    and waits for the RTC's next second: 2.4-4.9 s per node under TCG here, against 0.1 s."""
+    """One shell for the clock (guest_time.clock_script), the machine-id and the entropy of a
+    clone (pure; see _identity)."""
     if not (len(machine_id) == 32 and all(c in "0123456789abcdef" for c in machine_id)):
         raise ValueError(f"not a machine-id: {machine_id!r}")
     return (
-        f"date -s @{now:.6f} >/dev/null && old=$(cat /etc/machine-id)"
+        f"{clock_script(now)} && old=$(cat /etc/machine-id)"
         f" && printf '%s\\n' {machine_id} > /etc/machine-id && {RESEED}"
         # journald keeps its files under the template's id until the node reboots (restarting it
         # costs seconds under TCG): journalctl looks under the new one
@@ -331,8 +330,7 @@ def identity_script(machine_id: str, now: float) -> str:
 def _identity(domain: libvirt.virDomain, node: NodePlan, machine_id: str) -> None:
     """Clock, machine-id and entropy of the clone's own; then wait for the hot-plugged NICs."""
     agent = GuestAgent(domain, node.name)
-    # libvirt reconnects to the agent's channel when the guest resumes: a few hundred ms
-    _wait(agent.ping, AGENT_RECONNECT, f"the guest agent of node '{node.name}'", LabctlError)
+    wait_for_agent(agent)
     script = identity_script(machine_id, time.time())
     result = agent.exec(["/bin/sh", "-c", script], timeout=60, stdin=secrets.token_bytes(64))
     if not result.ok:

@@ -109,6 +109,11 @@ def show_status(data: dict[str, Any]) -> None:
                 "connect: a SPICE viewer (remote-viewer URI) with the lab's password, "
                 f"which `{data['password_shown_by']}` prints (root only); or the serial console",
                 *lines,
+                *(
+                    [f"snapshots (labctl reset {data['lab']} --to NAME): {', '.join(data['snapshots'])}"]
+                    if data.get("snapshots")
+                    else []
+                ),
             ]
         ),
         highlight=False,

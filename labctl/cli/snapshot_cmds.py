@@ -24,8 +24,11 @@ def snapshot(
     if as_json:
         print_json({"lab": record.lab, "snapshot": record.name, "nodes": record.nodes, "seconds": record.seconds})
         return
+    count = len(record.nodes)
     console.print(
-        f"lab {record.lab}: snapshot {record.name} ({len(record.nodes)} nodes)", highlight=False, markup=False
+        f"lab {record.lab}: snapshot {record.name} ({count} node{'s' if count != 1 else ''}, {record.seconds:.1f} s)",
+        highlight=False,
+        markup=False,
     )
 
 

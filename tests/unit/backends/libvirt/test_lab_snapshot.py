@@ -14,8 +14,14 @@ import pytest
 
 from labctl.backends.libvirt import lab_snapshot
 from labctl.backends.libvirt.agent import GuestAgent
+from labctl.backends.libvirt.backend import LibvirtBackend
+from labctl.backends.libvirt.cloning import identity_script
+from labctl.backends.libvirt.guest_time import clock_script
 from labctl.backends.libvirt.lab_snapshot import NodeFiles
+from labctl.backends.libvirt.record import NodeRecord
 from labctl.errors import LabctlError
+from labctl.state import LabState
+from labctl.state.snapshots import snapshot_folder
 
 SAVED = (Path(__file__).parents[3] / "fixtures" / "template" / "saved-domain.xml").read_text()
 TEMPLATE_DISK = "/var/cache/labctl/templates/efe86d9625c1a323/disk.qcow2"
@@ -264,3 +270,22 @@ def test_a_node_that_fails_to_reset_is_named_and_the_others_run(host: Host, file
         "the other nodes run from the snapshot; reset again, or `labctl down`"
     )
     assert sorted(host.running) == ["labctl_duo_b", "labctl_duo_c"]
+
+
+def test_the_backend_names_each_nodes_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    state = LabState(lab="duo", backend="libvirt", topology="t", plan={})
+    for node in ("b", "a"):
+        record = NodeRecord(domain=f"labctl_duo_{node}", overlay=f"/o/{node}.qcow2", console_log="/c")
+        state.nodes[node] = record.to_dict()
+    found = LibvirtBackend()._snapshot_files(state, "clean")
+    folder = snapshot_folder("duo", "clean")
+    assert found == [
+        NodeFiles(n, f"labctl_duo_{n}", Path(f"/o/{n}.qcow2"), folder / f"{n}.save", folder / f"{n}.qcow2")
+        for n in ("a", "b")
+    ]
+
+
+def test_a_restored_guests_clock_is_set_with_date() -> None:
+    assert clock_script(1795900000.25) == "date -s @1795900000.250000 >/dev/null"
+    assert identity_script("0" * 32, 1795900000.25).startswith(clock_script(1795900000.25) + " && ")

@@ -6,8 +6,12 @@ node's ports come back up)."""
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from labctl.backends.base import Backend, Progress
 from labctl.errors import LabctlError
@@ -40,7 +44,8 @@ def take(backend: Backend, lab: str, name: str | None, progress: Progress) -> Sn
         folder = make_folder(lab, chosen)
         start = time.monotonic()
         try:
-            backend.snapshot(state, chosen, progress)
+            with _uninterrupted(progress):
+                backend.snapshot(state, chosen, progress)
         except BaseException:
             _remove_if_empty(folder)
             raise
@@ -69,7 +74,8 @@ def reset(backend: Backend, lab: str, name: str, progress: Progress) -> Snapshot
         state.phase = "resetting"
         state.save()
         try:
-            backend.reset(state, name, progress)
+            with _uninterrupted(progress):
+                backend.reset(state, name, progress)
         except BaseException:
             state.phase = "failed"
             raise
@@ -80,6 +86,25 @@ def reset(backend: Backend, lab: str, name: str, progress: Progress) -> Snapshot
             state.save()
             _links_down(backend, state, progress)
         return record
+
+
+@contextlib.contextmanager
+def _uninterrupted(progress: Progress) -> Iterator[None]:
+    """Ctrl-C or SIGTERM while nodes are saved and restored would leave saved nodes stopped, their
+    disks half moved: the step finishes first (it takes seconds), and the interrupt is only noted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def later(_signum: int, _frame: FrameType | None) -> None:
+        progress("", "interrupted: finishing this step first, or nodes would be left stopped")
+
+    previous = {sig: signal.signal(sig, later) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _links_down(backend: Backend, state: LabState, progress: Progress) -> None:

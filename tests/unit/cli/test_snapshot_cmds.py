@@ -5,6 +5,8 @@ of another plan), the record written last, links the user took down taken down a
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,12 +25,15 @@ class SnapBackend:
     calls: ClassVar[list[tuple[str, ...]]] = []
     fail: ClassVar[str | None] = None
     writes: ClassVar[bool] = True
+    interrupt: ClassVar[bool] = False
 
     def __init__(self, images: object = None, disks: object = None, cold: bool = False) -> None:
         pass
 
     def snapshot(self, state: LabState, name: str, progress: object) -> None:
         SnapBackend.calls.append(("snapshot", state.lab, name))
+        if SnapBackend.interrupt:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C half-way
         if SnapBackend.writes:
             (snapshot_folder(state.lab, name) / "r1.save").write_bytes(b"ram")  # a failure may leave files in use
         if SnapBackend.fail:
@@ -51,6 +56,7 @@ def backend(monkeypatch: pytest.MonkeyPatch) -> type[SnapBackend]:
     SnapBackend.calls = []
     SnapBackend.fail = None
     SnapBackend.writes = True
+    SnapBackend.interrupt = False
     monkeypatch.setitem(registry._FACTORIES, "libvirt", SnapBackend)
     return SnapBackend
 
@@ -180,3 +186,13 @@ def test_a_failed_reset_marks_the_lab_failed(cli: Cli, backend: type[SnapBackend
     assert state is not None and state.phase == "failed"
     backend.fail = None
     assert cli("reset", "ring", "--to", "snap-1").code == 0  # a failed lab can be reset again
+
+
+def test_ctrl_c_while_nodes_are_saved_lets_the_snapshot_finish(cli: Cli, backend: type[SnapBackend]) -> None:
+    running("ring")
+    backend.interrupt = True
+    run = cli("snapshot", "ring", "s1")
+    assert run.code == 0, run.stderr
+    assert "interrupted: finishing this step first" in run.stderr
+    assert [r["complete"] for r in json.loads(cli("snapshots", "ring", "--json").stdout)] == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -10,13 +10,15 @@ from labctl.cli.output import console, print_json
 from labctl.cli.progress import PhaseReporter
 from labctl.service import snapshots
 
-LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology path).")]
+LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology path).", metavar="LAB")]
 JsonOpt = Annotated[bool, typer.Option("--json")]
 
 
 def snapshot(
     lab: LabArg,
-    name: Annotated[str | None, typer.Argument(help="Snapshot name (default: snap-N, the next free N).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Snapshot name (default: snap-N, the next free N).", metavar="NAME")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Save every node of a running lab (memory and disk) at one moment; `reset --to` goes back to it."""

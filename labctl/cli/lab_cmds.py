@@ -103,17 +103,14 @@ def show_status(data: dict[str, Any]) -> None:
     lines = [
         f"  {n['name']:<{width}}  {n['spice'] or 'no display'}  serial console: {n['console']}" for n in data["nodes"]
     ]
+    if data.get("snapshots"):
+        lines.append(f"snapshots (labctl reset {data['lab']} --to NAME): {', '.join(data['snapshots'])}")
     console.print(
         "\n".join(
             [
                 "connect: a SPICE viewer (remote-viewer URI) with the lab's password, "
                 f"which `{data['password_shown_by']}` prints (root only); or the serial console",
                 *lines,
-                *(
-                    [f"snapshots (labctl reset {data['lab']} --to NAME): {', '.join(data['snapshots'])}"]
-                    if data.get("snapshots")
-                    else []
-                ),
             ]
         ),
         highlight=False,

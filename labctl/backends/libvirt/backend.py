@@ -18,12 +18,13 @@ import libvirt
 
 from labctl import cancel
 from labctl.backends.base import ExecResult, FileSpec, NodeInfo, Progress
-from labctl.backends.libvirt import daemon, hostnet, kvm, lab_snapshot, naming
+from labctl.backends.libvirt import daemon, hostnet, kvm, naming
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe
 from labctl.backends.libvirt.cloning import Clone, ensure_template, restore
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
 from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
+from labctl.backends.libvirt.lab_snapshot import NodeFiles, reset_lab, take_snapshot
 from labctl.backends.libvirt.record import BRIDGES, DOMAINS, NodeRecord, node_record, store
 from labctl.backends.libvirt.template import Template, TemplateError, mark_corrupt
 from labctl.backends.netem import netem_argv
@@ -430,24 +431,24 @@ class LibvirtBackend:
         run(["qemu-img", "check", "-q", "-f", "qcow2", str(dest)])
 
     # -- whole-lab snapshots (see lab_snapshot.py) -----------------------------------------
-    def _snapshot_files(self, state: LabState, name: str) -> list[lab_snapshot.NodeFiles]:
+    def _snapshot_files(self, state: LabState, name: str) -> list[NodeFiles]:
         folder = snapshot_folder(state.lab, name)
         files = []
         for node in sorted(state.nodes):
             record = self._record(state, node)
             saved, frozen = folder / f"{node}.save", folder / f"{node}.qcow2"
-            files.append(lab_snapshot.NodeFiles(node, record.domain, Path(record.overlay), saved, frozen))
+            files.append(NodeFiles(node, record.domain, Path(record.overlay), saved, frozen))
         return files
 
     def snapshot(self, state: LabState, name: str, progress: Progress) -> None:
         try:
-            lab_snapshot.take(self.uri, self._snapshot_files(state, name), progress)
+            take_snapshot(self.uri, self._snapshot_files(state, name), progress)
         finally:
             self._note_ports(state)
 
     def reset(self, state: LabState, name: str, progress: Progress) -> None:
         try:
-            lab_snapshot.reset(self.uri, self._snapshot_files(state, name), progress, self._remove_domain)
+            reset_lab(self.uri, self._snapshot_files(state, name), progress, self._remove_domain)
         finally:
             self._note_ports(state)
 

@@ -175,7 +175,7 @@ def _outcome(lost: dict[str, str]) -> str:
     return f"the lab runs on as before, but for nodes not put back ({why}); `labctl down` removes the lab"
 
 
-def take(uri: str, nodes: list[NodeFiles], progress: Progress) -> None:
+def take_snapshot(uri: str, nodes: list[NodeFiles], progress: Progress) -> None:
     """Pause all, save all, freeze every disk, restore all, resume all. On a failure the lab is put
     back as it was where it can be, and one line says what failed and what was put back."""
     with _connections(uri, nodes) as conns:
@@ -212,7 +212,7 @@ def take(uri: str, nodes: list[NodeFiles], progress: Progress) -> None:
         progress("", f"{len(nodes)} nodes resumed")
 
 
-def reset(uri: str, nodes: list[NodeFiles], progress: Progress, remove_domain: Callable[[str], bool]) -> None:
+def reset_lab(uri: str, nodes: list[NodeFiles], progress: Progress, remove_domain: Callable[[str], bool]) -> None:
     """Stop every node, give each a fresh overlay over its frozen disk, restore all from the
     snapshot's save files, resume all. A node that fails is left stopped, and named."""
     missing = sorted(n.node for n in nodes if not n.saved.is_file() or not n.frozen.is_file())

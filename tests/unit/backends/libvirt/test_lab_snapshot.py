@@ -172,7 +172,7 @@ def say(_node: str, _message: str) -> None:
 def test_every_node_is_paused_before_any_is_saved_and_runs_on_its_frozen_disk(
     host: Host, files: list[NodeFiles]
 ) -> None:
-    lab_snapshot.take("qemu:///system", files, say)
+    lab_snapshot.take_snapshot("qemu:///system", files, say)
     assert position(host, "suspend", last=True) < position(host, "save")
     assert position(host, "save", last=True) < position(host, "restore")  # every disk frozen before a restore
     assert position(host, "restore", last=True) < position(host, "resume")
@@ -190,7 +190,7 @@ def test_every_node_is_paused_before_any_is_saved_and_runs_on_its_frozen_disk(
 def test_a_node_that_cannot_be_paused_stops_it_before_anything_is_saved(host: Host, files: list[NodeFiles]) -> None:
     host.fail[("suspend", "c")] = "domain is not running"
     with pytest.raises(LabctlError) as raised:
-        lab_snapshot.take("qemu:///system", files, say)
+        lab_snapshot.take_snapshot("qemu:///system", files, say)
     assert str(raised.value) == "pausing failed (node 'c': domain is not running); the lab runs on as before"
     assert actions(host, "save") == [] and actions(host, "resume") == ["a", "b"]
     assert set(host.running.values()) == {"running"}
@@ -199,7 +199,7 @@ def test_a_node_that_cannot_be_paused_stops_it_before_anything_is_saved(host: Ho
 def test_a_save_that_fails_puts_every_node_back_as_it_was(host: Host, files: list[NodeFiles]) -> None:
     host.fail[("save", "b")] = "No space left on device"
     with pytest.raises(LabctlError) as raised:
-        lab_snapshot.take("qemu:///system", files, say)
+        lab_snapshot.take_snapshot("qemu:///system", files, say)
     assert str(raised.value) == "saving failed (node 'b': No space left on device); the lab runs on as before"
     assert actions(host, "restore as saved") == ["a", "c"] and actions(host, "restore") == []
     assert actions(host, "resume") == list(NODES) and actions(host, "clock") == list(NODES)
@@ -211,7 +211,7 @@ def test_a_save_that_fails_puts_every_node_back_as_it_was(host: Host, files: lis
 def test_a_restore_on_the_frozen_disk_that_fails_puts_that_node_back(host: Host, files: list[NodeFiles]) -> None:
     host.fail[("restore", "b")] = "unsupported configuration: Target disk"
     with pytest.raises(LabctlError) as raised:
-        lab_snapshot.take("qemu:///system", files, say)
+        lab_snapshot.take_snapshot("qemu:///system", files, say)
     assert str(raised.value) == (
         "restoring on the frozen disks failed (node 'b': unsupported configuration: Target disk); "
         "the snapshot is incomplete, nodes that failed were put back as they were"
@@ -223,7 +223,7 @@ def test_a_restore_on_the_frozen_disk_that_fails_puts_that_node_back(host: Host,
 
 
 def test_reset_stops_every_node_then_restores_each_on_a_fresh_overlay(host: Host, files: list[NodeFiles]) -> None:
-    lab_snapshot.take("qemu:///system", files, say)
+    lab_snapshot.take_snapshot("qemu:///system", files, say)
     for f in files:
         f.overlay.write_text("changed after the snapshot")
     host.events.clear()
@@ -236,7 +236,7 @@ def test_reset_stops_every_node_then_restores_each_on_a_fresh_overlay(host: Host
             del host.running[name]
         return True
 
-    lab_snapshot.reset("qemu:///system", files, say, remove_domain)
+    lab_snapshot.reset_lab("qemu:///system", files, say, remove_domain)
     assert position(host, "stop", last=True) < position(host, "restore")
     assert position(host, "restore", last=True) < position(host, "resume")
     assert actions(host, "restore") == list(NODES) and actions(host, "clock") == list(NODES)
@@ -247,16 +247,16 @@ def test_reset_stops_every_node_then_restores_each_on_a_fresh_overlay(host: Host
 
 
 def test_reset_to_a_snapshot_missing_a_nodes_files_touches_nothing(host: Host, files: list[NodeFiles]) -> None:
-    lab_snapshot.take("qemu:///system", files, say)
+    lab_snapshot.take_snapshot("qemu:///system", files, say)
     files[2].saved.unlink()
     host.events.clear()
     with pytest.raises(LabctlError, match=r"^the snapshot holds no files for node\(s\) c; nothing was reset$"):
-        lab_snapshot.reset("qemu:///system", files, say, lambda _name: pytest.fail("stopped a node"))
+        lab_snapshot.reset_lab("qemu:///system", files, say, lambda _name: pytest.fail("stopped a node"))
     assert host.events == []
 
 
 def test_a_node_that_fails_to_reset_is_named_and_the_others_run(host: Host, files: list[NodeFiles]) -> None:
-    lab_snapshot.take("qemu:///system", files, say)
+    lab_snapshot.take_snapshot("qemu:///system", files, say)
 
     def remove_domain(name: str) -> bool:
         del host.running[name]
@@ -264,7 +264,7 @@ def test_a_node_that_fails_to_reset_is_named_and_the_others_run(host: Host, file
 
     host.fail[("restore", "a")] = "QEMU unexpectedly closed the monitor"
     with pytest.raises(LabctlError) as raised:
-        lab_snapshot.reset("qemu:///system", files, say, remove_domain)
+        lab_snapshot.reset_lab("qemu:///system", files, say, remove_domain)
     assert str(raised.value) == (
         "resetting failed (node 'a': QEMU unexpectedly closed the monitor); "
         "the other nodes run from the snapshot; reset again, or `labctl down`"

@@ -95,3 +95,13 @@ class Backend(Protocol):
     def export_disk(self, state: LabState, node: str, dest: Path) -> None:
         """Write a consistent copy of the running node's disk changes (over its image) to `dest`, a
         new file; a backend given such a copy for the node boots the node from it."""
+
+    def snapshot(self, state: LabState, name: str, progress: Progress) -> None:
+        """Save every node's memory and disk state into the lab's snapshot folder `name` (made empty
+        by the caller), as one moment: no node is saved before every node is paused. The lab then
+        runs on, clocks set. On a failure the lab is put back as it was where it can be, files that
+        nothing uses are removed, and one line says what failed."""
+
+    def reset(self, state: LabState, name: str, progress: Progress) -> None:
+        """Bring every node back to the moment of the complete snapshot `name` (the caller checked it
+        fits the lab), clocks set; one line naming the nodes that could not be."""

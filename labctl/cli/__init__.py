@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from labctl.cli import bundle_cmds, demo_cmds, host_cmds, image_cmds, lab_cmds, link_cmds, render_cmds, topology_cmds
+from labctl.cli import (
+    bundle_cmds,
+    demo_cmds,
+    host_cmds,
+    image_cmds,
+    lab_cmds,
+    link_cmds,
+    render_cmds,
+    snapshot_cmds,
+    topology_cmds,
+)
 from labctl.cli.output import err_console, literal
 from labctl.errors import LabctlError
 
@@ -30,6 +40,7 @@ demo_cmds.register(app)
 link_cmds.register(app)
 render_cmds.register(app)
 bundle_cmds.register(app)
+snapshot_cmds.register(app)
 
 _debug = False
 

@@ -103,6 +103,8 @@ def show_status(data: dict[str, Any]) -> None:
     lines = [
         f"  {n['name']:<{width}}  {n['spice'] or 'no display'}  serial console: {n['console']}" for n in data["nodes"]
     ]
+    if data.get("snapshots"):
+        lines.append(f"snapshots (labctl reset {data['lab']} --to NAME): {', '.join(data['snapshots'])}")
     console.print(
         "\n".join(
             [

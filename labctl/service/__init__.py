@@ -5,12 +5,24 @@
 
 Each module is a group of verbs: `topologies` (load, plan, graph), `images`, `host`, `labs`
 (up, down, status, ls, exec, console, reconfigure, secrets), `links` (link faults, netem) and
-`verify` (demos), `rendering` (what `up` would push, with no VM).
+`verify` (demos), `rendering` (what `up` would push, with no VM), `snapshots` (whole-lab snapshot, reset).
 Long work reports through an `events.Listener`; nothing here prints."""
 
 from __future__ import annotations
 
 from labctl.errors import FileError, LabctlError
-from labctl.service import events, host, images, labs, links, rendering, topologies, verify
+from labctl.service import events, host, images, labs, links, rendering, snapshots, topologies, verify
 
-__all__ = ["FileError", "LabctlError", "events", "host", "images", "labs", "links", "rendering", "topologies", "verify"]
+__all__ = [
+    "FileError",
+    "LabctlError",
+    "events",
+    "host",
+    "images",
+    "labs",
+    "links",
+    "rendering",
+    "snapshots",
+    "topologies",
+    "verify",
+]

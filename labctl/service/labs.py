@@ -37,6 +37,7 @@ from labctl.state import (
 )
 from labctl.state.lab_record import save_images, save_sources
 from labctl.state.saved_plan import plan_from_dict
+from labctl.state.snapshots import list_snapshots
 from labctl.suggest import did_you_mean
 
 __all__ = [
@@ -255,6 +256,7 @@ def status_data(state: LabState, backend: Backend | None = None) -> dict[str, An
         "accel": state.accel,
         "topology": state.topology,
         "nodes": nodes,
+        "snapshots": [s.name for s in list_snapshots(state.lab) if s.record is not None],
         "password_shown_by": f"labctl secrets {state.lab}",
     }
 

@@ -25,6 +25,7 @@ from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describ
 from labctl.backends.libvirt.cloning import Clone, ensure_template, restore
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
 from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
+from labctl.backends.libvirt.lab_snapshot import NodeFiles, reset_lab, take_snapshot
 from labctl.backends.libvirt.record import BRIDGES, DOMAINS, NodeRecord, node_record, store
 from labctl.backends.libvirt.template import Template, TemplateError, mark_corrupt
 from labctl.backends.netem import netem_argv
@@ -35,6 +36,7 @@ from labctl.errors import LabctlError
 from labctl.images import ImageArtifacts
 from labctl.paths import state_dir
 from labctl.state import LabState, lab_secrets, saved_plan
+from labctl.state.snapshots import snapshot_folder
 
 COLD_ASKED = "--cold"
 CONSOLE_TAIL_LINES = 15
@@ -422,6 +424,39 @@ class LibvirtBackend:
                 agent.call("guest-fsfreeze-thaw", timeout=int(SETUP_TIMEOUT))
         _onto_image(dest)
         run(["qemu-img", "check", "-q", "-f", "qcow2", str(dest)])
+
+    # -- whole-lab snapshots (see lab_snapshot.py) -----------------------------------------
+    def _snapshot_files(self, state: LabState, name: str) -> list[NodeFiles]:
+        folder = snapshot_folder(state.lab, name)
+        files = []
+        for node in sorted(state.nodes):
+            record = self._record(state, node)
+            saved, frozen = folder / f"{node}.save", folder / f"{node}.qcow2"
+            files.append(NodeFiles(node, record.domain, Path(record.overlay), saved, frozen))
+        return files
+
+    def snapshot(self, state: LabState, name: str, progress: Progress) -> None:
+        try:
+            take_snapshot(self.uri, self._snapshot_files(state, name), progress)
+        finally:
+            self._note_ports(state)
+
+    def reset(self, state: LabState, name: str, progress: Progress) -> None:
+        try:
+            reset_lab(self.uri, self._snapshot_files(state, name), progress, self._remove_domain)
+        finally:
+            self._note_ports(state)
+
+    def _note_ports(self, state: LabState) -> None:
+        """A restored domain may get another SPICE port: the records follow."""
+        for node in sorted(state.nodes):
+            record = self._record(state, node)
+            try:
+                record.spice_port = _spice_port(self.conn.lookupByName(record.domain))
+            except libvirt.libvirtError:
+                continue
+            with self._state_lock:
+                store(state, node, record)
 
     def console(self, state: LabState, node: str) -> None:
         self._domain(state, node)

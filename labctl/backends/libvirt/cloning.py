@@ -33,6 +33,7 @@ from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, read_console
 from labctl.backends.libvirt.clone_xml import CloneFiles, CloneXmlError, clone_xml
 from labctl.backends.libvirt.domain_xml import BootFiles, domain_xml, interface_xml
+from labctl.backends.libvirt.guest_time import clock_script, run_when_ready
 from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
 from labctl.backends.libvirt.savefile import SaveFileError, clone_header, header_size, parse
 from labctl.backends.libvirt.template import Template, TemplateError
@@ -45,7 +46,6 @@ AGENT_TIMEOUT = 600.0  # a template's one cold boot, to its agent
 SETTLE_TIMEOUT = 300.0  # then until systemd has started every unit
 FEED_TIMEOUT = 60.0  # libvirt opens the clone's header pipe within this
 NIC_TIMEOUT = 30.0  # a hot-plugged NIC shows in the guest within this
-AGENT_RECONNECT = 60.0  # a restored guest's agent answers again within this
 RESEED = (
     'perl -e \'local $/; my $b = <STDIN>; open(my $f, ">", "/dev/urandom") or die; '
     "syswrite($f, $b) or die; ioctl($f, 0x5207, 0) or die'"  # RNDRESEEDCRNG
@@ -172,11 +172,11 @@ def _build(conn: libvirt.virConnect, image: ImageArtifacts, node: NodePlan, acce
         _destroy(conn, name)
 
 
-def _wait(ready: Callable[[], bool], timeout: float, what: str, error: type[LabctlError] = TemplateError) -> None:
+def _wait(ready: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline:
-            raise error(f"{what} did not answer within {timeout:.0f} s")
+            raise TemplateError(f"{what} did not answer within {timeout:.0f} s")
         cancel.sleep(0.1)
 
 
@@ -323,18 +323,16 @@ MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 
 def identity_script(machine_id: str, now: float, macs: Sequence[str] = ()) -> str:
-    """One shell for a clone's clock, machine-id, entropy and NICs (pure; see _identity).
-    The clock is set with date(1), not the agent's guest-set-time, which also runs `hwclock -w`
-    and waits for the RTC's next second: 2.4-4.9 s per node under TCG here, against 0.1 s. Then it
-    waits until every hot-plugged NIC is there and udev has handled it: renaming a NIC that udev
-    is still setting up fails ("Device or resource busy")."""
+    """One shell for a clone's clock (guest_time.clock_script), machine-id, entropy and NICs
+    (pure; see _identity). Then it waits until every hot-plugged NIC is there and udev has
+    handled it: renaming a NIC that udev is still setting up fails ("Device or resource busy")."""
     if not (len(machine_id) == 32 and all(c in "0123456789abcdef" for c in machine_id)):
         raise ValueError(f"not a machine-id: {machine_id!r}")
     for mac in macs:
         if not MAC.fullmatch(mac):
             raise ValueError(f"not a MAC address: {mac!r}")
     steps = (
-        f"date -s @{now:.6f} >/dev/null && old=$(cat /etc/machine-id)"
+        f"{clock_script(now)} && old=$(cat /etc/machine-id)"
         f" && printf '%s\\n' {machine_id} > /etc/machine-id && {RESEED}"
         # journald keeps its files under the template's id until the node reboots (restarting it
         # costs seconds under TCG): journalctl looks under the new one
@@ -355,18 +353,11 @@ def identity_script(machine_id: str, now: float, macs: Sequence[str] = ()) -> st
 def _identity(domain: libvirt.virDomain, node: NodePlan, machine_id: str) -> None:
     """Clock, machine-id, entropy and NICs of the clone's own (one guest-exec)."""
     agent = GuestAgent(domain, node.name)
-    deadline = time.monotonic() + AGENT_RECONNECT
-    while True:
-        # libvirt reconnects to the agent's channel when the guest resumes (a few hundred ms), and
-        # with many guests resuming at once it can call the agent "not available for now" a while
-        _wait(agent.ping, max(deadline - time.monotonic(), 0), f"the guest agent of node '{node.name}'", LabctlError)
-        script = identity_script(machine_id, time.time(), [i.mac.lower() for i in node.interfaces])
-        try:
-            result = agent.exec(["/bin/sh", "-c", script], timeout=NIC_TIMEOUT + 60, stdin=secrets.token_bytes(64))
-            break
-        except AgentError:
-            if time.monotonic() > deadline:
-                raise
-            cancel.sleep(0.5)
+    macs = [i.mac.lower() for i in node.interfaces]
+
+    def script() -> str:
+        return identity_script(machine_id, time.time(), macs)
+
+    result = run_when_ready(agent, script, NIC_TIMEOUT + 60, stdin=secrets.token_bytes(64))
     if not result.ok:
         raise LabctlError(f"node '{node.name}': {result.stderr.strip() or 'setting its identity failed'}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe, read_console
 from labctl.backends.libvirt.cloning import Clone, ensure_template, restore
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
-from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
+from labctl.backends.libvirt.hostfiles import boot_files, overlay_on, run
 from labctl.backends.libvirt.lab_snapshot import NodeFiles, reset_lab, take_snapshot
 from labctl.backends.libvirt.record import BRIDGES, DOMAINS, NodeRecord, node_record, store
 from labctl.backends.libvirt.template import Template, TemplateError, mark_corrupt
@@ -207,29 +206,23 @@ class LibvirtBackend:
         image = self.images.get(node.image)
         if image is None:
             raise LabctlError(f"image '{node.image}' of node '{node.name}' is not built")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(node_state.overlay)
+        overlay = Path(node_state.overlay)
         given = self.disks.get(node.name)
         if given is None:
-            run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
+            overlay_on(image.disk, overlay)
         else:
             # a saved overlay: its changes over this very image (the caller checked its bytes), so
             # only the name of its backing file changes, not a byte of what the guest sees
             _check_saved_disk(given, node.name)
-            shutil.copyfile(given, node_state.overlay)
-            run(["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), node_state.overlay])
-        os.chmod(node_state.overlay, 0o600)  # the node's disk: its secrets, readable by no other user
-        overlay = Path(node_state.overlay)
-        kernel, initrd = (
-            lab_copy(image.kernel, overlay.parent, image.digest),
-            lab_copy(image.initrd, overlay.parent, image.digest),
+            overlay.unlink(missing_ok=True)
+            shutil.copyfile(given, overlay)
+            run(["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), str(overlay)])
+            os.chmod(overlay, 0o600)  # the node's disk: its secrets, readable by no other user
+        kernel, initrd, as_root = boot_files(
+            image, overlay.parent, [overlay], private=[state_dir(), overlay.parent.parent, overlay.parent]
         )
         boot = BootFiles(str(kernel), str(initrd), node_state.overlay, node_state.console_log, str(image.disk))
         spice = lab_secrets(lab, (SPICE_SECRET,))[SPICE_SECRET]
-        as_root = os.geteuid() == 0 and not qemu_user_reaches(
-            [kernel, initrd, image.disk, overlay],
-            private=[state_dir(), overlay.parent.parent, overlay.parent],
-        )
         xml = domain_xml(lab, node_state.domain, node, boot, accel, run_as_root=as_root, spice_password=spice)
         try:
             domain = self.conn.createXML(xml, 0)

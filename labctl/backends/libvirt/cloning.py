@@ -34,7 +34,7 @@ from labctl.backends.libvirt.bootwatch import BootWatch, read_console
 from labctl.backends.libvirt.clone_xml import CloneFiles, CloneXmlError, clone_xml
 from labctl.backends.libvirt.domain_xml import BootFiles, domain_xml, interface_xml
 from labctl.backends.libvirt.guest_time import clock_script, run_when_ready
-from labctl.backends.libvirt.hostfiles import lab_copy, qemu_user_reaches, run
+from labctl.backends.libvirt.hostfiles import boot_files, overlay_on
 from labctl.backends.libvirt.savefile import SaveFileError, clone_header, header_size, parse
 from labctl.backends.libvirt.template import Template, TemplateError
 from labctl.compile.plan import NodePlan
@@ -137,11 +137,8 @@ def ensure_template(uri: str, image: ImageArtifacts, node: NodePlan, accel: str,
 
 def _build(conn: libvirt.virConnect, image: ImageArtifacts, node: NodePlan, accel: str, key: str, folder: Path) -> None:
     disk = folder / templates.DISK
-    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk), str(disk)])
-    kernel, initrd = lab_copy(image.kernel, folder, image.digest), lab_copy(image.initrd, folder, image.digest)
-    as_root = os.geteuid() == 0 and not qemu_user_reaches(
-        [kernel, initrd, image.disk, disk], private=[templates.templates_root(), folder]
-    )
+    overlay_on(image.disk, disk)
+    kernel, initrd, as_root = boot_files(image, folder, [disk], private=[templates.templates_root(), folder])
     boot = BootFiles(str(kernel), str(initrd), str(disk), str(folder / "console.log"), str(image.disk))
     name = TEMPLATE_DOMAIN_PREFIX + key[:12]
     xml = domain_xml(
@@ -208,11 +205,7 @@ def restore(uri: str, template: Template, image: ImageArtifacts, clone: Clone) -
     then the clock set, a machine-id of its own and fresh entropy. TemplateError (the template is
     unusable) or LabctlError (this node failed) otherwise; the caller boots it cold instead."""
     folder = clone.overlay.parent
-    if clone.overlay.exists():
-        clone.overlay.unlink()
-    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(template.disk), str(clone.overlay)])
-    os.chmod(clone.overlay, 0o600)
-    kernel, initrd = lab_copy(image.kernel, folder, image.digest), lab_copy(image.initrd, folder, image.digest)
+    overlay_on(template.disk, clone.overlay)
     try:
         with open(template.state, "rb") as saved:
             head = saved.read(65536)
@@ -221,9 +214,7 @@ def restore(uri: str, template: Template, image: ImageArtifacts, clone: Clone) -
         domain_saved = parse(head)
     except (OSError, SaveFileError) as exc:
         raise TemplateError(f"its save file is unreadable: {exc}") from None
-    as_root = os.geteuid() == 0 and not qemu_user_reaches(
-        [kernel, initrd, image.disk, template.disk, clone.overlay], private=[folder.parent, folder]
-    )
+    kernel, initrd, as_root = boot_files(image, folder, [template.disk, clone.overlay], private=[folder.parent, folder])
     machine = uuid.uuid4()
     files = CloneFiles(
         name=clone.domain,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labctl.backends.libvirt import dac
 from labctl.errors import LabctlError
+from labctl.images import ImageArtifacts
 
 
 def lab_copy(source: Path, folder: Path, digest: str) -> Path:
@@ -34,6 +35,23 @@ def qemu_user_reaches(files: list[Path], private: list[Path]) -> bool:
         return False
     dac.let_through(private, who)
     return not dac.blocking_folders(files, who)
+
+
+def overlay_on(backing: Path, overlay: Path) -> None:
+    """A fresh qcow2 overlay over `backing` (whatever was at `overlay` goes), readable by no other
+    user: a node's disk holds its secrets."""
+    overlay.unlink(missing_ok=True)
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(backing), str(overlay)])
+    os.chmod(overlay, 0o600)
+
+
+def boot_files(image: ImageArtifacts, folder: Path, disks: list[Path], private: list[Path]) -> tuple[Path, Path, bool]:
+    """The kernel and initrd a domain in `folder` boots (the lab's own copies), and whether its QEMU
+    must run as root: when QEMU's own user cannot reach them, the image and `disks` once the
+    `private` folders let it through."""
+    kernel, initrd = lab_copy(image.kernel, folder, image.digest), lab_copy(image.initrd, folder, image.digest)
+    as_root = os.geteuid() == 0 and not qemu_user_reaches([kernel, initrd, image.disk, *disks], private)
+    return kernel, initrd, as_root
 
 
 def run(argv: list[str]) -> None:

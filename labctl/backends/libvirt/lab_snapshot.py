@@ -26,7 +26,7 @@ from labctl.backends.base import Progress
 from labctl.backends.libvirt import dac
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.guest_time import set_clock
-from labctl.backends.libvirt.hostfiles import run
+from labctl.backends.libvirt.hostfiles import overlay_on
 from labctl.backends.libvirt.snapshot_xml import SnapshotXmlError, disk_path, on_snapshot_disk, runs_as_root
 from labctl.errors import LabctlError
 
@@ -121,9 +121,7 @@ def _restore_on_frozen(conn: libvirt.virConnect, n: NodeFiles) -> None:
 
 
 def _new_overlay(n: NodeFiles) -> None:
-    n.overlay.unlink(missing_ok=True)
-    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(n.frozen), str(n.overlay)])
-    os.chmod(n.overlay, 0o600)
+    overlay_on(n.frozen, n.overlay)
 
 
 def _freeze_disk(n: NodeFiles) -> None:

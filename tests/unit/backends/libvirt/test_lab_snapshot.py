@@ -12,7 +12,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from labctl.backends.libvirt import lab_snapshot
+from labctl.backends.libvirt import hostfiles, lab_snapshot
 from labctl.backends.libvirt.agent import GuestAgent
 from labctl.backends.libvirt.backend import LibvirtBackend
 from labctl.backends.libvirt.cloning import identity_script
@@ -150,7 +150,7 @@ def host(files: list[NodeFiles], monkeypatch: pytest.MonkeyPatch) -> Host:
         with host.lock:
             host.events.append(("clock", agent.node))
 
-    monkeypatch.setattr(lab_snapshot, "run", qemu_img)
+    monkeypatch.setattr(hostfiles, "run", qemu_img)
     monkeypatch.setattr(lab_snapshot, "set_clock", set_clock)
     monkeypatch.setattr(lab_snapshot, "_let_qemu_in", lambda _folder: None)
     return host

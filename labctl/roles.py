@@ -21,6 +21,8 @@ ready), its manifest declares what generic code needs to know about the role:
     colour: "#cdb4db"              # the role's colour in `labctl graph`
     paths: {home: /var/lib/x}      # guest paths its templates (as `paths.home`) and its checks share
     ports: {report: 5072}          # guest ports, the same way (`ports.report`)
+    memory: 256                    # MiB a node of this role gets when the topology says none
+                                   #   (measured; a node with several roles gets the largest)
 
 The folder `base/` holds the base recipe, applied to every node first; it is not a role a
 topology can name, and may declare only a description, packages, services and secrets.
@@ -66,6 +68,7 @@ DECLARATION_KEYS = (
     "colour",
     "paths",
     "ports",
+    "memory",
 )
 STEP_KEYS = ("files", "commands", "ready")
 """The recipe's steps: read and checked by labctl.render.recipe, only allowed here."""
@@ -88,6 +91,8 @@ GUEST_PATH = re.compile(r"\A(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]{0,63}){1,16}\Z")
 SHELL_TEXT_REFUSED = '"$`\\'
 """Characters a skip message cannot hold: it is echoed inside double quotes on the node."""
 TEXT_MAX = 300
+ROLE_MEMORY_MIB = (128, 65536)
+"""The range a role's `memory` may declare, in MiB."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,8 @@ class Role:
     colour: str | None = None
     paths: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    memory: int | None = None
+    """MiB for a node of this role whose topology names none; None: the topology's default."""
 
     def path(self, name: str) -> str:
         """A guest path the role declares; a LabctlError naming the manifest when it does not."""
@@ -335,7 +342,15 @@ class _Reader(ProblemReader):
             colour=colour or None,
             paths=self.table(spec.get("paths"), "paths", self.guest_path),
             ports=self.table(spec.get("ports"), "ports", self.port),
+            memory=self.memory(spec["memory"]) if "memory" in spec else None,
         )
+
+    def memory(self, value: Any) -> int | None:
+        low, high = ROLE_MEMORY_MIB
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problem(("memory",), f"memory {kind(value)} is not valid (expected MiB from {low} to {high})")
+            return None
+        return value
 
     def table(self, value: Any, key: str, check: Any) -> dict[str, Any]:
         """A mapping of names (like secret names) to values that `check` accepts."""

@@ -85,7 +85,10 @@ ADDRESSING_KEYS = ("loopback", "p2p", "lan")
 SIP_KEYS = ("domain", "users")
 SIP_USER_KEYS = ("password", "extension")
 UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-BUILTIN_DEFAULTS: dict[str, Any] = {"memory": 384, "vcpus": 1, "image": "debian12-lab"}
+BUILTIN_DEFAULTS: dict[str, Any] = {"memory": None, "vcpus": 1, "image": "debian12-lab"}
+"""memory None: a node's memory is its own, else the topology's default, else the largest its roles
+declare (their recipe's `memory:`), else BUILTIN_MEMORY_MIB."""
+BUILTIN_MEMORY_MIB = 384
 
 
 class _Checker(ProblemReader):
@@ -305,6 +308,8 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
             attr: _node_attr(check, attr, spec[attr], key + (attr,)) if attr in spec else defaults[attr]
             for attr in DEFAULT_KEYS
         }
+        if attrs["memory"] is None:
+            attrs["memory"] = _role_memory(check, roles)
         phone = None
         if "phone" in spec:
             phone_spec = check.mapping(spec["phone"], key + ("phone",), PHONE_KEYS, f"phone of {quoted(name)}")
@@ -334,6 +339,12 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
             )
         )
     return result
+
+
+def _role_memory(check: _Checker, roles: tuple[str, ...]) -> int:
+    """The largest memory the node's roles declare; BUILTIN_MEMORY_MIB when none does."""
+    declared = [check.roles.role(r).memory for r in roles if r in check.roles]
+    return max((m for m in declared if m is not None), default=BUILTIN_MEMORY_MIB)
 
 
 def _roles(check: _Checker, value: Any, key: Key) -> tuple[str, ...]:

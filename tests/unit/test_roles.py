@@ -180,6 +180,12 @@ def test_a_role_folder_with_a_bad_name_is_refused(tmp_path: Path) -> None:
         ("ports: {report: 65536}\n", "1: port '65536' is not valid"),
         ("ports: {report: '5072'}\n", "1: port '5072' is not valid"),
         ("ports: {report: true}\n", "1: port 'True' is not valid"),
+        ("memory: 64\n", "1: memory '64' is not valid (expected MiB from 128 to 65536)"),
+        ("memory: 65537\n", "1: memory '65537' is not valid"),
+        ("memory: '256'\n", "1: memory '256' is not valid"),
+        ("memory: true\n", "1: memory 'True' is not valid"),
+        ("memory: 256MiB\n", "1: memory '256MiB' is not valid"),
+        ("memory: 2.5e2\n", "1: memory"),
     ],
 )
 def test_bad_declarations_are_refused_with_their_line(tmp_path: Path, manifest: str, expected: str) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import TopologyError
+from labctl.roles import catalogue
 from labctl.topology.model import Netem, Topology
-from labctl.topology.schema import load_topology
+from labctl.topology.schema import BUILTIN_MEMORY_MIB, load_topology
 
 TopologyLoader = Callable[[str], Topology]
 
@@ -47,6 +48,28 @@ def test_defaults_apply_and_nodes_override(topology: TopologyLoader) -> None:
     assert topo.description == ""
     assert topo.sip is None
     assert topo.demo is None
+
+
+def test_memory_is_the_node_s_then_the_topology_default_then_the_largest_its_roles_declare(tmp_path: Path) -> None:
+    declared = {"host": "memory: 200\n", "pbx": "memory: 700\n", "small": "memory: 150\n", "bare": ""}
+    for role, manifest in declared.items():
+        (tmp_path / role).mkdir()
+        (tmp_path / role / "recipe.yaml").write_text("description: d\n" + manifest)
+    roles = catalogue(tmp_path)
+    nodes = "nodes: {a: {}, b: {roles: [small, pbx]}, c: {roles: [bare]}, d: {roles: [pbx], memory: 128}}\n"
+    nodes += "lans: {net: [a, b, c, d]}\n"
+    by_roles = load_topology(Path("t.yaml"), "name: lab\n" + nodes, roles)
+    assert [n.memory for n in by_roles.nodes] == [200, 700, BUILTIN_MEMORY_MIB, 128]
+    by_default = load_topology(Path("t.yaml"), "name: lab\ndefaults: {memory: 300}\n" + nodes, roles)
+    assert [n.memory for n in by_default.nodes] == [300, 300, 300, 128]
+
+
+def test_the_shipped_roles_size_the_voip_demo_from_measurement() -> None:
+    topo = load_topology(REPO / "topologies" / "voip-demo.yaml")
+    assert {n.name: n.memory for n in topo.nodes} == {
+        "r1": 256, "r2": 256, "infra": 256, "proxy": 256, "pbx": 512,
+        "alice": 256, "bob": 256, "carol": 256, "dave": 256,
+    }  # fmt: skip
 
 
 def test_link_forms_and_netem(topology: TopologyLoader) -> None:

@@ -56,6 +56,15 @@ def full_scans() -> int:
     return int((ksm.SYSFS / "full_scans").read_text())
 
 
+def scan_twice(timeout: float) -> dict[str, Any]:
+    """Start KSM and wait until it has scanned all memory twice (at most `timeout` seconds)."""
+    ksm.set_running(True)
+    start, scans = time.monotonic(), full_scans()
+    while full_scans() < scans + 2 and time.monotonic() - start < timeout:
+        time.sleep(5)
+    return {"ksm_scan_s": round(time.monotonic() - start, 1), "ksm_full_scans": full_scans() - scans}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, default=6)
@@ -75,12 +84,7 @@ def main() -> None:
                 raise SystemExit(f"up failed:\n{up.stderr[-2000:]}")
             time.sleep(30)  # let the guests settle after configuration
             results["ksm_off"] = sample(lab)
-            ksm.set_running(True)
-            start, scans = time.monotonic(), full_scans()
-            while full_scans() < scans + 2 and time.monotonic() - start < args.timeout:
-                time.sleep(5)
-            results["ksm_scan_s"] = round(time.monotonic() - start, 1)
-            results["ksm_full_scans"] = full_scans() - scans
+            results |= scan_twice(args.timeout)
             results["ksm_on"] = sample(lab)
         finally:
             labctl("down", lab)

@@ -58,13 +58,19 @@ def _backing_chain(files: CloneFiles) -> ET.Element:
     return outer
 
 
-def clone_xml(saved: str, files: CloneFiles) -> str:
+def saved_domain(saved: str, error: type[CloneXmlError] = CloneXmlError) -> ET.Element:
+    """The root of a save file's domain XML; `error` when it is not one."""
     try:
         root = ET.fromstring(saved)
     except ET.ParseError as exc:
-        raise CloneXmlError(f"the saved domain XML does not parse: {exc}") from None
+        raise error(f"the saved domain XML does not parse: {exc}") from None
     if root.tag != "domain":
-        raise CloneXmlError("the saved XML is not a domain")
+        raise error("the saved XML is not a domain")
+    return root
+
+
+def clone_xml(saved: str, files: CloneFiles) -> str:
+    root = saved_domain(saved)
     root.attrib.pop("id", None)
     _one(root, "name").text = files.name
     _one(root, "uuid").text = files.uuid

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import xml.etree.ElementTree as ET
 
-from labctl.backends.libvirt.clone_xml import CloneXmlError
+from labctl.backends.libvirt.clone_xml import CloneXmlError, saved_domain
 from labctl.backends.libvirt.domain_xml import METADATA_NS
 
 ET.register_namespace("labctl", METADATA_NS)
@@ -25,13 +25,7 @@ class SnapshotXmlError(CloneXmlError):
 
 
 def _parse(saved: str) -> ET.Element:
-    try:
-        root = ET.fromstring(saved)
-    except ET.ParseError as exc:
-        raise SnapshotXmlError(f"the saved domain XML does not parse: {exc}") from None
-    if root.tag != "domain":
-        raise SnapshotXmlError("the saved XML is not a domain")
-    return root
+    return saved_domain(saved, SnapshotXmlError)
 
 
 def _disk(root: ET.Element) -> tuple[ET.Element, ET.Element]:

@@ -1,4 +1,4 @@
-"""up, down, status, exec, console, ls, reconfigure, secrets: the verbs that act on running labs."""
+"""up, down, status, exec, console, desktop, ls, reconfigure, secrets: the verbs that act on running labs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from labctl.cli.progress import PhaseReporter
 from labctl.cli.reports import junit_target, run_demo
 from labctl.cli.topology_cmds import TopologyArg
 from labctl.errors import LabctlError
-from labctl.service import labs
+from labctl.service import desktops, labs
 
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
 
@@ -198,6 +198,31 @@ def console_cmd(node: Annotated[str, typer.Argument(help="NODE or LAB/NODE")]) -
     attach()
 
 
+def desktop_cmd(
+    node: Annotated[str, typer.Argument(help="NODE or LAB/NODE")],
+    print_only: Annotated[bool, typer.Option("--print", help="Only say how to connect; open nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open a node's SPICE display in remote-viewer with the lab's password (root), until its window
+    closes; where no window can open, print its URI and the ssh tunnel that reaches it."""
+    found = desktops.find_desktop(node)
+    if as_json:
+        print_json(found.to_dict())
+        return
+    if found.viewer is not None and not print_only:
+        opening = f"opening {found.lab}/{found.node} ({found.uri}) in {found.viewer}"
+        code = desktops.open_desktop(found, lambda: err_console.print(opening, highlight=False, markup=False))
+        raise typer.Exit(code)
+    why = "" if print_only else f"not opened here: {found.why_not}\n"
+    console.print(
+        f"{why}{found.lab}/{found.node}: {found.uri} (listens on this host's 127.0.0.1 only)\n"
+        f"from another machine: {found.tunnel}\n"
+        f"  then: remote-viewer {found.uri}, with the password `labctl secrets {found.lab}` prints (root)",
+        highlight=False,
+        markup=False,
+    )
+
+
 def reconfigure(lab: LabArg) -> None:
     """Push every node's configuration again (idempotent)."""
     labs.reconfigure(lab, PhaseReporter())
@@ -229,5 +254,6 @@ def register(app: typer.Typer) -> None:
     app.command()(ls)
     app.command("exec", context_settings={"allow_interspersed_args": False})(exec_cmd)
     app.command("console")(console_cmd)
+    app.command("desktop")(desktop_cmd)
     app.command()(reconfigure)
     app.command()(secrets)

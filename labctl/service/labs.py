@@ -106,7 +106,11 @@ def resolve_node(ref: str) -> tuple[LabState, str]:
     """NODE or LAB/NODE -> (state, node)."""
     if "/" in ref:
         lab, node = ref.split("/", 1)
-        return require_state(check_lab_name(lab)), check_node_name(node)
+        state = require_state(check_lab_name(lab))
+        if check_node_name(node) not in state.nodes:
+            hint = did_you_mean(node, state.nodes) or f" (nodes: {', '.join(sorted(state.nodes))})"
+            raise LabctlError(f"lab '{state.lab}' has no node '{node}'{hint}")
+        return state, node
     check_node_name(ref)
     states, damaged = readable_states()
     found = [s for s in states if ref in s.nodes]
@@ -319,7 +323,8 @@ def reconfigure(lab: str, listener: Listener = QUIET) -> LabState:
     return state
 
 
-EXPECTED_SECRETS = ("spice_password", "root_password")  # every lab's `up` makes these
+SPICE_SECRET = "spice_password"  # the libvirt backend's one SPICE ticket for every display of a lab
+EXPECTED_SECRETS = (SPICE_SECRET, "root_password")  # every lab's `up` makes these
 
 
 @dataclass(frozen=True)

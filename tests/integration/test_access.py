@@ -67,6 +67,33 @@ def test_no_spice_port_accepts_a_connection_without_the_password(lab: dict[str, 
         assert list(results.values()) == [LINK_PERMISSION_DENIED] * 3 + [LINK_OK], f"{node} port {port}: {named}"
 
 
+VIEWER = """#!/bin/sh
+# stands in for remote-viewer: logs in to the display its connection file names, with its password
+exec {python} -c '
+import configparser, sys
+from tests.integration.spice_link import spice_link
+c = configparser.ConfigParser(interpolation=None)
+c.read(sys.argv[1])
+v = c["virt-viewer"]
+sys.exit(10 + spice_link(v["host"], int(v["port"]), v["password"]))' "$1"
+"""
+
+
+def test_labctl_desktop_hands_the_viewer_a_file_that_opens_the_display(lab: dict[str, Any], tmp_path: Path) -> None:
+    viewer = tmp_path / "remote-viewer"
+    viewer.write_text(VIEWER.format(python=sys.executable))
+    viewer.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "DISPLAY": ":99", "PYTHONPATH": str(ROOT)}
+    for node, port in spice_ports(lab).items():
+        run = subprocess.run(
+            [sys.executable, "-m", "labctl", "desktop", f"{LAB}/{node}"], capture_output=True, text=True, env=env, cwd=ROOT
+        )
+        assert run.returncode == 10 + LINK_OK, (node, run.returncode, run.stderr)  # the viewer got in
+        shown = json.loads(labctl("desktop", f"{LAB}/{node}", "--json").stdout)
+        assert shown["uri"] == f"spice://127.0.0.1:{port}"
+        assert shown["tunnel"].startswith(f"ssh -N -L {port}:127.0.0.1:{port} ")
+
+
 def test_the_password_is_kept_out_of_world_readable_places(lab: dict[str, Any]) -> None:
     password = lab_secrets(LAB, ("spice_password",))["spice_password"]
     assert (lab_folder(LAB) / "secrets.json").stat().st_mode & 0o077 == 0

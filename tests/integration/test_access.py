@@ -85,9 +85,8 @@ def test_labctl_desktop_hands_the_viewer_a_file_that_opens_the_display(lab: dict
     viewer.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "DISPLAY": ":99", "PYTHONPATH": str(ROOT)}
     for node, port in spice_ports(lab).items():
-        run = subprocess.run(
-            [sys.executable, "-m", "labctl", "desktop", f"{LAB}/{node}"], capture_output=True, text=True, env=env, cwd=ROOT
-        )
+        argv = [sys.executable, "-m", "labctl", "desktop", f"{LAB}/{node}"]
+        run = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
         assert run.returncode == 10 + LINK_OK, (node, run.returncode, run.stderr)  # the viewer got in
         shown = json.loads(labctl("desktop", f"{LAB}/{node}", "--json").stdout)
         assert shown["uri"] == f"spice://127.0.0.1:{port}"

@@ -114,6 +114,7 @@ def ensure_template(uri: str, image: ImageArtifacts, node: NodePlan, accel: str,
     cold boot, waited for until systemd is done, then saved. TemplateError when it cannot be."""
     conn = _open(uri)
     try:
+        stop_stale_builders(conn, progress)
         parts = key_parts(conn, image, node, accel)
         key = templates.template_key(parts)
         with templates.building(key):
@@ -133,6 +134,16 @@ def ensure_template(uri: str, image: ImageArtifacts, node: NodePlan, accel: str,
             return made
     finally:
         conn.close()
+
+
+def stop_stale_builders(conn: libvirt.virConnect, progress: Progress) -> None:
+    """Destroy the template domains no builder holds any more (a `labctl up` killed with SIGKILL
+    while it built a template leaves its domain running: no lab's `down` sees it)."""
+    for domain in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+        name = domain.name()
+        if name.startswith(TEMPLATE_DOMAIN_PREFIX) and templates.builder_gone(name[len(TEMPLATE_DOMAIN_PREFIX) :]):
+            _destroy(conn, name)
+            progress("", f"stopped {name}, left running by a template build that was killed")
 
 
 def _build(conn: libvirt.virConnect, image: ImageArtifacts, node: NodePlan, accel: str, key: str, folder: Path) -> None:

@@ -81,6 +81,21 @@ def building(key: str) -> Iterator[None]:
         yield
 
 
+def builder_gone(short_key: str) -> bool:
+    """Whether no process builds the template whose key starts with `short_key` now: every lock
+    of such a key can be taken (a builder killed with SIGKILL left its domain running)."""
+    root = templates_root()
+    if not all(c in "0123456789abcdef" for c in short_key) or not short_key:
+        return False
+    for path in root.glob(f".{short_key}*.lock"):
+        with open(path, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+    return True
+
+
 def load(key: str) -> Template | None:
     """The template of `key` when it is complete and not marked corrupt; None otherwise."""
     folder = folder_of(key)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from labctl.backends.libvirt import backend as backend_module
+from labctl.backends.libvirt import cloning
 from labctl.backends.libvirt import template as templates
 from labctl.backends.libvirt.clone_xml import CloneFiles, CloneXmlError, clone_xml
 from labctl.backends.libvirt.cloning import identity_script
@@ -357,3 +358,46 @@ def test_a_failed_restore_boots_cold_but_ctrl_c_boots_nothing(
     note = backend._clone("t", lab.nodes[0], record, template)
     assert outcome in note and record.boot == ""
     assert (templates.load(template.key) is None) == (outcome == "unusable")  # only QEMU's refusal marks it
+
+
+class FakeDomain:
+    def __init__(self, name: str, destroyed: list[str]) -> None:
+        self._name, self.destroyed = name, destroyed
+
+    def name(self) -> str:
+        return self._name
+
+    def destroy(self) -> None:
+        self.destroyed.append(self._name)
+
+
+class FakeConn:
+    def __init__(self, names: list[str]) -> None:
+        self.destroyed: list[str] = []
+        self.domains = {n: FakeDomain(n, self.destroyed) for n in names}
+
+    def listAllDomains(self, flags: int) -> list[FakeDomain]:
+        return list(self.domains.values())
+
+    def lookupByName(self, name: str) -> FakeDomain:
+        return self.domains[name]
+
+
+def test_only_template_domains_no_builder_holds_are_stopped(cache: Path) -> None:
+    building, killed = "a" * 64, "b" * 64
+    with templates.building(killed):
+        pass  # its builder was killed: the lock file stays, nobody holds it
+    conn = FakeConn(
+        [
+            f"{cloning.TEMPLATE_DOMAIN_PREFIX}{building[:12]}",
+            f"{cloning.TEMPLATE_DOMAIN_PREFIX}{killed[:12]}",
+            "labctl_lab_a",
+            f"{cloning.TEMPLATE_DOMAIN_PREFIX}../../x",
+            f"{cloning.TEMPLATE_DOMAIN_PREFIX}",
+        ]
+    )
+    said: list[str] = []
+    with templates.building(building):
+        cloning.stop_stale_builders(conn, lambda _node, message: said.append(message))
+    assert conn.destroyed == [f"{cloning.TEMPLATE_DOMAIN_PREFIX}{killed[:12]}"]
+    assert said == [f"stopped labctl-tpl-{killed[:12]}, left running by a template build that was killed"]

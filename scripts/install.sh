@@ -8,6 +8,7 @@ packages=(
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
   mmdebstrap e2fsprogs iproute2 graphviz ca-certificates
+  websockify spice-html5 chromium
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done

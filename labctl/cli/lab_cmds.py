@@ -1,8 +1,9 @@
-"""up, down, status, exec, console, desktop, ls, reconfigure, secrets: the verbs that act on running labs."""
+"""up, down, status, exec, console, desktop, web, ls, reconfigure, secrets: the verbs that act on running labs."""
 
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import time
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from labctl.cli.progress import PhaseReporter
 from labctl.cli.reports import junit_target, run_demo
 from labctl.cli.topology_cmds import TopologyArg
 from labctl.errors import LabctlError
-from labctl.service import desktops, labs
+from labctl.service import desktops, labs, web
 
 LabArg = Annotated[str, typer.Argument(help="Lab name (or its topology name/path).")]
 
@@ -223,6 +224,36 @@ def desktop_cmd(
     )
 
 
+def web_cmd(
+    lab: LabArg,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: a free one).")] = 0,
+) -> None:
+    """Serve the lab in a browser on 127.0.0.1 (root): its picture, its nodes, the last demo's
+    verdicts, and each node's desktop (spice-html5). Ctrl-C stops it."""
+    with web.serving(lab, port) as site:
+        console.print(
+            f"lab {site.state.lab} at {site.url}\n"
+            "  (127.0.0.1 only; from another machine: "
+            f"ssh -N -L {site.page_port}:127.0.0.1:{site.page_port} -L {site.ws_port}:127.0.0.1:{site.ws_port} ...)\n"
+            "Ctrl-C stops it",
+            highlight=False,
+            markup=False,
+        )
+        sys.stdout.flush()  # a script reading the URL from a pipe gets it now
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops websockify too
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            err_console.print("stopped", highlight=False, markup=False)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def reconfigure(lab: LabArg) -> None:
     """Push every node's configuration again (idempotent)."""
     labs.reconfigure(lab, PhaseReporter())
@@ -255,5 +286,6 @@ def register(app: typer.Typer) -> None:
     app.command("exec", context_settings={"allow_interspersed_args": False})(exec_cmd)
     app.command("console")(console_cmd)
     app.command("desktop")(desktop_cmd)
+    app.command("web")(web_cmd)
     app.command()(reconfigure)
     app.command()(secrets)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.lab import ROOT, labctl, leftovers, plan_of, write_topology
+from tests.integration.lab import ROOT, labctl, running_lab, write_topology
 from tests.integration.png import colours, read_png, rendered
 
 LAB = "webduo"
@@ -39,22 +39,19 @@ WIDTH, HEIGHT = 1100, 900
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     topology = write_topology(tmp_path_factory.mktemp("web"), LAB, TOPOLOGY)
-    plan = plan_of(topology)
-    labctl("down", LAB, check=False)
-    labctl("up", topology, "--no-verify")
-    argv = [sys.executable, "-m", "labctl", "web", LAB]
-    server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        first = server.stdout.readline()
-        found = re.search(r"(http://127\.0\.0\.1:(\d+)/)\?token=(\S+)", first)
-        assert found, (first, server.stderr.read() if server.poll() is not None and server.stderr else "")
-        yield {"base": found[1], "token": found[3], "url": found[0], "plan": plan}
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(10)
-        labctl("down", LAB, check=False)
-    assert leftovers(plan) == []
+    with running_lab(topology, "--no-verify") as (plan, up):
+        assert up.returncode == 0, up.stderr
+        argv = [sys.executable, "-m", "labctl", "web", LAB]
+        server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout is not None
+            first = server.stdout.readline()
+            found = re.search(r"(http://127\.0\.0\.1:(\d+)/)\?token=(\S+)", first)
+            assert found, (first, server.stderr.read() if server.poll() is not None and server.stderr else "")
+            yield {"base": found[1], "token": found[3], "url": found[0], "plan": plan}
+        finally:
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(10) == 0
     assert subprocess.run(["pgrep", "-f", "websockify.*labctl-web-"], capture_output=True).returncode == 1
 
 

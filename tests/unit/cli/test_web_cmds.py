@@ -14,23 +14,13 @@ from pathlib import Path
 import pytest
 
 from labctl.backends import registry
-from labctl.backends.base import NodeInfo
 from labctl.service import web
 from labctl.service.webpage import desktop_page, lab_page, script_json
-from labctl.state import LabState
 from tests.unit.cli.conftest import Cli
+from tests.unit.cli.test_desktop_cmds import DisplayBackend
 from tests.unit.cli.test_lab_cmds import running
 
 HOSTILE = "</script><script>alert(1)</script><img src=x onerror=alert(2)>\"'&"
-
-
-class DisplayBackend:
-    def __init__(self, images: object = None, disks: object = None, cold: bool = False) -> None:
-        pass
-
-    def node_info(self, state: LabState, node: str) -> NodeInfo:
-        display = state.nodes[node]["display"]
-        return NodeInfo("running" if display else "shut off", display=display)
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.browser import CHROMIUM, Page, browser
 from tests.integration.lab import ROOT, labctl, running_lab, write_topology
 from tests.integration.png import colours, read_png, rendered
 
@@ -31,8 +32,7 @@ nodes: {{a: {{}}, b: {{}}}}
 lans: {{net: [a, b]}}
 addressing: {{lan: 10.81.0.0/16}}
 """
-BROWSER = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="needs Debian's chromium (scripts/install.sh installs it)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/install.sh installs it)")
 WIDTH, HEIGHT = 1100, 900
 
 
@@ -55,23 +55,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     assert subprocess.run(["pgrep", "-f", "websockify.*labctl-web-"], capture_output=True).returncode == 1
 
 
-def browse(url: str, out: Path, wait_ms: int = 20000) -> tuple[str, Path]:
-    """The page's DOM after `wait_ms` of its own time, and a screenshot of it."""
-    common = [
-        BROWSER or "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        f"--window-size={WIDTH},{HEIGHT}",
-        f"--virtual-time-budget={wait_ms}",
-        f"--user-data-dir={out.parent / 'profile'}",
-    ]
-    dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-    subprocess.run([*common, f"--screenshot={out}", url], capture_output=True, timeout=120, check=True)
-    return dom, out
-
-
 def status(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:
@@ -80,33 +63,74 @@ def status(url: str) -> int:
         return exc.code
 
 
-def test_without_the_token_nothing_is_served(site: dict[str, Any], tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    with browser(WIDTH, HEIGHT) as opened:
+        yield opened
+
+
+def test_without_the_token_nothing_is_served(site: dict[str, Any], page: Page) -> None:
     base = site["base"]
     for path in ("", "?token=wrong", "graph.svg", "node/a", "spice/main.js"):
         assert status(base + path) == 403, path
-    dom, _ = browse(base, tmp_path / "forbidden.png", wait_ms=2000)
-    assert "forbidden" in dom and "webduo" not in dom
+    page.goto(base)
+    text = page.evaluate("document.body.innerText")
+    assert text.startswith("forbidden") and "webduo" not in text
 
 
-def test_the_lab_page_renders_its_picture_nodes_and_states(site: dict[str, Any], tmp_path: Path) -> None:
-    dom, shot = browse(site["url"], tmp_path / "lab.png", wait_ms=3000)
-    assert "lab webduo" in dom and 'href="/node/a"' in dom and 'href="/node/b"' in dom
-    assert dom.count(">running<") == 2
-    width, height, rows = read_png(shot)
+def test_the_lab_page_renders_its_picture_nodes_and_states(site: dict[str, Any], page: Page, tmp_path: Path) -> None:
+    page.goto(site["url"])
+    graph = "document.querySelector('img.graph')"
+    assert page.wait_for(f"{graph} && {graph}.naturalWidth > 0", 30), "the lab's picture did not load"
+    text = page.evaluate("document.body.innerText")
+    assert "lab webduo" in text and text.count("running") == 2
+    assert page.evaluate("[...document.querySelectorAll('a')].map(a => a.getAttribute('href')).join(' ')") == (
+        "/node/a /node/b"
+    )
+    width, height, rows = read_png(page.screenshot(tmp_path / "lab.png"))
     assert (width, height) == (WIDTH, HEIGHT)
     assert rendered(colours(rows), dominant_max=0.97, distinct_min=16), "the lab's page looks blank"
 
 
-def test_a_node_s_desktop_connects_and_draws_its_screen(site: dict[str, Any], tmp_path: Path) -> None:
-    node_url = site["base"] + "node/a?token=" + site["token"]
-    dom, shot = browse(node_url, tmp_path / "desktop.png")
-    assert 'id="status" class="note">connected<' in dom, dom[:2000]
-    assert "spice_surface" in dom  # spice-html5 made the display's canvas
-    _, _, rows = read_png(shot)
-    screen = colours(rows, (0, 120, 640, 520))  # the top left of the node's 720x400 text console
+def test_a_node_s_desktop_connects_and_draws_its_screen(site: dict[str, Any], page: Page, tmp_path: Path) -> None:
+    page.goto(site["base"] + "node/a")  # the cookie the lab's page set lets it in
+    assert page.wait_for("document.getElementById('status').textContent === 'connected'", 60), page.evaluate(
+        "document.getElementById('status').textContent"
+    )
+    canvas = "document.getElementById('spice_surface_0')"
+    assert page.wait_for(f"{canvas} && {canvas}.width > 0", 60), "spice-html5 made no canvas for the display"
+    box = page.evaluate(f"(r => [r.left, r.top, r.right, r.bottom])({canvas}.getBoundingClientRect())")
+    left, top, right, bottom = (int(v) for v in box)
+    time.sleep(3)  # the first screen update
+    _, _, rows = read_png(page.screenshot(tmp_path / "desktop.png"))
+    screen = colours(rows, (left, top, min(right, WIDTH), min(bottom, HEIGHT)))
     dark = sum(n for (r, g, b), n in screen.items() if r + g + b < 60)
-    assert dark > 0.5 * sum(screen.values()), "no console drawn: the canvas area is not the node's dark screen"
+    assert dark > 0.5 * sum(screen.values()), "the canvas is not the node's dark text console"
     assert rendered(screen, dominant_max=0.999, distinct_min=2), "the node's screen shows nothing"
+
+
+WRONG_PASSWORD = """
+(async () => {
+  const Spice = await import('/spice/main.js');
+  const uri = document.querySelector('script[type=module]').textContent.match(/"uri": "([^"]+)"/)[1];
+  const area = document.createElement('div');
+  area.id = 'control';
+  document.body.appendChild(area);
+  window.control = 'waiting';
+  new Spice.SpiceMainConn({uri: uri, screen_id: 'control', password: 'not-the-password',
+    onsuccess: () => { window.control = 'connected'; }, onerror: e => { window.control = 'error: ' + e; }});
+})()
+"""
+
+
+def test_a_wrong_spice_password_gets_no_screen(site: dict[str, Any], page: Page) -> None:
+    """The negative control of the test above: the same page and websocket, another password."""
+    page.goto(site["base"] + "node/b")
+    assert page.wait_for("document.getElementById('status').textContent === 'connected'", 60)
+    page.call("Runtime.evaluate", expression=WRONG_PASSWORD, awaitPromise=True)
+    assert page.wait_for("window.control !== 'waiting'", 30), "the control connection never ended"
+    assert str(page.evaluate("window.control")).startswith("error"), page.evaluate("window.control")
+    assert page.evaluate("document.querySelector('#control canvas')") is None
 
 
 def test_json_status_lists_every_node_s_display(site: dict[str, Any]) -> None:

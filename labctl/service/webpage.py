@@ -59,7 +59,10 @@ def node_rows(data: dict[str, Any]) -> str:
 
 def verdict_rows(report: dict[str, Any] | None) -> str:
     if report is None:
-        return '<p class="note">No demo has run on this lab yet (<code>labctl demo LAB</code>).</p>'
+        return (
+            '<p class="note">No demo has run on this lab yet (<code>labctl demo run DEMO</code>, '
+            "or <code>labctl up</code> without <code>--no-verify</code>).</p>"
+        )
     rows = []
     for r in report.get("results", []):
         status = str(r.get("status", ""))

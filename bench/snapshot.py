@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from boot import qemu_rss_mib, run_facts
-from ksm import qemu_pss_mib, scan_twice
+from boot import run_facts
+from ksm import sample, scan_twice
 
 from labctl.backends.libvirt import ksm
 from labctl.demo.model import Report
@@ -51,16 +51,6 @@ def guest_memory_mib(lab: str, nodes: list[str]) -> dict[str, dict[str, int]]:
     return out
 
 
-def memory(lab: str) -> dict[str, Any]:
-    rss = qemu_rss_mib(lab)
-    return {
-        "rss_total_mib": round(sum(rss.values()), 1),
-        "pss_total_mib": qemu_pss_mib(lab),
-        "ksm_saved_mib": round(ksm.status().saved_bytes / 2**20, 1),
-        "rss_mib": rss,
-    }
-
-
 def folder_mib(path: Path) -> float:
     return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20, 1)
 
@@ -85,7 +75,7 @@ def main() -> None:
         results["to_all_green_s"] = round(time.monotonic() - start, 1)
         nodes = [n.name for n in launched.plan.nodes]
         results["guest_memory_mib"] = guest_memory_mib(lab, nodes)
-        results["memory_ksm_off"] = memory(lab)
+        results["memory_ksm_off"] = sample(lab)
         start = time.monotonic()
         record = snapshots.take(lab, "green")
         results["snapshot_s"] = round(time.monotonic() - start, 1)
@@ -96,7 +86,7 @@ def main() -> None:
         results["demo_after_reset"] = demo(labs.require_state(lab), launched.demo or args.lab)
         results["snapshot_to_all_green_s"] = round(time.monotonic() - start, 1)
         results |= scan_twice(args.ksm_timeout)
-        results["memory_ksm_on"] = memory(lab)
+        results["memory_ksm_on"] = sample(lab)
     finally:
         labs.down(args.lab, missing_ok=True)
         ksm.set_running(was_running)

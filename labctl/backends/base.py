@@ -16,6 +16,9 @@ from typing import Any, Protocol
 from labctl.compile.plan import LabPlan, NetemPlan
 from labctl.state import LabState
 
+SPICE_SECRET = "spice_password"
+"""The lab secret that opens every SPICE display of a lab (a backend that has such displays makes it)."""
+
 
 @dataclass(frozen=True)
 class ExecResult:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from labctl.backends.base import SPICE_SECRET
 from labctl.backends.registry import backend_for
 from labctl.errors import LabctlError
-from labctl.service.labs import SPICE_SECRET, resolve_node
+from labctl.service.labs import resolve_node
 from labctl.state import read_secrets
 
 VIEWER = "remote-viewer"  # virt-viewer's SPICE client

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labctl.backends.base import Backend, ExecResult
+from labctl.backends.base import SPICE_SECRET, Backend, ExecResult
 from labctl.backends.registry import DEFAULT_BACKEND, backend_for, create_backend
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
@@ -323,7 +323,6 @@ def reconfigure(lab: str, listener: Listener = QUIET) -> LabState:
     return state
 
 
-SPICE_SECRET = "spice_password"  # the libvirt backend's one SPICE ticket for every display of a lab
 EXPECTED_SECRETS = (SPICE_SECRET, "root_password")  # every lab's `up` makes these
 
 

@@ -29,11 +29,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from labctl.backends.base import SPICE_SECRET
 from labctl.backends.registry import backend_for
 from labctl.compile.dot import plan_to_dot
 from labctl.errors import LabctlError
 from labctl.service.desktops import spice_port
-from labctl.service.labs import SPICE_SECRET, require_state, status_data
+from labctl.service.labs import require_state, status_data
 from labctl.service.webpage import desktop_page, lab_page
 from labctl.state import LabState, lab_secrets
 from labctl.state.lab_record import last_report

@@ -17,7 +17,7 @@ from pathlib import Path
 import libvirt
 
 from labctl import cancel
-from labctl.backends.base import ExecResult, NodeInfo, Progress
+from labctl.backends.base import SPICE_SECRET, ExecResult, NodeInfo, Progress
 from labctl.backends.libvirt import daemon, hostnet, kvm, naming
 from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe, read_console
@@ -40,7 +40,6 @@ from labctl.state.snapshots import snapshot_folder
 COLD_ASKED = "--cold"
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0
-SPICE_SECRET = "spice_password"  # one SPICE ticket for every display of a lab
 BOOT_STALL = 240.0  # no new console text for this long: the node is stuck
 MAX_RESTARTS = 2  # restarts of one node after a kernel panic or a reset, per `up`
 

@@ -54,6 +54,14 @@ def reads_only(plan: LabPlan) -> Access:
     return Access(reads=frozenset(node.name for node in plan.nodes))
 
 
+def phones_changed(plan: LabPlan, phones: set[str]) -> Access:
+    """A SIP probe: it changes the state of these phones (a call, a registration) and reads them and
+    every node that is not a phone (registrars, routers, DNS, LDAP). Probes on other phones run at
+    once: the registrars handle many calls and registrations at a time."""
+    others = {node.name for node in plan.nodes if node.phone is None}
+    return Access(reads=frozenset(others | phones), writes=frozenset(phones))
+
+
 @dataclass(frozen=True)
 class Probe:
     check: str

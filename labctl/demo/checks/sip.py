@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from labctl.backends.base import ExecResult
 from labctl.compile.plan import LabPlan, NodePlan, PhonePlan
 from labctl.demo.checks import Params, register
-from labctl.demo.model import FAIL, PASS, Evidence, Judge, Probe, Verdict
+from labctl.demo.model import FAIL, PASS, Evidence, Judge, Probe, Verdict, phones_changed
 from labctl.errors import LabctlError
 from labctl.roles import Role, catalogue
 
@@ -236,6 +236,7 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
                 **params.timing(90, 3),
                 command_timeout=60,
                 evidence=REGISTER_EVIDENCE,
+                access=phones_changed(plan, {name}),
             )
         )
     return probes
@@ -545,6 +546,7 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
             **params.timing(150, 5),
             command_timeout=int(media) + 100,
             evidence=CALL_EVIDENCE,
+            access=phones_changed(plan, {caller_name, callee_name}),
         )
     ]
 
@@ -627,8 +629,9 @@ def _sipp_check(
         for node_name in source:
             node, ph = phone(plan, node_name, name)
             service = string_param(p, "to", ph.user) if target_param else ph.user
-            if target_param and service in {n.name for n in phones(plan)}:
-                service = plan.node(service).phone.user  # type: ignore[union-attr]
+            called = service if target_param and service in {n.name for n in phones(plan)} else None
+            if called is not None:
+                service = plan.node(called).phone.user  # type: ignore[union-attr]
             password = string_param(p, "password", ph.password + "-wrong" if wrong_password else ph.password)
             probes.append(
                 Probe(
@@ -640,6 +643,7 @@ def _sipp_check(
                     skip_unless=registrar_gate(plan, ph),
                     **p.timing(60, 3),
                     command_timeout=45,
+                    access=phones_changed(plan, {node_name} | ({called} if called else set())),
                 )
             )
         return probes

@@ -44,7 +44,9 @@ BUILDER_VERSION = 5  # 5: root locked (issue 8 access); 3-4: busy-host hooks (de
 """Bumped when the build steps change what they produce."""
 
 REQUIRED = ("suite", "mirror", "kernel", "packages")
-OPTIONAL = ("description", "snapshot", "components", "variant", "size_mib", "disable_services", "freeswitch")
+OPTIONAL = ("description", "extends", "snapshot", "components", "variant", "size_mib", "disable_services", "freeswitch")
+ADDED_LISTS = ("packages", "disable_services")
+"""What a recipe that `extends` another adds to that one's lists; every other key it sets replaces the other's."""
 FREESWITCH_KEYS = ("repository", "keyring", "packages", "services")
 FREESWITCH_OPTIONAL = ("build",)  # from source: freeswitch_source.SourceBuild
 TOKEN_VAR = "LABCTL_SIGNALWIRE_TOKEN"
@@ -196,24 +198,8 @@ LIST_FIELDS = ("packages", "components", "disable_services")
 
 def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageRecipe:
     """The recipe, with the FreeSWITCH source that `env` (the process environment by default) names."""
-    if not RECIPE_NAME.fullmatch(name):
-        raise LabctlError(f"image name {quoted(name)} is not valid: {RECIPE_NAME_RULE}")
-    path = images_dir() / f"{name}.yaml"
-    if not path.exists():
-        raise LabctlError(f"no image recipe '{name}' in {images_dir()}{did_you_mean(name, known_images())}")
-    doc = check_version(load_yaml(path), "this image recipe", IMAGE_FORMAT, IMAGE_MIGRATIONS, ImageRecipeError)
-    if not isinstance(doc.value, dict):
-        raise ImageRecipeError([Problem(path, 1, "an image recipe is a mapping with " + ", ".join(REQUIRED))])
-    spec: dict[str, Any] = doc.value
-    allowed = (FORMAT_KEY, *REQUIRED, *OPTIONAL)
-    problems = [
-        Problem(path, doc.line((k,)), unknown("key in image recipe", k, allowed)) for k in spec if k not in allowed
-    ]
-    problems += [Problem(path, 1, f"image recipe needs '{k}'") for k in REQUIRED if k not in spec]
-    problems += _type_problems(path, doc.line, spec)
-    if problems:
-        raise ImageRecipeError(problems)
-    addon = _freeswitch_addon(path, doc.line(("freeswitch",)), spec["freeswitch"]) if "freeswitch" in spec else None
+    path, line, spec = _load_spec(name, ())
+    addon = _freeswitch_addon(path, line(("freeswitch",)), spec["freeswitch"]) if "freeswitch" in spec else None
     roles = catalogue(images_dir().parent)
     return ImageRecipe(
         name=name,
@@ -232,6 +218,46 @@ def load_image_recipe(name: str, env: Mapping[str, str] | None = None) -> ImageR
             freeswitch_source(os.environ if env is None else env, addon.build) if addon is not None else None
         ),
     )
+
+
+def _load_spec(name: str, seen: tuple[str, ...]) -> tuple[Path, Callable[[tuple[str, ...]], int], dict[str, Any]]:
+    """The recipe's mapping, checked, with the recipe it `extends` folded in (`seen`: the recipes
+    that extend this one, to refuse a loop)."""
+    if not RECIPE_NAME.fullmatch(name):
+        raise LabctlError(f"image name {quoted(name)} is not valid: {RECIPE_NAME_RULE}")
+    path = images_dir() / f"{name}.yaml"
+    if not path.exists():
+        raise LabctlError(f"no image recipe '{name}' in {images_dir()}{did_you_mean(name, known_images())}")
+    doc = check_version(load_yaml(path), "this image recipe", IMAGE_FORMAT, IMAGE_MIGRATIONS, ImageRecipeError)
+    if not isinstance(doc.value, dict):
+        raise ImageRecipeError([Problem(path, 1, "an image recipe is a mapping with " + ", ".join(REQUIRED))])
+    spec: dict[str, Any] = dict(doc.value)
+    allowed = (FORMAT_KEY, *REQUIRED, *OPTIONAL)
+    problems = [
+        Problem(path, doc.line((k,)), unknown("key in image recipe", k, allowed)) for k in spec if k not in allowed
+    ]
+    base = spec.pop("extends", None)
+    if base is not None and (not isinstance(base, str) or not RECIPE_NAME.fullmatch(base)):
+        problems.append(Problem(path, doc.line(("extends",)), f"'extends' names an image recipe: {RECIPE_NAME_RULE}"))
+    elif base in (name, *seen):
+        problems.append(Problem(path, doc.line(("extends",)), f"'extends: {base}' makes a loop of image recipes"))
+    if not problems and base is not None:
+        spec = _extended(_load_spec(base, (name, *seen))[2], spec)
+    problems += [Problem(path, 1, f"image recipe needs '{k}'") for k in REQUIRED if k not in spec]
+    problems += _type_problems(path, doc.line, spec)
+    if problems:
+        raise ImageRecipeError(problems)
+    return path, doc.line, spec
+
+
+def _extended(base: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` on top of the recipe it extends: its lists in ADDED_LISTS add to the base's, every
+    other key it sets replaces the base's."""
+    merged = {**base, **spec}
+    for key in ADDED_LISTS:
+        if isinstance(base.get(key), list) and isinstance(spec.get(key), list):
+            merged[key] = [*base[key], *spec[key]]
+    return merged
 
 
 def _type_problems(path: Path, line: Callable[[tuple[str, ...]], int], spec: dict[str, Any]) -> list[Problem]:

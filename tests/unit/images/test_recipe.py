@@ -153,3 +153,45 @@ def test_a_bad_addon_section_is_refused_with_its_line(images: Path, section: str
     with pytest.raises(ImageRecipeError, match=message) as caught:
         load_image_recipe("bad", {})
     assert caught.value.problems[0].line == len(text.splitlines()) + 1
+
+
+def test_a_recipe_that_extends_another_adds_to_its_lists_and_replaces_the_rest(images: Path) -> None:
+    (images / "desk.yaml").write_text(
+        "extends: lab\nkernel: linux-image-amd64\nsize_mib: 6144\npackages: [openbox, xinit]\n"
+        "disable_services: [openbox-thing]\n"
+    )
+    base, desk = load_image_recipe("lab", {}), load_image_recipe("desk", {})
+    assert desk.kernel == "linux-image-amd64" and desk.size_mib == 6144
+    assert set(desk.packages) == {*base.packages, "openbox", "xinit"}
+    assert set(desk.disable_services) == {*base.disable_services, "openbox-thing"}
+    assert (desk.suite, desk.mirror, desk.freeswitch) == (base.suite, base.mirror, base.freeswitch)
+    assert desk.digest() != base.digest()
+
+
+def test_the_shipped_desktop_image_extends_the_lab_image() -> None:
+    desk, lab = load_image_recipe("debian12-desktop", {}), load_image_recipe("debian12-lab", {})
+    assert {"linphone-desktop", "xserver-xorg-core", "spice-vdagent", "pulseaudio"} <= set(desk.packages)
+    assert set(lab.packages) < set(desk.packages) and desk.kernel == "linux-image-amd64"
+
+
+@pytest.mark.parametrize(
+    ("recipes", "message"),
+    [
+        ({"a": "extends: a\n"}, "'extends: a' makes a loop of image recipes"),
+        ({"a": "extends: b\n", "b": "extends: a\n"}, "'extends: a' makes a loop of image recipes"),
+        ({"a": "extends: ../lab\n"}, "'extends' names an image recipe"),
+        ({"a": "extends: [lab]\n"}, "'extends' names an image recipe"),
+    ],
+)
+def test_a_bad_extends_is_refused_with_its_line(images: Path, recipes: dict[str, str], message: str) -> None:
+    for name, text in recipes.items():
+        (images / f"{name}.yaml").write_text(text)
+    with pytest.raises(ImageRecipeError, match=message) as caught:
+        load_image_recipe("a", {})
+    assert caught.value.problems[0].line == 1
+
+
+def test_extending_a_missing_recipe_says_which_exist(images: Path) -> None:
+    (images / "a.yaml").write_text("extends: lob\n")
+    with pytest.raises(LabctlError, match=r"no image recipe 'lob' .*did you mean 'lab'"):
+        load_image_recipe("a", {})

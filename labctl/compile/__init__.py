@@ -6,7 +6,7 @@ import dataclasses
 
 from labctl.compile import addressing, interfaces, routing
 from labctl.compile.dns import dns_plan
-from labctl.compile.plan import LabPlan, NodePlan
+from labctl.compile.plan import DesktopPlan, LabPlan, NodePlan
 from labctl.compile.sip import phone_plan, sip_plan
 from labctl.errors import Problem, TopologyError
 from labctl.topology.model import Topology
@@ -47,6 +47,7 @@ def _compile(topo: Topology) -> LabPlan:
                 ospf=routing.ospf(topo, spec.name, loopback, ifaces, gateway_of, loopbacks)
                 if spec.has("router")
                 else None,
+                desktop=DesktopPlan(sound=spec.desktop.sound) if spec.desktop else None,
             )
         )
     by_name = {n.name: n for n in nodes}

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_FORMAT = 3
+PLAN_FORMAT = 4
 """Bumped whenever the plan's shape changes; saved lab state records it (2: no host names,
-which are the backend's business; 3: each SIP user's home server; labctl.state.saved_plan
+which are the backend's business; 3: each SIP user's home server; 4: each node's desktop; labctl.state.saved_plan
 migrates older plans)."""
 
 
@@ -77,6 +77,13 @@ class PhonePlan:
 
 
 @dataclass(frozen=True)
+class DesktopPlan:
+    """The node's graphical session: its hardware (sound card, vdagent channel, tablet) is the backend's."""
+
+    sound: str  # "spice" | "file" (labctl.topology.model.DesktopSpec)
+
+
+@dataclass(frozen=True)
 class NodePlan:
     name: str
     fqdn: str
@@ -91,6 +98,7 @@ class NodePlan:
     interfaces: tuple[Interface, ...]
     ospf: OspfPlan | None = None
     phone: PhonePlan | None = None
+    desktop: DesktopPlan | None = None
 
     def has(self, role: str) -> bool:
         return role in self.roles

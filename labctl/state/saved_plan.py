@@ -61,7 +61,14 @@ def _plan_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-PLAN_MIGRATIONS: dict[int, Migration] = {1: _plan_1_to_2, 2: _plan_2_to_3}
+def _plan_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 4 says whether each node has a desktop: none had one before."""
+    for node in data["nodes"]:
+        node["desktop"] = None
+    return data
+
+
+PLAN_MIGRATIONS: dict[int, Migration] = {1: _plan_1_to_2, 2: _plan_2_to_3, 3: _plan_3_to_4}
 
 
 def plan_from_dict(what: str, data: Any) -> LabPlan:

@@ -29,6 +29,13 @@ class PhoneSpec:
 
 
 @dataclass(frozen=True)
+class DesktopSpec:
+    """A graphical session on the node's SPICE display (`desktop: true`, or a mapping)."""
+
+    sound: str = "spice"  # "spice": to the SPICE client; "file": recorded to <lab>/<node>.audio.wav
+
+
+@dataclass(frozen=True)
 class NodeSpec:
     name: str
     roles: tuple[str, ...]
@@ -36,6 +43,7 @@ class NodeSpec:
     vcpus: int
     image: str
     phone: PhoneSpec | None = None
+    desktop: DesktopSpec | None = None
 
     def has(self, role: str) -> bool:
         return role in self.roles

@@ -15,6 +15,7 @@ from labctl.topology import graph
 from labctl.topology.model import (
     SIP_REGISTRAR,
     Addressing,
+    DesktopSpec,
     LanSpec,
     LinkSpec,
     Netem,
@@ -76,7 +77,13 @@ TOP_KEYS = (
     "demo",
 )
 DEFAULT_KEYS = ("memory", "vcpus", "image")
-NODE_KEYS = ("roles", "memory", "vcpus", "image", "phone")
+NODE_KEYS = ("roles", "memory", "vcpus", "image", "phone", "desktop")
+DESKTOP_KEYS = ("sound",)
+DESKTOP_SOUNDS = ("spice", "file")
+DESKTOP_ROLE = "desktop"
+"""The role a desktop node gets after its own (vm-recipes/desktop: the session, the Linphone GUI)."""
+DESKTOP_IMAGE = "debian12-desktop"
+"""A desktop node's image when the node names none (the topology's default image is headless)."""
 PHONE_KEYS = ("user", "registrar")
 NETEM_KEYS = ("delay", "jitter", "loss")
 LINK_KEYS = ("endpoints", *NETEM_KEYS)
@@ -304,10 +311,15 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
         check.label(name, key, "node name", NODE_NAME_MAX)
         spec = check.mapping(raw, key, NODE_KEYS, f"node {quoted(name)}")
         roles = _roles(check, spec.get("roles", ["host"]), key + ("roles",))
+        desktop = _desktop(check, spec["desktop"], key + ("desktop",)) if "desktop" in spec else None
+        if desktop is not None and DESKTOP_ROLE not in roles:
+            roles = (*roles, DESKTOP_ROLE)
         attrs = {
             attr: _node_attr(check, attr, spec[attr], key + (attr,)) if attr in spec else defaults[attr]
             for attr in DEFAULT_KEYS
         }
+        if desktop is not None and "image" not in spec:
+            attrs["image"] = DESKTOP_IMAGE
         if attrs["memory"] is None:
             attrs["memory"] = _role_memory(check, roles)
         phone = None
@@ -336,9 +348,27 @@ def _nodes(check: _Checker, value: Any, defaults: dict[str, Any]) -> list[NodeSp
                 vcpus=attrs["vcpus"] or 1,
                 image=attrs["image"] or "",
                 phone=phone,
+                desktop=desktop,
             )
         )
     return result
+
+
+def _desktop(check: _Checker, value: Any, key: Key) -> DesktopSpec | None:
+    """`desktop: true` (sound to the SPICE client), `false`, or a mapping such as `{sound: file}`."""
+    if isinstance(value, bool):
+        return DesktopSpec() if value else None
+    if not isinstance(value, dict):
+        check.problem(
+            key, f"desktop of {quoted(key[1])} is true, false or a mapping such as {{sound: file}}, not {kind(value)}"
+        )
+        return None
+    spec = check.mapping(value, key, DESKTOP_KEYS, f"desktop of {quoted(key[1])}")
+    sound = spec.get("sound", "spice")
+    if sound not in DESKTOP_SOUNDS:
+        check.problem(key + ("sound",), unknown("sound", str(sound), DESKTOP_SOUNDS))
+        return DesktopSpec()
+    return DesktopSpec(sound=str(sound))
 
 
 def _role_memory(check: _Checker, roles: tuple[str, ...]) -> int:

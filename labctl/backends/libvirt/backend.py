@@ -23,7 +23,7 @@ from labctl.backends.libvirt.agent import AgentError, GuestAgent
 from labctl.backends.libvirt.bootwatch import BootWatch, Verdict, clean, describe, read_console
 from labctl.backends.libvirt.cloning import Clone, ensure_template, restore
 from labctl.backends.libvirt.domain_xml import METADATA_NS, BootFiles, domain_xml
-from labctl.backends.libvirt.hostfiles import boot_files, overlay_on, run
+from labctl.backends.libvirt.hostfiles import audio_file, boot_files, overlay_on, run
 from labctl.backends.libvirt.lab_snapshot import NodeFiles, reset_lab, take_snapshot
 from labctl.backends.libvirt.record import BRIDGES, DOMAINS, NodeRecord, node_record, store
 from labctl.backends.libvirt.template import Template, TemplateError, mark_corrupt
@@ -38,6 +38,7 @@ from labctl.state import LabState, lab_secrets, saved_plan
 from labctl.state.snapshots import snapshot_folder
 
 COLD_ASKED = "--cold"
+DESKTOP_COLD = "a desktop boots cold (its session and sound card are not in templates yet)"
 CONSOLE_TAIL_LINES = 15
 SETUP_TIMEOUT = 60.0
 BOOT_STALL = 240.0  # no new console text for this long: the node is stuck
@@ -121,6 +122,8 @@ class LibvirtBackend:
                 chosen[node.name] = COLD_ASKED
             elif node.name in self.disks:
                 chosen[node.name] = "it starts from its saved disk"
+            elif node.desktop is not None:
+                chosen[node.name] = DESKTOP_COLD
             else:
                 groups.setdefault((node.image, node.memory, node.vcpus), []).append(node)
         lock = threading.Lock()
@@ -220,7 +223,16 @@ class LibvirtBackend:
         kernel, initrd, as_root = boot_files(
             image, overlay.parent, [overlay], private=[state_dir(), overlay.parent.parent, overlay.parent]
         )
-        boot = BootFiles(str(kernel), str(initrd), node_state.overlay, node_state.console_log, str(image.disk))
+        boot = BootFiles(
+            str(kernel),
+            str(initrd),
+            node_state.overlay,
+            node_state.console_log,
+            str(image.disk),
+            audio_file=str(audio_file(overlay.parent / f"{node.name}.audio.wav", as_root))
+            if node.desktop is not None and node.desktop.sound == "file"
+            else "",
+        )
         spice = lab_secrets(lab, (SPICE_SECRET,))[SPICE_SECRET]
         xml = domain_xml(lab, node_state.domain, node, boot, accel, run_as_root=as_root, spice_password=spice)
         try:

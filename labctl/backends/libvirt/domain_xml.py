@@ -29,6 +29,45 @@ class BootFiles:
     overlay: str
     console_log: str
     backing: str = ""  # the overlay's backing image; labelled relabel='no' when QEMU is not root
+    audio_file: str = ""  # a desktop with `sound: file`: the WAV its sound card plays into
+
+
+TCG_DESKTOP_HIDDEN = ("avx", "avx2", "fma", "f16c", "vaes")
+"""CPU features a desktop does not see under TCG: with them, Mesa's llvmpipe (which draws the
+Linphone GUI) JIT-compiles AVX code that QEMU 7.2's emulation runs wrong; the GUI crashed in 3
+starts of 3 with them and in none without them."""
+
+
+def tcg_cpu(node: NodePlan) -> str:
+    if node.desktop is None:
+        return "<cpu mode='maximum'/>"
+    hidden = "".join(f"<feature policy='disable' name='{name}'/>" for name in TCG_DESKTOP_HIDDEN)
+    return f"<cpu mode='maximum'>{hidden}</cpu>"
+
+
+def desktop_xml(node: NodePlan, audio_file: str) -> str:
+    """A desktop node's devices: an absolute pointer (virtio tablet), the SPICE agent's channel
+    (spice-vdagent: resize, clipboard) and an ich9 sound card with speaker and microphone. Its
+    sound goes to the SPICE client, or with `sound: file` into a WAV (no microphone then)."""
+    if node.desktop is None:
+        return ""
+    if node.desktop.sound == "file" and not audio_file:
+        raise ValueError(f"{node.name}: a desktop whose sound goes to a file needs the file's path")
+    audio = (
+        f"<audio id='1' type='file' path={quoteattr(audio_file)}/>"
+        if node.desktop.sound == "file"
+        else "<audio id='1' type='spice'/>"
+    )
+    return f"""
+    <input type='tablet' bus='virtio'/>
+    <channel type='spicevmc'>
+      <target type='virtio' name='com.redhat.spice.0'/>
+    </channel>
+    <sound model='ich9'>
+      <codec type='micro'/>
+      <audio id='1'/>
+    </sound>
+    {audio}"""
 
 
 def interface_xml(lab: str, node: str, iface: Interface) -> str:
@@ -51,7 +90,7 @@ def domain_xml(
     q = quoteattr
     kvm = accel == "kvm"
     features = "<acpi/><apic/>" + ("" if kvm else f"<tcg><tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache></tcg>")
-    cpu = "<cpu mode='host-passthrough'/>" if kvm else "<cpu mode='maximum'/>"
+    cpu = "<cpu mode='host-passthrough'/>" if kvm else tcg_cpu(node)
     nics = "\n".join(interface_xml(lab, node.name, i) for i in node.interfaces)
     seclabel = "<seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>" if run_as_root else ""
     # libvirt chowns the backing image to the QEMU user and never gives it back: it is shared and
@@ -105,7 +144,7 @@ def domain_xml(
     <graphics type='spice' autoport='yes' listen='127.0.0.1' passwd={q(spice_password)}>
       <listen type='address' address='127.0.0.1'/>
     </graphics>
-    <video><model type='virtio' heads='1'/></video>
+    <video><model type='virtio' heads='1'/></video>{desktop_xml(node, boot.audio_file)}
     <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
     <memballoon model='virtio' freePageReporting='on'/>
   </devices>

@@ -58,3 +58,14 @@ def run(argv: list[str]) -> None:
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
         raise LabctlError(f"{argv[0]} failed: {result.stderr.strip()}")
+
+
+def audio_file(path: Path, as_root: bool) -> Path:
+    """An empty WAV file for QEMU's `file` audio backend to write a desktop's sound into, 0600 and
+    owned by the user QEMU runs as (QEMU opens it itself; libvirt does not label audio paths)."""
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    who = None if as_root else dac.qemu_account()
+    if who is not None:
+        os.chown(path, who.uid, -1)
+    return path

@@ -90,6 +90,10 @@ TARGETS = [
     Target("zone-label", "ospf-dns", "ring"),
     Target("lan-name", "ospf-dns", "lan1"),
     Target("host-name", "line", "b"),
+    Target("desktop-phone-name", "voip-desktop", "alice"),
+    Target("desktop-sip-password", "voip-desktop", "alice-secret-1", frozenset({"ldap"})),
+    Target("desktop-lab-domain-label", "voip-desktop", "desk"),
+    Target("desktop-lab-lan-name", "voip-desktop", "lan"),
     Target("domain-label", "line", "line"),
 ]
 

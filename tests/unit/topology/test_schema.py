@@ -205,3 +205,37 @@ def test_a_single_node_needs_no_segment(topology: TopologyLoader) -> None:
 def test_hosts_do_not_forward(topology: TopologyLoader) -> None:
     (problem,) = problems(topology, "name: lab\nnodes: {a: {}, b: {}, c: {}}\nlinks: [[a, b], [b, c]]\n")
     assert "no router joins that segment to the others" in problem
+
+
+def test_a_desktop_node_gets_the_desktop_role_image_and_memory(topology: TopologyLoader) -> None:
+    topo = topology(
+        """\
+        name: lab
+        defaults: {image: custom}
+        nodes:
+          a: {roles: [router], desktop: true}
+          b: {desktop: {sound: file}, image: mine}
+          c: {desktop: false}
+        lans: {net: [a, b, c]}
+        """
+    )
+    a, b, c = (topo.node(n) for n in "abc")
+    assert a.roles == ("router", "desktop") and a.image == "debian12-desktop" and a.desktop is not None
+    assert a.desktop.sound == "spice" and a.memory == 640  # the desktop role's, larger than the router's
+    assert b.roles == ("host", "desktop") and b.image == "mine" and b.desktop is not None
+    assert b.desktop.sound == "file"
+    assert c.desktop is None and c.roles == ("host",) and c.image == "custom"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("yes-please", "desktop of 'a' is true, false or a mapping such as {sound: file}, not 'yes-please'"),
+        ("{sound: hdmi}", "unknown sound 'hdmi' (expected one of: file, spice)"),
+        ("{sund: file}", "unknown key 'sund' in desktop of 'a' (did you mean 'sound'?)"),
+        ("null", "desktop of 'a' is true, false or a mapping such as {sound: file}, not empty"),
+    ],
+)
+def test_a_bad_desktop_is_refused_with_its_line(topology: TopologyLoader, value: str, expected: str) -> None:
+    found = problems(topology, f"name: lab\nnodes:\n  a:\n    desktop: {value}\n")
+    assert len(found) == 1 and found[0].endswith(f":4: {expected}"), found

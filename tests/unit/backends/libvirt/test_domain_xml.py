@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -10,7 +11,7 @@ import pytest
 from labctl.backends.libvirt.domain_xml import METADATA_NS, TCG_TB_CACHE_MIB, BootFiles, domain_xml
 from labctl.backends.libvirt.naming import bridge_name, tap_name
 from labctl.compile import compile_topology
-from labctl.compile.plan import NodePlan
+from labctl.compile.plan import DesktopPlan, NodePlan
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[4]
@@ -145,3 +146,37 @@ def test_unprivileged_qemu_leaves_the_shared_backing_image_unlabelled() -> None:
     assert one(store, "backingStore").attrib == {} and len(one(store, "backingStore")) == 0
     assert parse(PLAN.node("h1"), boot=boot, root=True).find("devices/disk/backingStore") is None
     assert parse(PLAN.node("h1"), root=False).find("devices/disk/backingStore") is None
+
+
+def test_a_headless_node_has_no_sound_card_tablet_or_agent_port() -> None:
+    root = parse(PLAN.node("r1"))
+    assert not root.findall("devices/sound") and not root.findall("devices/audio")
+    assert not root.findall("devices/input") and not root.findall("devices/channel[@type='spicevmc']")
+
+
+def test_a_desktop_has_a_tablet_the_spice_agent_port_and_a_sound_card_with_a_microphone() -> None:
+    desk = dataclasses.replace(PLAN.node("r1"), desktop=DesktopPlan(sound="spice"))
+    root = parse(desk)
+    assert one(root, "devices/input").attrib == {"type": "tablet", "bus": "virtio"}
+    port = one(root, "devices/channel[@type='spicevmc']/target")
+    assert (port.get("type"), port.get("name")) == ("virtio", "com.redhat.spice.0")
+    sound = one(root, "devices/sound")
+    assert sound.get("model") == "ich9" and one(sound, "codec").get("type") == "micro"
+    assert one(root, "devices/audio").attrib == {"id": one(sound, "audio").get("id"), "type": "spice"}
+
+
+def test_a_desktop_recording_to_a_file_names_the_file_in_the_xml() -> None:
+    desk = dataclasses.replace(PLAN.node("r1"), desktop=DesktopPlan(sound="file"))
+    path = "/state/ring/r1 & <x>.audio.wav"
+    audio = one(parse(desk, boot=dataclasses.replace(BOOT, audio_file=path)), "devices/audio")
+    assert (audio.get("type"), audio.get("path")) == ("file", path)
+    with pytest.raises(ValueError, match="needs the file's path"):
+        parse(desk)
+
+
+def test_under_tcg_a_desktop_sees_no_avx_and_kvm_passes_the_cpu_through() -> None:
+    desk = dataclasses.replace(PLAN.node("r1"), desktop=DesktopPlan(sound="spice"))
+    hidden = {f.get("name") for f in parse(desk, "tcg").findall("cpu/feature[@policy='disable']")}
+    assert {"avx", "avx2", "fma"} <= hidden
+    assert not parse(PLAN.node("r1"), "tcg").findall("cpu/feature")
+    assert one(parse(desk, "kvm"), "cpu").get("mode") == "host-passthrough"

@@ -145,3 +145,22 @@ def test_unprivileged_qemu_leaves_the_shared_backing_image_unlabelled() -> None:
     assert one(store, "backingStore").attrib == {} and len(one(store, "backingStore")) == 0
     assert parse(PLAN.node("h1"), boot=boot, root=True).find("devices/disk/backingStore") is None
     assert parse(PLAN.node("h1"), root=False).find("devices/disk/backingStore") is None
+
+
+def test_the_login_console_is_a_second_serial_port_on_a_unix_socket() -> None:
+    socket = "/state/ring/nodes/r1.serial.sock"
+    boot = BootFiles(BOOT.kernel, BOOT.initrd, BOOT.overlay, BOOT.console_log, serial_socket=socket)
+    root = parse(PLAN.node("r1"), boot=boot)
+    first, second = root.findall("devices/serial")
+    assert (first.get("type"), one(first, "target").get("port"), one(first, "log").get("file")) == (
+        "pty",
+        "0",
+        BOOT.console_log,
+    )
+    assert second.get("type") == "unix" and one(second, "target").attrib == {"port": "1"}
+    assert one(second, "source").attrib == {"mode": "bind", "path": socket} and second.find("log") is None
+    assert one(root, "devices/console/target").attrib == {"type": "serial", "port": "0"}  # `labctl console`
+    odd = "/home/a&b/'<s>\".sock"
+    hostile = BootFiles(BOOT.kernel, BOOT.initrd, BOOT.overlay, BOOT.console_log, serial_socket=odd)
+    assert one(parse(PLAN.node("r1"), boot=hostile), "devices/serial[@type='unix']/source").get("path") == odd
+    assert [s.get("type") for s in parse(PLAN.node("r1")).findall("devices/serial")] == ["pty"]  # none asked

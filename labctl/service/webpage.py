@@ -21,7 +21,7 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .
 .running, .pass { color: #1a7f37; font-weight: bold; } .fail, .error { color: #cf222e; font-weight: bold; }
 .skipped, .other { color: #9a6700; font-weight: bold; } .note { color: #555; font-size: .9em; }
 img.graph { max-width: 100%; border: 1px solid #eee; }
-#terminal { width: 100%; height: 80vh; }
+#terminal { display: inline-block; }  /* as large as its 80x24 cells */
 """
 VERDICT_CLASSES = {"pass": "pass", "fail": "fail", "error": "error", "skipped": "skipped"}
 NO_MICROPHONE = (

@@ -5,9 +5,8 @@ One HTTP server (the standard library's) serves the lab's page (webpage.py), its
 spice-html5, under /spice/) and xterm.js's (vendored in static/xterm, under /xterm/); one
 websockify carries each node's SPICE display (a TCP port) and its login console (a unix socket)
 to the browser, a random token per node and kind, its connections only from the page's own origin
-(ExpectOrigin). A request without the lab's token (in
-the URL the command prints, then a cookie for the same site) gets 403 and nothing else. Root only:
-the pages hold the lab's SPICE password."""
+(ExpectOrigin). A request without the lab's token (in the URL the command prints, then a cookie for
+the same site) gets 403 and nothing else. Root only: the pages hold the lab's SPICE password."""
 
 from __future__ import annotations
 
@@ -83,11 +82,8 @@ def display_target(port: int) -> str:
 def serial_target(socket_path: str) -> str | None:
     """websockify's target for a unix socket, None when its TokenFile cannot hold the path (pure): it
     splits a line at ': ' and the target at its last ':', and reads one line per target."""
-    if not socket_path.startswith("/") or ":" in socket_path or not socket_path.isprintable():
-        return None
-    if any(c.isspace() for c in socket_path):
-        return None
-    return f"unix_socket:{socket_path}"
+    unsafe = ":" in socket_path or not socket_path.isprintable() or any(c.isspace() for c in socket_path)
+    return None if unsafe or not socket_path.startswith("/") else f"unix_socket:{socket_path}"
 
 
 def token_lines(targets: dict[Endpoint, str], tokens: dict[Endpoint, str]) -> str:

@@ -47,6 +47,7 @@ class NodeInfo:
     display: str | None = None  # a URI a remote viewer opens (e.g. spice://...), if the node has a display
     restarts: tuple[str, ...] = ()  # why the node was restarted while coming up
     details: dict[str, Any] = field(default_factory=dict)  # the backend's own facts (JSON), shown as they are
+    serial: str | None = None  # a unix socket carrying the node's login console (a getty), if it has one
 
 
 Progress = Callable[[str, str], None]

@@ -1,11 +1,12 @@
 """`labctl web LAB`: the lab in a browser, on 127.0.0.1 only, behind the lab's own token.
 
 One HTTP server (the standard library's) serves the lab's page (webpage.py), its picture
-(Graphviz), each node's desktop page and spice-html5's files (Debian's spice-html5, under /spice/);
-one websockify carries each node's SPICE display to the browser, a random token per node, its
-connections only from the page's own origin (ExpectOrigin). A request without the lab's token (in
-the URL the command prints, then a cookie for the same site) gets 403 and nothing else. Root only:
-the pages hold the lab's SPICE password."""
+(Graphviz), each node's desktop and serial console pages, spice-html5's files (Debian's
+spice-html5, under /spice/) and xterm.js's (vendored in static/xterm, under /xterm/); one
+websockify carries each node's SPICE display (a TCP port) and its login console (a unix socket)
+to the browser, a random token per node and kind, its connections only from the page's own origin
+(ExpectOrigin). A request without the lab's token (in the URL the command prints, then a cookie for
+the same site) gets 403 and nothing else. Root only: the pages hold the lab's SPICE password."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from labctl.compile.dot import plan_to_dot
 from labctl.errors import LabctlError
 from labctl.service.desktops import spice_port
 from labctl.service.labs import require_state, status_data
-from labctl.service.webpage import desktop_page, lab_page
+from labctl.service.webpage import desktop_page, lab_page, serial_page
 from labctl.state import LabState, lab_secrets
 from labctl.state.lab_record import last_report
 from labctl.state.saved_plan import saved_plan
@@ -43,6 +44,7 @@ from labctl.state.saved_plan import saved_plan
 WEB_SECRET = "web_token"  # the lab's page token, kept with its other secrets
 COOKIE = "labctl_web"
 SPICE_HTML5 = Path("/usr/share/spice-html5")
+XTERM = Path(__file__).resolve().parent / "static" / "xterm"  # xterm.js 5.3.0, MIT (see its README.md)
 WEBSOCKIFY = "websockify"
 START_TIMEOUT = 10.0
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".png": "image/png"}
@@ -68,9 +70,25 @@ def static_file(root: Path, relative: str) -> Path | None:
     return resolved
 
 
-def token_lines(targets: dict[str, int], tokens: dict[str, str]) -> str:
-    """websockify's TokenFile: one `token: 127.0.0.1:port` per node with a display (pure)."""
-    return "".join(f"{tokens[node]}: 127.0.0.1:{port}\n" for node, port in sorted(targets.items()))
+DISPLAY = "display"
+SERIAL = "serial"
+Endpoint = tuple[str, str]  # (DISPLAY or SERIAL, node)
+
+
+def display_target(port: int) -> str:
+    return f"127.0.0.1:{port}"
+
+
+def serial_target(socket_path: str) -> str | None:
+    """websockify's target for a unix socket, None when its TokenFile cannot hold the path (pure): it
+    splits a line at ': ' and the target at its last ':', and reads one line per target."""
+    unsafe = ":" in socket_path or not socket_path.isprintable() or any(c.isspace() for c in socket_path)
+    return None if unsafe or not socket_path.startswith("/") else f"unix_socket:{socket_path}"
+
+
+def token_lines(targets: dict[Endpoint, str], tokens: dict[Endpoint, str]) -> str:
+    """websockify's TokenFile: one `token: target` per display and serial console (pure)."""
+    return "".join(f"{tokens[endpoint]}: {target}\n" for endpoint, target in sorted(targets.items()))
 
 
 @dataclass
@@ -81,34 +99,40 @@ class Site:
     folder: Path  # private: websockify's token file and log
     page_port: int = 0
     ws_port: int = 0
-    node_tokens: dict[str, str] = field(default_factory=dict)
+    tokens: dict[Endpoint, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.page_port}/?token={self.token}"
 
-    def displays(self) -> dict[str, int]:
-        """Each node's SPICE port now (a node started again has another one)."""
+    def targets(self) -> dict[Endpoint, str]:
+        """Each node's SPICE port and login console socket now (a node started again has another port)."""
         backend = backend_for(self.state)
         found = {}
         for node in self.state.nodes:
-            display = backend.node_info(self.state, node).display
-            if display is not None:
-                found[node] = spice_port(display)
+            info = backend.node_info(self.state, node)
+            if info.display is not None:
+                found[DISPLAY, node] = display_target(spice_port(info.display))
+            serial = serial_target(info.serial) if info.serial is not None else None
+            if serial is not None:
+                found[SERIAL, node] = serial
         return found
 
-    def write_tokens(self) -> dict[str, int]:
-        targets = self.displays()
+    def write_tokens(self) -> dict[Endpoint, str]:
+        targets = self.targets()
         with self.lock:
-            for node in targets:
-                self.node_tokens.setdefault(node, secrets.token_urlsafe(24))
+            for endpoint in targets:
+                self.tokens.setdefault(endpoint, secrets.token_urlsafe(24))
             path = self.folder / "tokens"
             fd = os.open(path.with_suffix(".new"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:
-                out.write(token_lines(targets, self.node_tokens))
+                out.write(token_lines(targets, self.tokens))
             os.replace(path.with_suffix(".new"), path)
         return targets
+
+    def websocket(self, endpoint: Endpoint) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/?token={self.tokens[endpoint]}"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -152,32 +176,41 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(url.path)
         try:
             if path == "/":
-                page = lab_page(status_data(site.state), _report(site.state.lab))
+                consoles = {node for kind, node in site.write_tokens() if kind == SERIAL}
+                page = lab_page(status_data(site.state), _report(site.state.lab), consoles)
                 self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8", cookie)
             elif path == "/graph.svg":
                 self._send(HTTPStatus.OK, _svg(site.state), "image/svg+xml", cookie)
             elif path.startswith("/node/"):
                 self._node(site, path.removeprefix("/node/"), cookie)
             elif path.startswith("/spice/"):
-                self._static(path.removeprefix("/spice/"))
+                self._static(SPICE_HTML5, path.removeprefix("/spice/"))
+            elif path.startswith("/xterm/"):
+                self._static(XTERM, path.removeprefix("/xterm/"))
             else:
                 self._text(HTTPStatus.NOT_FOUND, "not found")
         except LabctlError as exc:
             self._text(HTTPStatus.INTERNAL_SERVER_ERROR, f"error: {exc}")
 
-    def _node(self, site: Site, node: str, cookie: str | None) -> None:
-        if node not in site.state.nodes:
-            self._text(HTTPStatus.NOT_FOUND, "no such node")
+    def _node(self, site: Site, rest: str, cookie: str | None) -> None:
+        """/node/NODE: its desktop; /node/NODE/serial: its login console."""
+        node, _, view = rest.partition("/")
+        if node not in site.state.nodes or view not in ("", SERIAL):
+            self._text(HTTPStatus.NOT_FOUND, "no such node" if node not in site.state.nodes else "not found")
             return
-        if node not in site.write_tokens():
-            self._text(HTTPStatus.CONFLICT, f"node {node} has no display now (is it running?)")
+        endpoint = (SERIAL if view else DISPLAY, node)
+        if endpoint not in site.write_tokens():
+            what = "serial console (a node started before labctl gave nodes one has none)" if view else "display"
+            self._text(HTTPStatus.CONFLICT, f"node {node} has no {what} now (is it running?)")
             return
-        websocket = f"ws://127.0.0.1:{site.ws_port}/?token={site.node_tokens[node]}"
-        page = desktop_page(site.state.lab, node, websocket, site.spice_password)
+        if view:
+            page = serial_page(site.state.lab, node, site.websocket(endpoint))
+        else:
+            page = desktop_page(site.state.lab, node, site.websocket(endpoint), site.spice_password)
         self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8", cookie)
 
-    def _static(self, relative: str) -> None:
-        found = static_file(SPICE_HTML5, relative)
+    def _static(self, root: Path, relative: str) -> None:
+        found = static_file(root, relative)
         if found is None:
             self._text(HTTPStatus.NOT_FOUND, "not found")
             return

@@ -1,7 +1,9 @@
 """labctl web on real VMs, seen by a real browser (Debian's headless Chromium): the lab's page with
-its picture and nodes renders; a node's desktop page connects to its SPICE display through
+its picture and nodes renders; a node's serial console page shows the node's login prompt and logs
+root in with the lab's password; a node's desktop page connects to its SPICE display through
 websockify and draws the node's screen; a request without the lab's token, or with a wrong one,
-is refused. Screenshots are read back with tests/integration/png.py."""
+and a serial console websocket with a wrong token are refused. Screenshots are read back with
+tests/integration/png.py."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def page() -> Iterator[Page]:
 
 def test_without_the_token_nothing_is_served(site: dict[str, Any], page: Page) -> None:
     base = site["base"]
-    for path in ("", "?token=wrong", "graph.svg", "node/a", "spice/main.js"):
+    for path in ("", "?token=wrong", "graph.svg", "node/a", "node/a/serial", "spice/main.js", "xterm/xterm.js"):
         assert status(base + path) == 403, path
     page.goto(base)
     text = page.evaluate("document.body.innerText")
@@ -85,11 +87,78 @@ def test_the_lab_page_renders_its_picture_nodes_and_states(site: dict[str, Any],
     text = page.evaluate("document.body.innerText")
     assert "lab webduo" in text and text.count("running") == 2
     assert page.evaluate("[...document.querySelectorAll('a')].map(a => a.getAttribute('href')).join(' ')") == (
-        "/node/a /node/b"
+        "/node/a /node/a/serial /node/b /node/b/serial"
     )
     width, height, rows = read_png(page.screenshot(tmp_path / "lab.png"))
     assert (width, height) == (WIDTH, HEIGHT)
     assert rendered(colours(rows), dominant_max=0.97, distinct_min=16), "the lab's page looks blank"
+
+
+TERMINAL_TEXT = """(() => {
+  const b = window.term.buffer.active;
+  const lines = [];
+  for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
+  return lines.join('\\n');
+})()"""
+
+
+def press_enter(page: Page) -> None:
+    keys = {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}
+    page.call("Input.dispatchKeyEvent", type="keyDown", text="\r", **keys)
+    page.call("Input.dispatchKeyEvent", type="keyUp", **keys)
+
+
+def type_line(page: Page, text: str) -> None:
+    page.call("Input.insertText", text=text)
+    press_enter(page)
+
+
+def test_a_node_s_serial_console_shows_its_login_prompt_and_logs_root_in(
+    site: dict[str, Any], page: Page, tmp_path: Path
+) -> None:
+    page.goto(site["base"] + "node/a/serial")  # the cookie the lab's page set lets it in
+    status = "document.getElementById('status').textContent"
+    assert page.wait_for(f"{status} === 'connected'", 30), page.evaluate(status)
+    press_enter(page)  # the getty prints its prompt again
+    assert page.wait_for(f"/a login: *$/.test({TERMINAL_TEXT}.trimEnd())", 60), page.evaluate(TERMINAL_TEXT)
+    box = page.evaluate(
+        "(r => [r.left, r.top, r.right, r.bottom])(document.querySelector('.xterm-screen').getBoundingClientRect())"
+    )
+    left, top, right, bottom = (int(v) for v in box)
+    _, _, rows = read_png(page.screenshot(tmp_path / "serial.png"))
+    screen = colours(rows, (left, top, min(right, WIDTH), min(bottom, HEIGHT)))
+    dark = sum(n for (r, g, b), n in screen.items() if r + g + b < 60)
+    light = sum(n for (r, g, b), n in screen.items() if r + g + b > 500)
+    assert dark > 0.8 * sum(screen.values()) and light > 0, "the terminal is not light text on black"
+    assert rendered(screen, dominant_max=0.999, distinct_min=2), "the terminal shows nothing"
+    # root logs in with the lab's password: the getty on ttyS1 is a real login
+    password = json.loads(labctl("secrets", LAB, "--json").stdout)["secrets"]["root_password"]
+    type_line(page, "root")
+    assert page.wait_for(f"/Password: *$/.test({TERMINAL_TEXT}.trimEnd())", 30), page.evaluate(TERMINAL_TEXT)
+    type_line(page, password)
+    assert page.wait_for(f"/root@a:~# *$/.test({TERMINAL_TEXT}.trimEnd())", 60), page.evaluate(TERMINAL_TEXT)
+    type_line(page, "tty; exit")
+    assert page.wait_for(f"{TERMINAL_TEXT}.includes('/dev/ttyS1')", 30), page.evaluate(TERMINAL_TEXT)
+    assert page.wait_for(f"/a login: *$/.test({TERMINAL_TEXT}.trimEnd())", 60), "the session did not end"
+
+
+WRONG_SERIAL_TOKEN = """
+window.control = {opened: false, bytes: 0, closed: false};
+const control = new WebSocket(s.uri.replace(/token=[^&]+/, 'token=not-a-token'));
+control.binaryType = 'arraybuffer';
+control.onopen = () => { window.control.opened = true; };
+control.onmessage = e => { window.control.bytes += e.data.byteLength; };
+control.onclose = () => { window.control.closed = true; };
+"""
+
+
+def test_a_wrong_serial_token_gets_no_console(site: dict[str, Any], page: Page) -> None:
+    """The negative control of the test above: the same page and websockify, another token."""
+    page.goto(site["base"] + "node/b/serial")
+    assert page.wait_for("document.getElementById('status').textContent === 'connected'", 30)
+    page.call("Runtime.evaluate", expression=WRONG_SERIAL_TOKEN)
+    assert page.wait_for("window.control.closed", 30), "the control connection never ended"
+    assert page.evaluate("window.control.opened") is False and page.evaluate("window.control.bytes") == 0
 
 
 def test_a_node_s_desktop_connects_and_draws_its_screen(site: dict[str, Any], page: Page, tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def refused(root: Path) -> list[str]:
 # -- the shipped roles -----------------------------------------------------------------------------
 def test_the_shipped_catalogue() -> None:
     roles = catalogue(REPO / "vm-recipes")
-    assert roles.names() == ("dns", "freeswitch", "host", "kamailio", "ldap", "phone", "router")
+    assert roles.names() == ("desktop", "dns", "freeswitch", "host", "kamailio", "ldap", "phone", "router")
     assert roles.base is not None and roles.base.secrets == ("root_password",)
     assert roles.providers("sip-registrar") == ("freeswitch", "kamailio")
     assert roles.providers("media-relay") == ("freeswitch",)

@@ -8,6 +8,7 @@ import re
 import secrets
 import shlex
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -180,6 +181,7 @@ class LibvirtBackend:
             domain=record.domain,
             overlay=Path(record.overlay),
             console_log=Path(record.console_log),
+            serial_socket=naming.serial_socket(Path(record.overlay).parent, node.name),
             spice_password=lab_secrets(lab, (SPICE_SECRET,))[SPICE_SECRET],
         )
         try:
@@ -223,12 +225,14 @@ class LibvirtBackend:
         kernel, initrd, as_root = boot_files(
             image, overlay.parent, [overlay], private=[state_dir(), overlay.parent.parent, overlay.parent]
         )
+        socket = str(naming.serial_socket(overlay.parent, node.name))
         boot = BootFiles(
             str(kernel),
             str(initrd),
             node_state.overlay,
             node_state.console_log,
             str(image.disk),
+            serial_socket=socket,
             audio_file=str(audio_file(overlay.parent / f"{node.name}.audio.wav", as_root))
             if node.desktop is not None and node.desktop.sound == "file"
             else "",
@@ -404,7 +408,8 @@ class LibvirtBackend:
         details = {"domain": record.domain, "boot": record.boot or "cold"}
         if record.boot_note:
             details["boot_note"] = record.boot_note
-        return NodeInfo(status, display, tuple(record.restarts), details)
+        serial = _serial_socket(record, node) if status == "running" else None
+        return NodeInfo(status, display, tuple(record.restarts), details, serial)
 
     def export_disk(self, state: LabState, node: str, dest: Path) -> None:
         """A consistent copy of the node's overlay (its changes over the image) at `dest`, 0600: the
@@ -528,6 +533,16 @@ def _taps(state: LabState | None) -> list[str]:
 def _check(result: ExecResult, node: str, what: str) -> None:
     if not result.ok:
         raise LabctlError(f"{what} on '{node}' failed: {result.stderr.strip() or result.stdout.strip()}")
+
+
+def _serial_socket(record: NodeRecord, node: str) -> str | None:
+    """The node's login console socket, when its QEMU listens on one (a node started before labctl
+    gave nodes one has none)."""
+    try:
+        path = naming.serial_socket(Path(record.overlay).parent, node)
+        return str(path) if stat.S_ISSOCK(path.stat().st_mode) else None
+    except (LabctlError, OSError):
+        return None
 
 
 def _spice_port(domain: libvirt.virDomain) -> int | None:

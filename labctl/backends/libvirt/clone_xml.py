@@ -33,6 +33,7 @@ class CloneFiles:
     template_disk: str  # read-only, over the image
     image: str
     console_log: str
+    serial_socket: str  # the login console's socket (ttyS1), in the clone's own folder
     spice_password: str
     run_as_root: bool
 
@@ -94,6 +95,9 @@ def clone_xml(saved: str, files: CloneFiles) -> str:
     disk.insert(list(disk).index(source) + 1, _backing_chain(files))
     for tag in ("serial", "console"):
         for char in devices.findall(tag):
+            if char.get("type") == "unix":
+                _one(char, "source").set("path", files.serial_socket)  # the template's socket: its own
+                continue
             for pty in char.findall("source"):
                 char.remove(pty)  # the template's pty: libvirt opens a new one
             char.attrib.pop("tty", None)

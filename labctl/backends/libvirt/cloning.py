@@ -35,6 +35,7 @@ from labctl.backends.libvirt.clone_xml import CloneFiles, CloneXmlError, clone_x
 from labctl.backends.libvirt.domain_xml import BootFiles, domain_xml, interface_xml
 from labctl.backends.libvirt.guest_time import clock_script, run_when_ready
 from labctl.backends.libvirt.hostfiles import boot_files, overlay_on
+from labctl.backends.libvirt.naming import serial_socket
 from labctl.backends.libvirt.savefile import SaveFileError, clone_header, header_size, parse
 from labctl.backends.libvirt.template import Template, TemplateError
 from labctl.compile.plan import NodePlan
@@ -92,7 +93,7 @@ def key_parts(conn: libvirt.virConnect, image: ImageArtifacts, node: NodePlan, a
         "template",
         "template",
         _template_node(node),
-        BootFiles("kernel", "initrd", "disk", "console", "image"),
+        BootFiles("kernel", "initrd", "disk", "console", "image", serial_socket="serial"),
         accel,
         run_as_root=False,
         spice_password="-",
@@ -150,7 +151,10 @@ def _build(conn: libvirt.virConnect, image: ImageArtifacts, node: NodePlan, acce
     disk = folder / templates.DISK
     overlay_on(image.disk, disk)
     kernel, initrd, as_root = boot_files(image, folder, [disk], private=[templates.templates_root(), folder])
-    boot = BootFiles(str(kernel), str(initrd), str(disk), str(folder / "console.log"), str(image.disk))
+    socket = str(serial_socket(folder, "template"))
+    boot = BootFiles(
+        str(kernel), str(initrd), str(disk), str(folder / "console.log"), str(image.disk), serial_socket=socket
+    )
     name = TEMPLATE_DOMAIN_PREFIX + key[:12]
     xml = domain_xml(
         "template", name, _template_node(node), boot, accel, run_as_root=as_root, spice_password=secrets.token_urlsafe()
@@ -207,6 +211,7 @@ class Clone:
     domain: str
     overlay: Path
     console_log: Path
+    serial_socket: Path
     spice_password: str
 
 
@@ -239,6 +244,7 @@ def restore(uri: str, template: Template, image: ImageArtifacts, clone: Clone) -
         template_disk=str(template.disk),
         image=str(image.disk),
         console_log=str(clone.console_log),
+        serial_socket=str(clone.serial_socket),
         spice_password=clone.spice_password,
         run_as_root=as_root,
     )

@@ -30,6 +30,7 @@ class BootFiles:
     console_log: str
     backing: str = ""  # the overlay's backing image; labelled relabel='no' when QEMU is not root
     audio_file: str = ""  # a desktop with `sound: file`: the WAV its sound card plays into
+    serial_socket: str = ""  # the login console's unix socket (ttyS1, for `labctl web`); none when ""
 
 
 TCG_DESKTOP_HIDDEN = ("avx", "avx2", "fma", "f16c", "vaes")
@@ -68,6 +69,18 @@ def desktop_xml(node: NodePlan, audio_file: str) -> str:
       <audio id='1'/>
     </sound>
     {audio}"""
+
+
+def login_serial_xml(socket: str) -> str:
+    """A second serial port (ttyS1, where the guest runs a getty) on a unix socket that QEMU listens
+    on; the first one (ttyS0) stays the kernel's console and its log."""
+    if not socket:
+        return ""
+    return f"""
+    <serial type='unix'>
+      <source mode='bind' path={quoteattr(socket)}/>
+      <target port='1'/>
+    </serial>"""
 
 
 def interface_xml(lab: str, node: str, iface: Interface) -> str:
@@ -137,7 +150,7 @@ def domain_xml(
     </serial>
     <console type='pty'>
       <target type='serial' port='0'/>
-    </console>
+    </console>{login_serial_xml(boot.serial_socket)}
     <channel type='unix'>
       <target type='virtio' name='org.qemu.guest_agent.0'/>
     </channel>

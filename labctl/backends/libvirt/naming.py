@@ -6,7 +6,11 @@ hash of (lab, segment) or (lab, node, interface) instead of the user's names.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from labctl.compile.naming import digest
+from labctl.errors import LabctlError
 
 BRIDGE_PREFIX = "lb-"
 TAP_PREFIX = "lt-"
@@ -23,3 +27,18 @@ def tap_name(lab: str, node: str, interface: str) -> str:
 
 def domain_name(lab: str, node: str) -> str:
     return f"{DOMAIN_PREFIX}{lab}_{node}"
+
+
+SOCKET_PATH_MAX = 107  # a unix socket's path, in bytes (sun_path holds 108 with its NUL)
+
+
+def serial_socket(folder: Path, node: str) -> Path:
+    """The unix socket of the node's login console (its second serial port), in `folder` (the lab's
+    nodes folder, or a template's); LabctlError when the path is too long for a unix socket."""
+    path = folder / f"{node}.serial.sock"
+    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+        raise LabctlError(
+            f"{path} is too long for a unix socket ({SOCKET_PATH_MAX} bytes at most): "
+            "set XDG_STATE_HOME (or XDG_CACHE_HOME) to a shorter folder"
+        )
+    return path

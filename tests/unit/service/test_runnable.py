@@ -58,7 +58,7 @@ def test_a_missing_image_is_refused_at_the_line_that_names_it(home: Path) -> Non
     assert problems(text) == [
         "t.yaml:2: image 'debian13-lab' has no recipe (no vm-recipes/images/debian13-lab.yaml)"
         " (did you mean 'debian12-lab'?)",
-        "t.yaml:6: image 'nope' has no recipe (no vm-recipes/images/nope.yaml) (known: debian12-lab)",
+        "t.yaml:6: image 'nope' has no recipe (no vm-recipes/images/nope.yaml) (known: debian12-desktop, debian12-lab)",
     ]
 
 

@@ -180,3 +180,22 @@ def test_under_tcg_a_desktop_sees_no_avx_and_kvm_passes_the_cpu_through() -> Non
     assert {"avx", "avx2", "fma"} <= hidden
     assert not parse(PLAN.node("r1"), "tcg").findall("cpu/feature")
     assert one(parse(desk, "kvm"), "cpu").get("mode") == "host-passthrough"
+
+
+def test_the_login_console_is_a_second_serial_port_on_a_unix_socket() -> None:
+    socket = "/state/ring/nodes/r1.serial.sock"
+    boot = BootFiles(BOOT.kernel, BOOT.initrd, BOOT.overlay, BOOT.console_log, serial_socket=socket)
+    root = parse(PLAN.node("r1"), boot=boot)
+    first, second = root.findall("devices/serial")
+    assert (first.get("type"), one(first, "target").get("port"), one(first, "log").get("file")) == (
+        "pty",
+        "0",
+        BOOT.console_log,
+    )
+    assert second.get("type") == "unix" and one(second, "target").attrib == {"port": "1"}
+    assert one(second, "source").attrib == {"mode": "bind", "path": socket} and second.find("log") is None
+    assert one(root, "devices/console/target").attrib == {"type": "serial", "port": "0"}  # `labctl console`
+    odd = "/home/a&b/'<s>\".sock"
+    hostile = BootFiles(BOOT.kernel, BOOT.initrd, BOOT.overlay, BOOT.console_log, serial_socket=odd)
+    assert one(parse(PLAN.node("r1"), boot=hostile), "devices/serial[@type='unix']/source").get("path") == odd
+    assert [s.get("type") for s in parse(PLAN.node("r1")).findall("devices/serial")] == ["pty"]  # none asked

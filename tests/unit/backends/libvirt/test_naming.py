@@ -11,6 +11,7 @@ import pytest
 from labctl.backends.libvirt import naming
 from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
+from labctl.errors import LabctlError
 from labctl.topology.schema import load_topology
 from tests.unit.compile.test_naming import TWIN
 
@@ -49,3 +50,13 @@ def test_names_are_those_of_the_previous_labctl() -> None:
 def test_domain_names_are_prefixed_and_per_lab() -> None:
     assert naming.domain_name("voip-demo", "r1") == "labctl_voip-demo_r1"
     assert naming.domain_name("a", "b-c") != naming.domain_name("a-b", "c")
+
+
+def test_a_node_s_login_socket_lives_in_its_folder_and_fits_a_unix_socket() -> None:
+    folder = Path("/var/lib/labctl/abcdefghijklmnop/nodes")
+    longest = "n" * 24  # the longest lab and node names fit under the default state folder
+    assert naming.serial_socket(folder, longest) == folder / f"{longest}.serial.sock"
+    assert len(str(naming.serial_socket(folder, longest))) <= naming.SOCKET_PATH_MAX
+    deep = Path("/" + "d" * 80) / "nodes"
+    with pytest.raises(LabctlError, match=r"too long for a unix socket \(107 bytes at most\): set XDG_STATE_HOME"):
+        naming.serial_socket(deep, longest)

@@ -95,3 +95,20 @@ def test_a_damaged_record_says_that_down_removes_the_lab(damage: dict[str, objec
     message = str(caught.value)
     assert message.startswith("the record of node 'a' in lab 'line' is damaged (")
     assert message.endswith("`labctl down line` removes the lab") and "\n" not in message
+
+
+def test_node_info_names_the_login_socket_of_a_running_node_only(tmp_path: Path) -> None:
+    import socket
+
+    backend = LibvirtBackend({})
+    backend._conn = FakeConn({"labctl_line_a": True, "labctl_line_b": False, "labctl_line_c": True})
+    nodes = {name: NodeRecord(f"labctl_line_{name}", str(tmp_path / f"{name}.qcow2"), "/c").to_dict() for name in "abc"}
+    state = state_with(nodes)
+    for name in "ab":
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(tmp_path / f"{name}.serial.sock"))
+        listener.close()  # the socket file stays
+    (tmp_path / "c.serial.sock").write_text("not a socket")
+    assert backend.node_info(state, "a").serial == str(tmp_path / "a.serial.sock")
+    assert backend.node_info(state, "b").serial is None  # shut off
+    assert backend.node_info(state, "c").serial is None  # a lab started before nodes had one

@@ -43,6 +43,7 @@ def files(**changes: object) -> CloneFiles:
         "template_disk": "/cache/templates/k/disk.qcow2",
         "image": "/cache/images/i/disk.qcow2",
         "console_log": "/state/lab/nodes/a.console.log",
+        "serial_socket": "/state/lab/nodes/a.serial.sock",
         "spice_password": "lab-secret",
         "run_as_root": False,
     }
@@ -174,6 +175,27 @@ def test_the_templates_pty_and_agent_socket_are_not_inherited() -> None:
     )
     text = clone_xml(saved.replace("<console type='pty'>", "<console type='pty' tty='/dev/pts/7'>"), files())
     assert "/dev/pts/7" not in text and "/run/tpl.sock" not in text
+
+
+LOGIN_SERIAL = """<serial type='unix'>
+      <source mode='bind' path='/var/cache/labctl/templates/efe86d9625c1a323/template.serial.sock'/>
+      <target type='isa-serial' port='1'>
+        <model name='isa-serial'/>
+      </target>
+    </serial>
+    <console type='pty'>"""
+
+
+def test_a_clone_s_login_console_listens_in_its_own_folder() -> None:
+    """The template's second serial port (a unix socket in the template's folder) stays, on the clone's socket."""
+    saved = SAVED.replace("<console type='pty'>", LOGIN_SERIAL)
+    root = ET.fromstring(clone_xml(saved, files()))
+    serials = root.findall("devices/serial")
+    assert [(s.get("type"), s.find("target").get("port")) for s in serials] == [("pty", "0"), ("unix", "1")]  # type: ignore[union-attr]
+    source = serials[1].find("source")
+    assert source is not None and source.attrib == {"mode": "bind", "path": "/state/lab/nodes/a.serial.sock"}
+    assert "templates/efe86d9625c1a323/template.serial.sock" not in ET.tostring(root, encoding="unicode")
+    assert serials[1].find("log") is None  # the console log stays the first port's
 
 
 @pytest.mark.parametrize(

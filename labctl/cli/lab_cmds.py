@@ -102,7 +102,8 @@ def show_status(data: dict[str, Any]) -> None:
     # Below the table, whole: a table squeezed to 80 columns (no TTY) would cut the URIs.
     width = max((len(n["name"]) for n in data["nodes"]), default=0)
     lines = [
-        f"  {n['name']:<{width}}  {n['spice'] or 'no display'}  serial console: {n['console']}" for n in data["nodes"]
+        f"  {n['name']:<{width}}  {n['spice'] or 'no display'} ({n['display']})  serial console: {n['console']}"
+        for n in data["nodes"]
     ]
     if data.get("snapshots"):
         lines.append(f"snapshots (labctl reset {data['lab']} --to NAME): {', '.join(data['snapshots'])}")

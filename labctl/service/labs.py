@@ -250,6 +250,7 @@ def status_data(state: LabState, backend: Backend | None = None) -> dict[str, An
                 "address": node["address"],
                 "interfaces": {i["name"]: i["address"] for i in node["interfaces"]},
                 "spice": info.display,
+                "display": "desktop" if node.get("desktop") else "text console",  # what the SPICE screen shows
                 "console": f"labctl console {state.lab}/{node['name']}",
                 **info.details,
             }

@@ -131,6 +131,6 @@ def probes_for(check: str, plan: LabPlan, values: dict[str, Any]) -> list[Probe]
 
 
 def check_types() -> tuple[str, ...]:
-    from labctl.demo.checks import dns, ospf, ping, sip  # noqa: F401  (registration)
+    from labctl.demo.checks import desktop, dns, ospf, ping, sip  # noqa: F401  (registration)
 
     return tuple(sorted(REGISTRY))

@@ -57,13 +57,19 @@ MAX_MEDIA_SECONDS = 30
 
 
 def phones(plan: LabPlan) -> list[NodePlan]:
-    return [n for n in plan.nodes if n.phone is not None]
+    """The phones the SIP checks drive by default: the headless ones (linphonec)."""
+    return [n for n in plan.nodes if n.phone is not None and n.desktop is None]
 
 
 def phone(plan: LabPlan, name: str, check: str) -> tuple[NodePlan, PhonePlan]:
     node = plan.node(name)
     if node.phone is None:
         raise LabctlError(f"check {check}: node '{name}' is not a phone")
+    if node.desktop is not None:
+        raise LabctlError(
+            f"check {check}: phone '{name}' is a desktop phone; the SIP checks drive linphonec, and its SIP "
+            "client is the Linphone GUI: name headless phones only"
+        )
     return node, node.phone
 
 

@@ -236,7 +236,7 @@ def test_up_refuses_a_missing_demo_before_building_or_booting_anything(
     assert run.code == 1
     assert run.stderr == (
         "error: lab.yaml:4: demo 'no-such-demo' does not exist (no demos/no-such-demo.yaml)"
-        " (known: ospf-dns, voip-demo)\n"
+        " (known: ospf-dns, voip-demo, voip-desktop)\n"
     )
 
 

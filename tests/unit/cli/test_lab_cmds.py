@@ -259,14 +259,25 @@ def test_status_says_how_to_connect(cli: Cli, backend: type[FakeBackend]) -> Non
     run = cli("status", "ring")
     assert run.code == 0, run.stderr
     assert "`labctl secrets ring` prints (root only)" in run.stdout
-    assert "  r1  spice://127.0.0.1:5900  serial console: labctl console ring/r1\n" in run.stdout
-    assert "  r2  spice://127.0.0.1:5901  serial console: labctl console ring/r2\n" in run.stdout
+    assert "  r1  spice://127.0.0.1:5900 (text console)  serial console: labctl console ring/r1\n" in run.stdout
+    assert "  r2  spice://127.0.0.1:5901 (text console)  serial console: labctl console ring/r2\n" in run.stdout
     data = json.loads(cli("status", "ring", "--json").stdout)
     assert data["password_shown_by"] == "labctl secrets ring"
     assert [(n["spice"], n["console"]) for n in data["nodes"]] == [
         ("spice://127.0.0.1:5900", "labctl console ring/r1"),
         ("spice://127.0.0.1:5901", "labctl console ring/r2"),
     ]
+
+
+def test_status_says_which_display_shows_a_desktop(cli: Cli, backend: type[FakeBackend]) -> None:
+    state = running("ring", ("r1", "r2"))
+    state.plan["nodes"][1]["desktop"] = {"sound": "spice"}
+    state.save()
+    run = cli("status", "ring")
+    assert "  r1  spice://127.0.0.1:5900 (text console)  serial" in run.stdout
+    assert "  r2  spice://127.0.0.1:5901 (desktop)  serial" in run.stdout
+    data = json.loads(cli("status", "ring", "--json").stdout)
+    assert [n["display"] for n in data["nodes"]] == ["text console", "desktop"]
 
 
 def test_status_says_how_each_node_started(cli: Cli, backend: type[FakeBackend]) -> None:

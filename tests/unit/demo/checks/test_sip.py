@@ -666,3 +666,15 @@ def test_sip_invite_unknown_fails_on_anything_but_404(probes: Probes, sipm: LabP
     verdict = run(probe, fixture("sip_invite_unknown_no_sdp.txt"))
     assert verdict.status == FAIL, verdict.detail
     assert verdict.detail == "sipp exited 1: expected 407 then 404 for an unknown user, saw 407 480 480"
+
+
+def test_the_sip_checks_drive_headless_phones_only_and_refuse_a_desktop_phone(probes: Probes) -> None:
+    desk = shipped_plan("voip-desktop")  # alice: the Linphone GUI; bob: linphonec
+    assert [p.node for p in probes("sip_register", desk)] == ["bob"]
+    for check, params in [
+        ("sip_register", {"phones": ["alice"]}),
+        ("sip_invite", {"from": "bob", "to": "alice"}),
+        ("sip_invite", {"from": "alice", "to": "bob"}),
+    ]:
+        with pytest.raises(LabctlError, match="phone 'alice' is a desktop phone"):
+            probes(check, desk, **params)

@@ -671,10 +671,11 @@ def test_sip_invite_unknown_fails_on_anything_but_404(probes: Probes, sipm: LabP
 def test_the_sip_checks_drive_headless_phones_only_and_refuse_a_desktop_phone(probes: Probes) -> None:
     desk = shipped_plan("voip-desktop")  # alice: the Linphone GUI; bob: linphonec
     assert [p.node for p in probes("sip_register", desk)] == ["bob"]
-    for check, params in [
+    cases: list[tuple[str, dict[str, object]]] = [
         ("sip_register", {"phones": ["alice"]}),
         ("sip_invite", {"from": "bob", "to": "alice"}),
         ("sip_invite", {"from": "alice", "to": "bob"}),
-    ]:
+    ]
+    for check, params in cases:
         with pytest.raises(LabctlError, match="phone 'alice' is a desktop phone"):
             probes(check, desk, **params)

@@ -221,7 +221,7 @@ def test_a_desktop_node_gets_the_desktop_role_image_and_memory(topology: Topolog
     )
     a, b, c = (topo.node(n) for n in "abc")
     assert a.roles == ("router", "desktop") and a.image == "debian12-desktop" and a.desktop is not None
-    assert a.desktop.sound == "spice" and a.memory == 640  # the desktop role's, larger than the router's
+    assert a.desktop.sound == "spice" and a.memory == 512  # the desktop role's, larger than the router's
     assert b.roles == ("host", "desktop") and b.image == "mine" and b.desktop is not None
     assert b.desktop.sound == "file"
     assert c.desktop is None and c.roles == ("host",) and c.image == "custom"

@@ -61,6 +61,16 @@ def phones(plan: LabPlan) -> list[NodePlan]:
     return [n for n in plan.nodes if n.phone is not None and n.desktop is None]
 
 
+def driven_phones(plan: LabPlan, check: str) -> list[NodePlan]:
+    """phones(plan), or a LabctlError that says why there is none to drive."""
+    found = phones(plan)
+    if not found:
+        desktops = any(n.phone is not None for n in plan.nodes)
+        only = " but desktop phones, which the SIP checks do not drive" if desktops else ""
+        raise LabctlError(f"check {check}: the lab has no phones{only}")
+    return found
+
+
 def phone(plan: LabPlan, name: str, check: str) -> tuple[NodePlan, PhonePlan]:
     node = plan.node(name)
     if node.phone is None:
@@ -225,9 +235,7 @@ def judge_register(user: str) -> Judge:
 
 @register("sip_register", ("phones",))
 def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
-    if not phones(plan):
-        raise LabctlError("check sip_register: the lab has no phones")
-    names = names_param(params, plan, "phones", [n.name for n in phones(plan)])
+    names = names_param(params, plan, "phones", [n.name for n in driven_phones(plan, "sip_register")])
     probes = []
     for name in names:
         _, ph = phone(plan, name, "sip_register")
@@ -628,14 +636,13 @@ def _sipp_check(
 
     @register(name, params)
     def factory(plan: LabPlan, p: Params) -> list[Probe]:
-        if not phones(plan):
-            raise LabctlError(f"check {name}: the lab has no phones")
-        source = names_param(p, plan, "from", [phones(plan)[0].name])
+        source = names_param(p, plan, "from", [driven_phones(plan, name)[0].name])
         probes = []
         for node_name in source:
             node, ph = phone(plan, node_name, name)
             service = string_param(p, "to", ph.user) if target_param else ph.user
-            called = service if target_param and service in {n.name for n in phones(plan)} else None
+            # a phone's name (a desktop phone's too: sipp is its own client) stands for its user
+            called = service if target_param and service in {n.name for n in plan.nodes if n.phone} else None
             if called is not None:
                 service = plan.node(called).phone.user  # type: ignore[union-attr]
             password = string_param(p, "password", ph.password + "-wrong" if wrong_password else ph.password)

@@ -23,6 +23,7 @@ a 3-node lab (data/sipm.yaml: srv = dns + ldap + kamailio, phones pa 10.10.0.2 a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import stat
@@ -679,3 +680,13 @@ def test_the_sip_checks_drive_headless_phones_only_and_refuse_a_desktop_phone(pr
     for check, params in cases:
         with pytest.raises(LabctlError, match="phone 'alice' is a desktop phone"):
             probes(check, desk, **params)
+
+
+def test_sipp_may_call_a_desktop_phone_by_its_name_and_says_when_only_desktop_phones_exist(probes: Probes) -> None:
+    desk = shipped_plan("voip-desktop")
+    (call,) = probes("sipp_invite", desk, **{"from": "bob", "to": "alice"})
+    assert call.subject == "bob as bob -> alice" and call.access is not None and "alice" in call.access.writes
+    only_desktops = dataclasses.replace(desk, nodes=tuple(n for n in desk.nodes if n.name != "bob"))
+    for check in ("sip_register", "sipp_register"):
+        with pytest.raises(LabctlError, match=f"check {check}: the lab has no phones but desktop phones"):
+            probes(check, only_desktops)

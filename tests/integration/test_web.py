@@ -195,7 +195,9 @@ WRONG_PASSWORD = """
 def test_a_wrong_spice_password_gets_no_screen(site: dict[str, Any], page: Page) -> None:
     """The negative control of the test above: the same page and websocket, another password."""
     page.goto(site["base"] + "node/b")
-    assert page.wait_for("document.getElementById('status').textContent === 'connected'", 60)
+    assert page.wait_for("document.getElementById('status').textContent === 'connected'", 60), page.evaluate(
+        "document.getElementById('status').textContent"
+    )
     page.call("Runtime.evaluate", expression=WRONG_PASSWORD, awaitPromise=True)
     assert page.wait_for("window.control !== 'waiting'", 30), "the control connection never ended"
     assert str(page.evaluate("window.control")).startswith("error"), page.evaluate("window.control")

@@ -1,11 +1,14 @@
 """A desktop phone on real VMs: the shipped voip-desktop lab, with alice's sound recorded to a file.
 alice's SPICE screen shows the Linphone window (read back from `virsh screenshot`), its title is
 seen through the guest agent, and its account is registered; a call from the headless phone bob
-reaches alice's sound card (QEMU's `file` audio backend) as bob's 1000 Hz tone. Negative controls:
-bob's screen (a text console) is not taken for a desktop, and before the call the card is silent."""
+reaches alice's sound card (QEMU's `file` audio backend) as bob's 1000 Hz tone; the shipped demo
+passes on it, its call from bob to alice's GUI included. Negative controls: bob's screen (a text
+console) is not taken for a desktop, before the call the card is silent, and without alice's side
+of the voice check (its tone and recording) the same call fails."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -88,3 +91,33 @@ def test_a_call_from_the_headless_phone_plays_its_tone_on_the_desktop_s_sound_ca
         run("bob", "sh", "-c", f"{linphonecsh} terminate || true")
     assert len(voice) > RATE, f"QEMU wrote {len(voice) / RATE:.1f} s of sound in 6 s"
     assert dominant(voice, TONES) == 1000.0
+
+
+def demo(path: Path | str) -> list[dict[str, Any]]:
+    out = labctl("demo", "run", str(path), "--lab", LAB, "--json", check=False, timeout=1200)
+    results: list[dict[str, Any]] = json.loads(out.stdout)["results"]
+    return results
+
+
+def test_the_shipped_demo_passes_with_a_call_from_the_headless_phone_to_the_gui(lab: dict[str, Any]) -> None:
+    results = demo("voip-desktop")
+    assert [r["status"] for r in results] == ["pass"] * len(results), [(r["check"], r["detail"]) for r in results]
+    (call,) = [r for r in results if r["check"] == "sip_invite"]
+    assert call["subject"] == "bob -> alice (sip:alice@desk.lab)" and "voice heard both ways" in call["detail"]
+
+
+def test_without_the_gui_s_side_of_the_voice_check_the_call_fails(lab: dict[str, Any], tmp_path: Path) -> None:
+    """Negative control: alice's tone and recording (labctl-desktop-answer) cannot start; the GUI
+    still answers, but it sends what its sound card's microphone hears (nothing) and records
+    nothing. The tone source of the calls before is gone (PulseAudio would remember the move)."""
+    one = tmp_path / "call.yaml"
+    check = "sip_invite: {from: bob, to: alice, timeout: 60}"  # one try: it takes about 40 s
+    one.write_text(f"format: 1\nname: {LAB}\ndescription: one call\nchecks:\n  - {check}\n")
+    answer = "/usr/local/sbin/labctl-desktop-answer"  # vm-recipes/desktop/recipe.yaml paths.answer
+    run("alice", "chmod", "-x", answer)  # a unit in /etc cannot be masked at runtime
+    try:
+        (call,) = demo(one)
+    finally:
+        run("alice", "chmod", "+x", answer)
+    assert call["status"] == "fail", call["detail"]
+    assert "alice: no recording" in call["detail"] and "bob did not hear 600 Hz" in call["detail"], call["detail"]

@@ -593,6 +593,34 @@ def test_a_generated_tone_is_found_at_its_frequency_and_level(tmp_path: Path) ->
     assert bad.returncode == 1 and sip.heard(bad.stdout, 1000) == bad.stdout.strip()
 
 
+def test_the_report_service_answers_one_request_and_waits_for_a_recording_being_written(tmp_path: Path) -> None:
+    """labctl-media report (the callee's socket service): "report" or "arm" (which, with --arm,
+    also starts a desktop phone's recorder; without it, linphonec records by itself) prints the
+    recording's numbers and deletes it; anything else is an error line; a FILE.part (a desktop's
+    recording still being written) is waited for."""
+    wav = tmp_path / "rx.wav"
+
+    def report(request: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, str(MEDIA_SCRIPT), "report", str(wav), "1000", "600"]
+        return subprocess.run(argv, input=request, capture_output=True, text=True, timeout=60)
+
+    assert media("gen", str(wav), "1000", "1").returncode == 0
+    out = report("report\n")
+    heard = sip.heard(out.stdout, 1000)
+    assert out.returncode == 0 and not wav.exists() and isinstance(heard, sip.Heard) and heard.seconds == 1.0
+    assert report("arm\n").stdout == f"missing {wav}\nend\n"
+    assert report("").stdout == f"missing {wav}\nend\n"  # nothing asked: a report
+    assert report("\x00rm -rf /\n").stdout == "error unknown request '\\x00rm -rf /'\nend\n"
+    part = tmp_path / "rx.wav.part"
+    part.write_bytes(b"")
+    writer = subprocess.Popen(["sh", "-c", f"sleep 1; {sys.executable} {MEDIA_SCRIPT} gen {wav} 600 1; rm {part}"])
+    heard = sip.heard(report("report\n").stdout, 600)
+    assert isinstance(heard, sip.Heard) and (heard.seconds, round(heard.frequency)) == (1.0, 600)
+    assert writer.wait(30) == 0
+    for bad in (["fetch", "127.0.0.1", "1", "rm"], ["report"]):
+        assert media(*bad).stdout.startswith("usage:")
+
+
 def test_the_rtp_of_a_capture_is_listed_for_the_judge(tmp_path: Path) -> None:
     """A pcap as tcpdump -i any writes it (Linux cooked v2), with one RTP and one RTCP packet."""
 
@@ -669,17 +697,31 @@ def test_sip_invite_unknown_fails_on_anything_but_404(probes: Probes, sipm: LabP
     assert verdict.detail == "sipp exited 1: expected 407 then 404 for an unknown user, saw 407 480 480"
 
 
-def test_the_sip_checks_drive_headless_phones_only_and_refuse_a_desktop_phone(probes: Probes) -> None:
+def test_the_sip_checks_drive_headless_phones_and_refuse_a_desktop_phone_but_as_a_callee(probes: Probes) -> None:
     desk = shipped_plan("voip-desktop")  # alice: the Linphone GUI; bob: linphonec
     assert [p.node for p in probes("sip_register", desk)] == ["bob"]
-    cases: list[tuple[str, dict[str, object]]] = [
-        ("sip_register", {"phones": ["alice"]}),
-        ("sip_invite", {"from": "bob", "to": "alice"}),
-        ("sip_invite", {"from": "alice", "to": "bob"}),
+    cases: list[tuple[str, dict[str, object], str]] = [
+        ("sip_register", {"phones": ["alice"]}, "name headless phones here$"),
+        ("sip_invite", {"from": "alice", "to": "bob"}, r"name headless phones here; it can be called \(to:\)$"),
     ]
-    for check, params in cases:
-        with pytest.raises(LabctlError, match="phone 'alice' is a desktop phone"):
+    for check, params, end in cases:
+        with pytest.raises(LabctlError, match=f"phone 'alice' is a desktop phone; .*{end}"):
             probes(check, desk, **params)
+
+
+def test_a_call_to_a_desktop_phone_arms_its_recording_and_waits_for_the_gui_to_answer(probes: Probes) -> None:
+    desk = shipped_plan("voip-desktop")
+    (to_gui,) = probes("sip_invite", desk, **{"from": "bob", "to": "alice", "media_seconds": 3})
+    assert to_gui.node == "bob" and to_gui.subject == "bob -> alice (sip:alice@desk.lab)"
+    far = next(i.ip for i in desk.node("alice").interfaces)
+    assert f"$M fetch {far} 5072 arm >/dev/null" in to_gui.command  # before the call: ready alice's side
+    assert f"[ $i -gt {2 * sip.DESKTOP_ANSWER_SECONDS} ]" in to_gui.command
+    assert f"timeout {3 + 25 + sip.DESKTOP_ANSWER_SECONDS} tcpdump" in to_gui.command
+    assert to_gui.command_timeout == 3 + 80 + sip.DESKTOP_ANSWER_SECONDS
+    assert to_gui.timeout == 150 + 2 * (sip.DESKTOP_ANSWER_SECONDS - sip.ANSWER_SECONDS)
+    headless = dataclasses.replace(desk, nodes=tuple(dataclasses.replace(n, desktop=None) for n in desk.nodes))
+    (to_cli,) = probes("sip_invite", headless, **{"from": "bob", "to": "alice", "media_seconds": 3})
+    assert f"[ $i -gt {2 * sip.ANSWER_SECONDS} ]" in to_cli.command and to_cli.command_timeout == 103
 
 
 def test_sipp_may_call_a_desktop_phone_by_its_name_and_says_when_only_desktop_phones_exist(probes: Probes) -> None:

@@ -52,7 +52,8 @@ def node_rows(data: dict[str, Any], consoles: Collection[str] = ()) -> str:
     rows = []
     for node in data["nodes"]:
         name = str(node["name"])
-        desktop = f'<a href="/node/{quote(name)}">desktop</a>' if node.get("spice") else "no display"
+        shows = _e(str(node.get("display") or "screen"))  # what its SPICE screen shows: desktop, text console
+        desktop = f'<a href="/node/{quote(name)}">{shows}</a>' if node.get("spice") else "no display"
         serial = f'<a href="/node/{quote(name)}/serial">in the browser</a> or ' if name in consoles else ""
         rows.append(
             "<tr>"

@@ -85,7 +85,7 @@ def test_the_lab_page_renders_its_picture_nodes_and_states(site: dict[str, Any],
     graph = "document.querySelector('img.graph')"
     assert page.wait_for(f"{graph} && {graph}.naturalWidth > 0", 30), "the lab's picture did not load"
     text = page.evaluate("document.body.innerText")
-    assert "lab webduo" in text and text.count("running") == 2
+    assert "lab webduo" in text and text.count("running") == 2 and text.count("text console") == 2  # display links
     assert page.evaluate("[...document.querySelectorAll('a')].map(a => a.getAttribute('href')).join(' ')") == (
         "/node/a /node/a/serial /node/b /node/b/serial"
     )

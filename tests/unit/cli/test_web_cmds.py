@@ -154,6 +154,17 @@ def test_the_serial_console_page_and_its_links() -> None:
     assert '<a href="/node/a/serial">in the browser</a>' in page and "/node/b/serial" not in page
 
 
+def test_each_display_link_says_what_the_node_s_screen_shows() -> None:
+    def node(name: str, display: str | None, spice: str | None = "spice://127.0.0.1:5900") -> dict[str, object]:
+        row = {"name": name, "roles": [], "state": "running", "address": "", "spice": spice, "console": ""}
+        return row | ({"display": display} if display is not None else {})
+
+    nodes = [node("a", "desktop"), node("b", "text console"), node("c", None), node("d", "desktop", spice=None)]
+    page = lab_page({"lab": "l", "phase": "up", "accel": "tcg", "nodes": nodes}, None)
+    assert '<a href="/node/a">desktop</a>' in page and '<a href="/node/b">text console</a>' in page
+    assert '<a href="/node/c">screen</a>' in page and "<td>no display</td>" in page
+
+
 def test_a_lab_without_a_demo_report_says_so() -> None:
     data = {"lab": "l", "phase": "up", "accel": "tcg", "nodes": []}
     assert "No demo has run on this lab yet" in lab_page(data, None)

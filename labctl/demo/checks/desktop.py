@@ -2,8 +2,9 @@
 
 The script lists the titles of the windows on the desktop's X display (wmctrl, as the desktop's
 user) and the last registration state the GUI logged in this session (the desktop role clears its
-log when the session starts). The judge wants a window titled exactly "Linphone" and the state
-LinphoneRegistrationOk; a missing section, an unreadable state or any other state is a FAIL.
+log when the session starts), as the phone's control script reads it (`registered`). The judge
+wants a window titled exactly "Linphone" and the state LinphoneRegistrationOk; a missing section,
+an unreadable state or any other state is a FAIL.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ REGISTERED = "LinphoneRegistrationOk"
 
 def command() -> str:
     home = catalogue().role("desktop").path("home")
+    control = catalogue().role("phone").path("control")  # its `registered`: the GUI's last state
     return (
         f"export DISPLAY=:0 XAUTHORITY={home}/.Xauthority\n"
         'echo "--- windows"; runuser -u lab -- wmctrl -l 2>&1 | cut -d" " -f5-\n'
-        'echo "--- registration"; '
-        f"cat {home}/.local/share/linphone/logs/*.log 2>/dev/null | grep -a 'for identity .* moving from state' "
-        "| tail -1 | grep -aoE 'to \\[[A-Za-z]+\\]' | tr -d '[]' | cut -d' ' -f2\n"
+        f'echo "--- registration"; {control} registered\n'
         f'echo "{END}"'
     )
 

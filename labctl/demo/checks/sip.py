@@ -54,12 +54,16 @@ MAX_SIP_PACKETS = 500
 """A SIP capture (a pcap the report keeps as evidence, read back for the judge) stops after this many."""
 CALL_TONE, ANSWER_TONE = 1000.0, 600.0  # Hz: what a phone plays when it calls, and when it answers
 MAX_MEDIA_SECONDS = 30
-ANSWER_SECONDS = 20
-"""How long a caller waits for its call to connect: linphonec answers at once."""
+ANSWER_SECONDS, HANGUP_SECONDS = 20, 5
+"""How long a caller waits for its call to connect (linphonec answers at once), and after it hangs
+up for a 200 to its BYE on the wire."""
 DESKTOP_ANSWER_SECONDS = 90
-"""The Linphone GUI rings 2 s, then draws its first call window before it answers: 39 s measured
-under TCG. Its side of the voice check (tone in, recording out) waits 120 s for the call
-(vm-recipes/desktop/labctl-desktop-answer.sh.j2)."""
+"""A call with a desktop phone: the Linphone GUI rings 2 s, then draws its first call window before
+it answers (39 s measured under TCG), and as a caller hands the call to its running window first.
+Its side of the voice check (tone in, recording out) lives 240 s at most
+(vm-recipes/desktop/labctl-desktop-answer.service.j2)."""
+DESKTOP_HANGUP_SECONDS = 60
+"""The GUI hangs up when its command line has handed `bye` to it: a Qt start under the call's load."""
 
 
 def phones(plan: LabPlan) -> list[NodePlan]:
@@ -78,16 +82,15 @@ def driven_phones(plan: LabPlan, check: str) -> list[NodePlan]:
 
 
 def phone(plan: LabPlan, name: str, check: str, desktop: bool = False) -> tuple[NodePlan, PhonePlan]:
-    """The phone `name`; a desktop phone only where `desktop` says the check can drive it (a call's
-    callee: the GUI answers by itself, and the desktop role plays and records for the check)."""
+    """The phone `name`; a desktop phone only where `desktop` says the check can drive its GUI
+    (sip_invite, through the phone's control script)."""
     node = plan.node(name)
     if node.phone is None:
         raise LabctlError(f"check {check}: node '{name}' is not a phone")
     if node.desktop is not None and not desktop:
-        where = "; it can be called (to:)" if check == "sip_invite" else ""
         raise LabctlError(
-            f"check {check}: phone '{name}' is a desktop phone; the SIP checks drive linphonec, and its SIP "
-            f"client is the Linphone GUI: name headless phones here{where}"
+            f"check {check}: phone '{name}' is a desktop phone; this check drives linphonec, and its SIP "
+            "client is the Linphone GUI: name headless phones here (sip_invite calls with desktop phones too)"
         )
     return node, node.phone
 
@@ -268,37 +271,46 @@ def sip_register(plan: LabPlan, params: Params) -> list[Probe]:
 # -- sip_invite --------------------------------------------------------------------------
 CALL_SIP_PCAP, CALL_RTP_PCAP = "/tmp/labctl-call-sip.pcap", "/tmp/labctl-call-rtp.pcap"
 CALL_EVIDENCE = (Evidence("sip", CALL_SIP_PCAP), Evidence("rtp", CALL_RTP_PCAP))
-# The caller plays CALL_TONE, the callee ANSWER_TONE (its default play file); each records what
-# it hears. After the call the caller measures its own recording and asks the callee for the
-# numbers of its own (labctl-media-report), so both directions are judged from what was heard.
+# The caller plays CALL_TONE, the callee ANSWER_TONE; each records what it hears. After the call
+# the caller measures its own recording and asks the callee for the numbers of its own
+# (labctl-media-report), so both directions are judged from what was heard. Each phone's SIP
+# client (linphonec, or a desktop phone's GUI) is driven through its control script ($X,
+# vm-recipes/phone/phone-control.sh.j2), whose verbs are the same for both.
 CALL_SCRIPT = f"""
-H={{home}}; M={{media_tool}}; C=$H/console.txt; S={CALL_SIP_PCAP}; P={CALL_RTP_PCAP}
+H={{home}}; M={{media_tool}}; X={{control}}; S={CALL_SIP_PCAP}; P={CALL_RTP_PCAP}
 export HOME=$H
 rm -f $S $P
-if ! linphonecsh status register 2>&1 | grep -q '^registered,'; then
-  echo "--- notregistered"; linphonecsh status register 2>&1 | head -1; echo "{END}"; exit 0
+if ! $X registered >/dev/null 2>&1; then
+  echo "--- notregistered"; $X registered 2>&1 | head -1; echo "{END}"; exit 0
 fi
-$M fetch {{far}} {{report}} arm >/dev/null 2>&1  # forget what the callee heard before; ready its recording
+$M fetch {{far}} {{report}} arm >/dev/null 2>&1  # forget what the callee heard before; ready its side
 rm -f $H/rx.wav
-linphonecsh generic "play $H/tone-{CALL_TONE:g}.wav" >/dev/null
-n=$(wc -l < $C)
+$X caller {CALL_TONE:g}
+n=$($X mark)
 timeout {{capture}} tcpdump -i any -nn -U -s0 -c {MAX_SIP_PACKETS} -w $S 'udp port 5060' 2>/dev/null & T1=$!
 timeout {{capture}} tcpdump -i any -nn -U -s 96 -w $P 'udp portrange 7078-7079' 2>/dev/null & T2=$!
 sleep 1
-linphonecsh generic {{call}} >/dev/null
-i=0; until tail -n +$((n+1)) $C | grep -aq 'connected\\.'; do
-  i=$((i+1)); [ $i -gt {{answer}} ] && break; sleep 0.5; done
+$X dial {{uri}}
+i=0; until $X connected $n; do i=$((i+1)); [ $i -gt {{answer}} ] && break; sleep 0.5; done
 sleep {{media}}
-linphonecsh generic terminate >/dev/null 2>&1
-sleep {{hangup}}; kill $T1 $T2 2>/dev/null; wait 2>/dev/null
-linphonecsh generic "play $H/tone-{ANSWER_TONE:g}.wav" >/dev/null
-echo "--- console"; tail -n +$((n+1)) $C | grep -aE 'Call [0-9]+|Media streams' | head -8
+$X hangup
+# until a 200 answers a BYE on the wire (the capture so far), {{hangup}} s at most
+bye_ok() {{{{
+  tcpdump -nn -A -r $S 2>/dev/null | grep -aoE 'SIP/2.0 [0-9]{{{{3}}}}|CSeq: [0-9]+ [A-Z]+' |
+    awk '/^SIP/ {{{{ s = $2 }}}} /^CSeq/ {{{{ if (s == "200" && $3 == "BYE") f = 1; s = "" }}}} END {{{{ exit !f }}}}'
+}}}}
+i=0; until bye_ok; do i=$((i+1)); [ $i -gt $((2 * {{hangup}})) ] && break; sleep 0.5; done
+sleep 1; kill $T1 $T2 2>/dev/null; wait 2>/dev/null
+$X callee
+echo "--- console"; $X log $n
 echo "--- sip"; tcpdump -nn -A -r $S 2>/dev/null | grep -aoE '{{sip}}'
 echo "--- rtp"; $M rtp $P
-echo "--- heard"; $M tone $H/rx.wav {CALL_TONE:g} {ANSWER_TONE:g}
+echo "--- heard"; $M report $H/rx.wav {CALL_TONE:g} {ANSWER_TONE:g} </dev/null
 echo "--- far"; $M fetch {{far}} {{report}} || echo "error: no answer from {{far}}:{{report}}"
 echo "{END}"
 """
+CONNECTED = ("connected.", "to LinphoneCallStreamsRunning")
+"""What the caller's log says once its call is up: linphonec's console, the GUI's log."""
 
 
 @dataclass(frozen=True)
@@ -486,7 +498,8 @@ def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: fl
             return Verdict(FAIL, why)
         out = result.stdout
         if "--- notregistered" in out:
-            return Verdict(FAIL, f"{caller.name} is not registered: {section(out, 'notregistered').strip()}")
+            said = section(out, "notregistered").strip() or "no state logged"
+            return Verdict(FAIL, f"{caller.name} is not registered: {said}")
         sip = section(out, "sip")
         wire = transcript(sip)
         ptimes = [int(p) for p in re.findall(r"a=ptime:([0-9]+)", sip)]
@@ -505,7 +518,7 @@ def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: fl
         elif answer[0] not in peer.addresses():
             expected = f"{peer.name}, which relays the media" if relayed else f"the callee {peer.name}, phone to phone"
             problems.append(f"the SDP answer sends the media to {answer[0]}, not to {expected}")
-        if "connected." not in section(out, "console"):
+        if not any(said in section(out, "console") for said in CONNECTED):
             problems.append("linphone never said the call connected")
         if not section(out, "rtp").rstrip().endswith("end"):
             problems.append(f"the RTP capture could not be read: {section(out, 'rtp').strip()[:200] or 'nothing'}")
@@ -536,7 +549,7 @@ def judge_call(caller: NodePlan, callee: NodePlan, peer: NodePlan, min_media: fl
 @register("sip_invite", ("from", "to", "dial", "media_seconds"))
 def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
     caller_name, callee_name = one_name(params, plan, "from"), one_name(params, plan, "to")
-    caller, cph = phone(plan, caller_name, "sip_invite")
+    caller, cph = phone(plan, caller_name, "sip_invite", desktop=True)
     callee, eph = phone(plan, callee_name, "sip_invite", desktop=True)
     if caller_name == callee_name:
         raise LabctlError(f"check sip_invite: a phone cannot call itself ({caller_name})")
@@ -547,14 +560,16 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
     media = number_param(params, "media_seconds", 3, 1, MAX_MEDIA_SECONDS)
     uri = f"sip:{target}@{plan.sip.domain if plan.sip else ''}"
     far = next((i.ip for i in callee.interfaces), callee.address)
-    answer = DESKTOP_ANSWER_SECONDS if callee.desktop else ANSWER_SECONDS
+    answer = DESKTOP_ANSWER_SECONDS if caller.desktop or callee.desktop else ANSWER_SECONDS
+    hangup = DESKTOP_HANGUP_SECONDS if caller.desktop or callee.desktop else HANGUP_SECONDS
     role = phone_role()
     script = CALL_SCRIPT.format(
-        call=shlex.quote(f"call {uri}"),
+        uri=shlex.quote(uri),
+        control=role.path("control"),
         answer=2 * answer,
-        hangup=10 if callee.desktop else 2,  # the GUI answers the BYE after redrawing its window
+        hangup=hangup,
         media=int(media + 0.999) + 2,
-        capture=int(media) + 25 + answer,
+        capture=int(media) + 20 + answer + hangup,
         far=far,
         sip=SIP_LINE,
         home=role.path("home"),
@@ -571,7 +586,7 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
             judge=judge_call(caller, callee, media_peer(plan, caller, callee), media),
             skip_unless=gate,
             **params.timing(150 + 2 * (answer - ANSWER_SECONDS), 5),  # room for a second try
-            command_timeout=int(media) + 80 + answer,
+            command_timeout=int(media) + 75 + answer + hangup,
             evidence=CALL_EVIDENCE,
             access=phones_changed(plan, {caller_name, callee_name}),
         )

@@ -156,7 +156,14 @@ def test_the_serial_console_page_and_its_links() -> None:
 
 def test_each_display_link_says_what_the_node_s_screen_shows() -> None:
     def node(name: str, display: str | None, spice: str | None = "spice://127.0.0.1:5900") -> dict[str, object]:
-        row = {"name": name, "roles": [], "state": "running", "address": "", "spice": spice, "console": ""}
+        row: dict[str, object] = {
+            "name": name,
+            "roles": [],
+            "state": "running",
+            "address": "",
+            "spice": spice,
+            "console": "",
+        }
         return row | ({"display": display} if display is not None else {})
 
     nodes = [node("a", "desktop"), node("b", "text console"), node("c", None), node("d", "desktop", spice=None)]

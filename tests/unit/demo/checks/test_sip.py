@@ -697,31 +697,51 @@ def test_sip_invite_unknown_fails_on_anything_but_404(probes: Probes, sipm: LabP
     assert verdict.detail == "sipp exited 1: expected 407 then 404 for an unknown user, saw 407 480 480"
 
 
-def test_the_sip_checks_drive_headless_phones_and_refuse_a_desktop_phone_but_as_a_callee(probes: Probes) -> None:
+def test_only_sip_invite_drives_a_desktop_phone_and_the_others_refuse_it_in_one_line(probes: Probes) -> None:
     desk = shipped_plan("voip-desktop")  # alice: the Linphone GUI; bob: linphonec
     assert [p.node for p in probes("sip_register", desk)] == ["bob"]
-    cases: list[tuple[str, dict[str, object], str]] = [
-        ("sip_register", {"phones": ["alice"]}, "name headless phones here$"),
-        ("sip_invite", {"from": "alice", "to": "bob"}, r"name headless phones here; it can be called \(to:\)$"),
-    ]
-    for check, params, end in cases:
-        with pytest.raises(LabctlError, match=f"phone 'alice' is a desktop phone; .*{end}"):
+    for check, params in (("sip_register", {"phones": ["alice"]}), ("sipp_register", {"from": "alice"})):
+        with pytest.raises(LabctlError) as refused:
             probes(check, desk, **params)
+        assert str(refused.value) == (
+            f"check {check}: phone 'alice' is a desktop phone; this check drives linphonec, and its SIP client "
+            "is the Linphone GUI: name headless phones here (sip_invite calls with desktop phones too)"
+        )
 
 
-def test_a_call_to_a_desktop_phone_arms_its_recording_and_waits_for_the_gui_to_answer(probes: Probes) -> None:
+def test_a_call_with_a_desktop_phone_drives_it_through_its_control_script_and_waits_for_the_gui(
+    probes: Probes,
+) -> None:
     desk = shipped_plan("voip-desktop")
-    (to_gui,) = probes("sip_invite", desk, **{"from": "bob", "to": "alice", "media_seconds": 3})
-    assert to_gui.node == "bob" and to_gui.subject == "bob -> alice (sip:alice@desk.lab)"
-    far = next(i.ip for i in desk.node("alice").interfaces)
-    assert f"$M fetch {far} 5072 arm >/dev/null" in to_gui.command  # before the call: ready alice's side
-    assert f"[ $i -gt {2 * sip.DESKTOP_ANSWER_SECONDS} ]" in to_gui.command
-    assert f"timeout {3 + 25 + sip.DESKTOP_ANSWER_SECONDS} tcpdump" in to_gui.command
-    assert to_gui.command_timeout == 3 + 80 + sip.DESKTOP_ANSWER_SECONDS
-    assert to_gui.timeout == 150 + 2 * (sip.DESKTOP_ANSWER_SECONDS - sip.ANSWER_SECONDS)
+    far = {n: next(i.ip for i in desk.node(n).interfaces) for n in ("alice", "bob")}
+    for caller, callee in (("bob", "alice"), ("alice", "bob")):
+        (call,) = probes("sip_invite", desk, **{"from": caller, "to": callee, "media_seconds": 3})
+        assert call.node == caller and call.subject == f"{caller} -> {callee} (sip:{callee}@desk.lab)"
+        assert "X=/usr/local/sbin/labctl-phone-control;" in call.command  # the phone recipe's declared path
+        assert "$X caller 1000\n" in call.command and f"$X dial sip:{callee}@desk.lab\n" in call.command
+        assert f"$M fetch {far[callee]} 5072 arm >/dev/null" in call.command  # before the call: ready its side
+        assert f"[ $i -gt {2 * sip.DESKTOP_ANSWER_SECONDS} ]" in call.command
+        slow = sip.DESKTOP_ANSWER_SECONDS + sip.DESKTOP_HANGUP_SECONDS
+        assert f"timeout {3 + 20 + slow} tcpdump" in call.command and "-gt $((2 * 60)) ]" in call.command
+        assert call.command_timeout == 3 + 75 + slow
+        assert call.timeout == 150 + 2 * (sip.DESKTOP_ANSWER_SECONDS - sip.ANSWER_SECONDS)
     headless = dataclasses.replace(desk, nodes=tuple(dataclasses.replace(n, desktop=None) for n in desk.nodes))
     (to_cli,) = probes("sip_invite", headless, **{"from": "bob", "to": "alice", "media_seconds": 3})
     assert f"[ $i -gt {2 * sip.ANSWER_SECONDS} ]" in to_cli.command and to_cli.command_timeout == 103
+    assert "timeout 48 tcpdump" in to_cli.command and "-gt $((2 * 5)) ]" in to_cli.command  # as before
+
+
+def test_a_call_the_gui_logged_as_streaming_counts_as_connected(probes: Probes, sipm: LabPlan) -> None:
+    (probe,) = probes("sip_invite", sipm, **{"from": "pa", "to": "pb"})
+    passing = fixture("sip_invite_pass.txt")
+    console = sip.section(passing, "console")
+    gui = passing.replace(console, "to LinphoneCallOutgoingInit\nto LinphoneCallStreamsRunning\n")
+    assert run(probe, gui).status == PASS
+    silent = passing.replace(console, "to LinphoneCallOutgoingInit\nto LinphoneCallError\n")
+    verdict = run(probe, silent)
+    assert verdict.status == FAIL and verdict.detail == "linphone never said the call connected", verdict.detail
+    unregistered = run(probe, "--- notregistered\n\n--- end\n")  # the GUI logged no registration at all
+    assert unregistered.status == FAIL and unregistered.detail == "pa is not registered: no state logged"
 
 
 def test_sipp_may_call_a_desktop_phone_by_its_name_and_says_when_only_desktop_phones_exist(probes: Probes) -> None:

@@ -29,7 +29,7 @@ from labctl.demo.model import FAIL, PASS, Evidence, Judge, Probe, Verdict, phone
 from labctl.errors import LabctlError
 from labctl.roles import Role, catalogue
 
-SIPP_PORT = 5070  # linphonec holds 5060 on phones
+SIPP_PORT = 5070  # linphonec or the Linphone GUI holds 5060 on phones
 PHONE_ROLE = "phone"
 """Its recipe declares the guest paths and ports the checks share with its templates: `home`,
 `sipp` (the scenarios), `restart`, `media` (labctl-media) and the port `media_report`, on which
@@ -66,31 +66,33 @@ DESKTOP_HANGUP_SECONDS = 60
 """The GUI hangs up when its command line has handed `bye` to it: a Qt start under the call's load."""
 
 
-def phones(plan: LabPlan) -> list[NodePlan]:
-    """The phones the SIP checks drive by default: the headless ones (linphonec)."""
-    return [n for n in plan.nodes if n.phone is not None and n.desktop is None]
+def phones(plan: LabPlan, desktop: bool = False) -> list[NodePlan]:
+    """The phones a SIP check drives by default: the headless ones (linphonec), then the desktop
+    phones where `desktop` says the check can work on them (sip_invite, sipp)."""
+    headless = [n for n in plan.nodes if n.phone is not None and n.desktop is None]
+    return headless + ([n for n in plan.nodes if n.phone is not None and n.desktop is not None] if desktop else [])
 
 
-def driven_phones(plan: LabPlan, check: str) -> list[NodePlan]:
-    """phones(plan), or a LabctlError that says why there is none to drive."""
-    found = phones(plan)
+def driven_phones(plan: LabPlan, check: str, desktop: bool = False) -> list[NodePlan]:
+    """phones(plan, desktop), or a LabctlError that says why there is none to drive."""
+    found = phones(plan, desktop)
     if not found:
         desktops = any(n.phone is not None for n in plan.nodes)
-        only = " but desktop phones, which the SIP checks do not drive" if desktops else ""
+        only = " but desktop phones, which it does not drive" if desktops else ""
         raise LabctlError(f"check {check}: the lab has no phones{only}")
     return found
 
 
 def phone(plan: LabPlan, name: str, check: str, desktop: bool = False) -> tuple[NodePlan, PhonePlan]:
-    """The phone `name`; a desktop phone only where `desktop` says the check can drive its GUI
-    (sip_invite, through the phone's control script)."""
+    """The phone `name`; a desktop phone only where `desktop` says the check can work on it:
+    sip_invite drives its GUI through the phone's control script, sipp is a client of its own."""
     node = plan.node(name)
     if node.phone is None:
         raise LabctlError(f"check {check}: node '{name}' is not a phone")
     if node.desktop is not None and not desktop:
         raise LabctlError(
-            f"check {check}: phone '{name}' is a desktop phone; this check drives linphonec, and its SIP "
-            "client is the Linphone GUI: name headless phones here (sip_invite calls with desktop phones too)"
+            f"check {check}: phone '{name}' is a desktop phone; this check restarts linphonec, and its SIP "
+            "client is the Linphone GUI (desktop_phone checks that it registered, sipp_register registers as it)"
         )
     return node, node.phone
 
@@ -664,10 +666,10 @@ def _sipp_check(
 
     @register(name, params)
     def factory(plan: LabPlan, p: Params) -> list[Probe]:
-        source = names_param(p, plan, "from", [driven_phones(plan, name)[0].name])
+        source = names_param(p, plan, "from", [driven_phones(plan, name, desktop=True)[0].name])
         probes = []
         for node_name in source:
-            node, ph = phone(plan, node_name, name)
+            node, ph = phone(plan, node_name, name, desktop=True)  # sipp is a client of its own
             service = string_param(p, "to", ph.user) if target_param else ph.user
             # a phone's name (a desktop phone's too: sipp is its own client) stands for its user
             called = service if target_param and service in {n.name for n in plan.nodes if n.phone} else None

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   python3 python3-venv python3-dev gcc pkg-config libvirt-dev
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
-  mmdebstrap e2fsprogs iproute2 graphviz ca-certificates
+  mmdebstrap e2fsprogs iproute2 graphviz ca-certificates tcpdump
   websockify spice-html5 chromium
 )
 missing=()

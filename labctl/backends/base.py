@@ -90,6 +90,10 @@ class Backend(Protocol):
     def set_netem(self, state: LabState, node: str, interface: str, netem: NetemPlan | None) -> None:
         """Apply (or clear) delay/jitter/loss on traffic leaving the node through one interface."""
 
+    def capture_device(self, state: LabState, node: str, interface: str) -> str:
+        """The host network device that carries one attachment's traffic, both ways, for a packet
+        capture on the host (tcpdump -i); LabctlError when there is none (the node is not running)."""
+
     def node_info(self, state: LabState, node: str) -> NodeInfo:
         """The node's status, display and the backend's own details (a node not created yet is 'missing')."""
 

@@ -11,6 +11,7 @@ import typer
 
 from labctl.cli import (
     bundle_cmds,
+    capture_cmds,
     demo_cmds,
     host_cmds,
     image_cmds,
@@ -38,6 +39,7 @@ lab_cmds.register(app)
 image_cmds.register(app)
 demo_cmds.register(app)
 link_cmds.register(app)
+capture_cmds.register(app)
 render_cmds.register(app)
 bundle_cmds.register(app)
 snapshot_cmds.register(app)

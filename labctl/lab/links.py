@@ -1,5 +1,6 @@
 """Name an attachment the way a user does: `A B` (the link between two nodes, both ends)
-or `NODE LAN` (one node's port on a LAN). Pure: plan in, (node, interface) pairs out."""
+or `NODE LAN` (one node's port on a LAN), and for a capture `NODE IFACE` too. Pure: plan in,
+(node, interface) pairs out."""
 
 from __future__ import annotations
 
@@ -37,6 +38,25 @@ def attachments(plan: LabPlan, first: str, second: str) -> list[tuple[str, str]]
     raise LabctlError(
         f"'{second}' is neither a node linked to '{first}' nor a LAN it is on{did_you_mean(second, choices)}"
     )
+
+
+def capture_point(plan: LabPlan, node: str, target: str) -> tuple[str, str]:
+    """Where `labctl capture NODE TARGET` listens: one of the node's interfaces (by its name), its end
+    of the link to another node, or its port on a LAN (as `attachments` names them)."""
+    nodes = {n.name: n for n in plan.nodes}
+    if node not in nodes:
+        return attachments(plan, node, target)[0]  # its message names the node
+    names = [i.name for i in nodes[node].interfaces]
+    if target in names:
+        return node, target
+    lans = [i.segment for i in nodes[node].interfaces if i.kind == "lan"]
+    if target not in nodes and target not in lans:
+        choices = [*names, *lans, *(n for n in nodes if n != node)]
+        raise LabctlError(
+            f"'{target}' is none of {node}'s interfaces ({', '.join(names) or 'none'}), a node linked to it, "
+            f"or a LAN it is on{did_you_mean(target, choices)}"
+        )
+    return attachments(plan, node, target)[0]
 
 
 def effective_plan(plan: LabPlan, down: list[list[str]]) -> LabPlan:

@@ -6,6 +6,10 @@ on a differently shaped topology, and the negative checks are shown to catch rea
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,6 +191,62 @@ def test_calls_carry_voice_both_ways(sipnet: dict[str, Any], tmp_path: Path) -> 
 
 
 PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")
+
+
+def start_capture(*args: str) -> subprocess.Popen[str]:
+    """`labctl capture ARGS` in the background, once it has said where it listens."""
+    argv = [sys.executable, "-m", "labctl", "capture", *args]
+    capture = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert capture.stderr is not None and capture.stderr.readline().startswith("capturing "), capture.communicate()
+    return capture
+
+
+def read_back(pcap: Path, bpf: str, ascii_too: bool = False) -> str:
+    """What tcpdump -r reads of a pcap: one line per packet (and its payload as text with -A)."""
+    argv = ["tcpdump", "-nn", "-r", str(pcap), *(["-A"] if ascii_too else []), bpf]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def test_a_capture_on_the_callee_s_port_holds_the_call_s_invite_and_rtp(sipnet: dict[str, Any], tmp_path: Path) -> None:
+    """`labctl capture` on the host side of ben's LAN port during a call from ann: the pcap, read back
+    with tcpdump -r, holds the INVITE to ben and the call's RTP both ways. Negative control: the same
+    capture on cy's port (another LAN) holds neither. And `-w -` streams a pcap that tcpdump -r - reads."""
+    ben, cy = tmp_path / "ben.pcap", tmp_path / "cy.pcap"
+    running = [
+        start_capture("sipnet/ben", "east", "-w", str(ben)),
+        start_capture("sipnet", "cy", "south", "-w", str(cy)),
+    ]
+    try:
+        code, result = demo_report(tmp_path, "sipnet", "captured", "sip_invite: {from: ann, to: ben, timeout: 5}")
+    finally:
+        for capture in running:
+            capture.send_signal(signal.SIGINT)  # labctl hands it on to tcpdump, which flushes and stops
+            _, said = capture.communicate(timeout=60)
+            assert capture.returncode == 0 and " packets captured into " in said, said
+    assert code == 0 and result["status"] == "pass", result
+    assert ben.read_bytes()[:4] in PCAP_MAGIC and (ben.stat().st_mode & 0o777) == 0o600
+    assert "INVITE sip:ben@" in read_back(ben, "udp port 5060", ascii_too=True)
+    rtp = read_back(ben, "udp port 7078").splitlines()
+    (ben_node,) = [n for n in sipnet["plan"]["nodes"] if n["name"] == "ben"]
+    mine = {ben_node["address"], *(i["address"].split("/")[0] for i in ben_node["interfaces"])}
+    towards = sum(1 for line in rtp if any(f" > {a}." in line for a in mine))
+    back = sum(1 for line in rtp if any(f"IP {a}." in line for a in mine))
+    assert towards > 100 and back > 100, (towards, back)  # 3 s of voice at 50 packets a second, each way
+    assert "INVITE" not in read_back(cy, "udp port 5060", ascii_too=True) and read_back(cy, "udp port 7078") == ""
+    # a stream: two pings from ben, captured as they pass and read from the pipe by tcpdump
+    stream = subprocess.Popen(
+        [sys.executable, "-m", "labctl", "capture", "sipnet/ben", "east", "-w", "-", "-c", "2", "-f", "icmp"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(3)
+    gw = next(n for n in sipnet["plan"]["nodes"] if n["name"] == "gw")
+    labctl("exec", "sipnet/ben", "--", "ping", "-c", "3", "-W", "2", gw["address"], check=False)
+    piped = subprocess.run(
+        ["tcpdump", "-nn", "-r", "-"], stdin=stream.stdout, capture_output=True, text=True, timeout=60
+    )
+    assert stream.wait(60) == 0 and len(piped.stdout.splitlines()) == 2 and "ICMP echo" in piped.stdout, piped
 
 
 # The callee's interface carries the call; `tc` (iproute2 is in the image, nftables is not) drops

@@ -390,6 +390,12 @@ class LibvirtBackend:
     def set_link(self, state: LabState, node: str, interface: str, up: bool) -> None:
         hostnet.set_state(naming.tap_name(state.lab, node, self._interface(state, node, interface).name), up)
 
+    def capture_device(self, state: LabState, node: str, interface: str) -> str:
+        tap = naming.tap_name(state.lab, node, self._interface(state, node, interface).name)
+        if tap not in hostnet.link_names():
+            raise LabctlError(f"node '{node}' is not running: its {interface} has no device on this host ({tap})")
+        return tap
+
     def set_netem(self, state: LabState, node: str, interface: str, netem: NetemPlan | None) -> None:
         argv = netem_argv(self._interface(state, node, interface).name, netem)
         result = self._agent(state, node).exec(argv, timeout=SETUP_TIMEOUT)

@@ -147,6 +147,8 @@ def test_down_of_an_invalid_name_deletes_nothing(
         ("console", "{}/r1"),
         ("link", "down", "{}/r1", "r2"),
         ("link", "set", "{}/r1", "r2", "--loss", "1%"),
+        ("capture", "{}/r1", "r2", "-w", "x.pcap"),
+        ("capture", "{}", "r1", "r2", "-w", "x.pcap"),
         ("demo", "run", "ospf-dns", "--lab", "{}"),
     ],
 )

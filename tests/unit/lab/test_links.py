@@ -9,7 +9,7 @@ import pytest
 from labctl.compile import compile_topology
 from labctl.compile.plan import LabPlan
 from labctl.errors import LabctlError
-from labctl.lab.links import attachments, effective_plan
+from labctl.lab.links import attachments, capture_point, effective_plan
 from labctl.topology.schema import load_topology
 
 REPO = Path(__file__).resolve().parents[3]
@@ -53,6 +53,26 @@ def test_a_lan_the_node_is_not_on_is_refused_with_a_hint(ring: LabPlan) -> None:
     assert str(caught.value).startswith("'lan2' is neither a node linked to 'h1' nor a LAN it is on")
     with pytest.raises(LabctlError, match=r"\(did you mean 'lan1'\?\)$"):
         attachments(ring, "h1", "lan11")
+
+
+def test_a_capture_listens_on_an_interface_a_link_s_near_end_or_a_lan_port(ring: LabPlan) -> None:
+    assert capture_point(ring, "r1", "r2") == ("r1", "r2")  # the link's end on r1 (named for its peer)
+    assert capture_point(ring, "r2", "r1") == ("r2", "r1")
+    assert capture_point(ring, "h1", "lan1") == ("h1", "lan1")
+    lo = ring.node("h1").interfaces[0].name
+    assert capture_point(ring, "h1", lo) == ("h1", lo)
+
+
+def test_a_capture_point_that_names_nothing_is_refused_with_what_there_is(ring: LabPlan) -> None:
+    with pytest.raises(LabctlError) as caught:
+        capture_point(ring, "h1", "lan11")
+    assert str(caught.value) == (
+        "'lan11' is none of h1's interfaces (lan1), a node linked to it, or a LAN it is on (did you mean 'lan1'?)"
+    )
+    with pytest.raises(LabctlError, match=r"^there is no link between 'h1' and 'h2'$"):
+        capture_point(ring, "h1", "h2")
+    with pytest.raises(LabctlError, match=r"^lab 'ospf-dns' has no node 'rr1'"):
+        capture_point(ring, "rr1", "r2")
 
 
 def test_effective_plan_removes_interfaces_taken_down(ring: LabPlan) -> None:

@@ -35,8 +35,7 @@ def capture(
     """Capture packets on the host side of a node's interface, link (A B) or LAN port into a pcap
     (root); Ctrl-C, --count or --seconds stops it. `-w -` streams: | wireshark -k -i -"""
     where = captures.point(first, second, third)
-    captures.check_limits(bpf, count, snaplen, seconds)
-    captures.check_filter(where, bpf)
+    captures.ready(where, bpf, count, snaplen, seconds)
     into = "stdout" if write == "-" else write
     if write == "-":
         _stdout()

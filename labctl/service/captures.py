@@ -86,8 +86,10 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in line)[:200]
 
 
-def check_filter(where: Point, bpf: str | None) -> None:
-    """tcpdump installed, and the filter compiled by it for the device (`-d`: nothing captured)."""
+def ready(where: Point, bpf: str | None, count: int | None, snaplen: int, seconds: float | None) -> None:
+    """Everything checked before a capture starts (and before its file exists): the limits, tcpdump
+    installed, and the filter compiled by it for the device (`-d`: nothing captured)."""
+    check_limits(bpf, count, snaplen, seconds)
     if shutil.which("tcpdump") is None:
         raise LabctlError(NOT_INSTALLED)
     if bpf is None:
@@ -102,10 +104,8 @@ def check_filter(where: Point, bpf: str | None) -> None:
 def capture(
     where: Point, out: IO[bytes], bpf: str | None, count: int | None, snaplen: int, seconds: float | None
 ) -> Captured:
-    """Run tcpdump on `where` into `out` until it has `count` packets, `seconds` have passed, or the
-    user interrupts (Ctrl-C reaches tcpdump too: it flushes and stops)."""
-    check_limits(bpf, count, snaplen, seconds)
-    check_filter(where, bpf)
+    """Run tcpdump on `where` into `out` (once `ready` has passed) until it has `count` packets,
+    `seconds` have passed, or the user interrupts (Ctrl-C reaches tcpdump too: it flushes and stops)."""
     argv = tcpdump_argv(where.device, bpf, count, snaplen)
     with subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, text=True) as proc:
         try:

@@ -110,10 +110,7 @@ def capture(
     with subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, text=True) as proc:
         try:
             _, stderr = proc.communicate(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate()
-        except KeyboardInterrupt:
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):  # --seconds, or a SIGINT to labctl alone
             proc.send_signal(signal.SIGINT)
             _, stderr = proc.communicate()
     result = said(stderr)

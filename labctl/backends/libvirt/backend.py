@@ -387,11 +387,15 @@ class LibvirtBackend:
         names = ", ".join(i.name for i in interfaces)
         raise LabctlError(f"node '{node}' has no interface '{name}' (it has: {names})")
 
+    def _tap(self, state: LabState, node: str, interface: str) -> str:
+        """The host side of one of the node's interfaces (named by interface or segment)."""
+        return naming.tap_name(state.lab, node, self._interface(state, node, interface).name)
+
     def set_link(self, state: LabState, node: str, interface: str, up: bool) -> None:
-        hostnet.set_state(naming.tap_name(state.lab, node, self._interface(state, node, interface).name), up)
+        hostnet.set_state(self._tap(state, node, interface), up)
 
     def capture_device(self, state: LabState, node: str, interface: str) -> str:
-        tap = naming.tap_name(state.lab, node, self._interface(state, node, interface).name)
+        tap = self._tap(state, node, interface)
         if tap not in hostnet.link_names():
             raise LabctlError(f"node '{node}' is not running: its {interface} has no device on this host ({tap})")
         return tap

@@ -562,8 +562,8 @@ def sip_invite(plan: LabPlan, params: Params) -> list[Probe]:
     media = number_param(params, "media_seconds", 3, 1, MAX_MEDIA_SECONDS)
     uri = f"sip:{target}@{plan.sip.domain if plan.sip else ''}"
     far = next((i.ip for i in callee.interfaces), callee.address)
-    answer = DESKTOP_ANSWER_SECONDS if caller.desktop or callee.desktop else ANSWER_SECONDS
-    hangup = DESKTOP_HANGUP_SECONDS if caller.desktop or callee.desktop else HANGUP_SECONDS
+    gui = caller.desktop is not None or callee.desktop is not None
+    answer, hangup = (DESKTOP_ANSWER_SECONDS, DESKTOP_HANGUP_SECONDS) if gui else (ANSWER_SECONDS, HANGUP_SECONDS)
     role = phone_role()
     script = CALL_SCRIPT.format(
         uri=shlex.quote(uri),
